@@ -1,0 +1,39 @@
+// The one place that reads environment variables and tunables. Each is documented here and in
+// README.md ("Choosing the adapter"). Read once, lazily, so tests can set process.env first.
+
+export interface Flags {
+  /** HSTU_ADAPTER: which WebGPU adapter to use.
+   *  `auto` (default): the high-performance adapter Dawn offers (a real GPU when there is one,
+   *  else lavapipe); `cpu`: Mesa's lavapipe (llvmpipe) on the CPU; `gpu`: a real GPU, fail if none;
+   *  anything else: a substring of the adapter name, handed to Dawn as `adapter=<substring>`. */
+  adapter: string;
+  /** HSTU_BACKEND: Dawn backend (`vulkan`, `metal`, `d3d12`, ...); empty = Dawn's default. */
+  backend: string;
+  /** HSTU_DEBUG=1: one error scope per dispatch (names the failing kernel exactly, slower) and
+   *  the WGSL of a failing kernel is printed. */
+  debug: boolean;
+  /** HSTU_MATMUL: force a matmul variant (`naive`, `regblock`, `tiled`); empty = by device class. */
+  matmulVariant: string;
+  /** HSTU_TIMESTAMPS=0: never use timestamp queries for timing (fall back to submit-and-wait). */
+  timestamps: boolean;
+}
+
+let cached: Flags | undefined;
+
+export function flags(): Flags {
+  if (cached) return cached;
+  const env = process.env;
+  cached = {
+    adapter: (env.HSTU_ADAPTER ?? 'auto').trim() || 'auto',
+    backend: (env.HSTU_BACKEND ?? '').trim(),
+    debug: env.HSTU_DEBUG === '1' || env.HSTU_DEBUG === 'true',
+    matmulVariant: (env.HSTU_MATMUL ?? '').trim(),
+    timestamps: env.HSTU_TIMESTAMPS !== '0',
+  };
+  return cached;
+}
+
+/** For tests and CLIs that take `--adapter=` etc.: override flags before the device is made. */
+export function setFlags(patch: Partial<Flags>): void {
+  cached = { ...flags(), ...patch };
+}

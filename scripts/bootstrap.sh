@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Idempotent bootstrap for hstu-webgpu: npm dependencies and, when no WebGPU adapter is found,
+# Mesa's lavapipe Vulkan driver (CPU) from Debian 12 bookworm-backports. Fast when already done.
+# Why backports: Debian 12's own Mesa 22.3 fails Dawn's Vulkan checks
+# ("shaderUniform*ArrayDynamicIndexing required"); Mesa 25 from bookworm-backports works.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { echo "[bootstrap] $*" >&2; }
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+probe() { node scripts/probe-adapter.mjs >/dev/null 2>&1; }
+
+if probe; then exit 0; fi
+
+say "no WebGPU adapter found; trying to install a Vulkan driver"
+if [ -r /etc/debian_version ] && grep -q '^12' /etc/debian_version; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  src=/etc/apt/sources.list.d/bookworm-backports.list
+  if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    say "adding $src"
+    echo 'deb http://deb.debian.org/debian bookworm-backports main' | $SUDO tee "$src" >/dev/null
+  fi
+  say "apt-get install -t bookworm-backports mesa-vulkan-drivers (Mesa 25 lavapipe)"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq -t bookworm-backports \
+    mesa-vulkan-drivers libvulkan1 >/dev/null
+  if probe; then say "WebGPU adapter ready"; exit 0; fi
+  say "ERROR: Mesa installed but still no WebGPU adapter. Details:"
+  node scripts/probe-adapter.mjs || true
+  exit 1
+fi
+
+cat >&2 <<'MSG'
+[bootstrap] ERROR: no WebGPU adapter, and this is not Debian 12, so nothing was installed.
+HINT: install a Vulkan driver, then run again:
+  - a real GPU: your vendor's Vulkan driver (NVIDIA/AMD/Intel) plus libvulkan1;
+  - no GPU: Mesa's lavapipe, version 24 or newer (Ubuntu 24.04+: apt-get install mesa-vulkan-drivers;
+    Fedora: dnf install mesa-vulkan-drivers; Arch: pacman -S vulkan-swrast).
+  Check with: node scripts/probe-adapter.mjs
+MSG
+exit 1
