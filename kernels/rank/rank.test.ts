@@ -1,0 +1,48 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createGpu, type Gpu } from '../gpu/index.js';
+import { poison } from '../testing/poison.js';
+import { Rng } from '../testing/rng.js';
+import { prepareExclusions, rankTargets, uploadExclusions } from './rank.js';
+import { rankRef } from './rank.ref.js';
+
+let gpu: Gpu;
+beforeAll(async () => (gpu = await createGpu()));
+afterAll(() => gpu?.dispose());
+
+async function run(scores: Float32Array, Q: number, I: number, targets: Uint32Array, excl: { offsets: Uint32Array; ids: Uint32Array }) {
+  const prepared = prepareExclusions(targets, excl, I);
+  const s = gpu.f32(scores, [Q, I]), t = gpu.u32(targets), r = gpu.empty([Q], 'u32', 'ranks');
+  const e = uploadExclusions(gpu, prepared);
+  poison(gpu, r);
+  const rec = gpu.recorder();
+  rankTargets(rec, s, t, e.offsets, e.ids, r, { numQueries: Q, numItems: I });
+  await rec.submit();
+  const got = await gpu.read(r);
+  [s, t, r, e.offsets, e.ids].forEach((x) => x.release());
+  return got;
+}
+
+describe('rank', () => {
+  it.each([[1, 2], [3, 7], [50, 1682], [7, 3707]])('matches the reference with ties and exclusions, Q=%i items=%i', async (Q, I) => {
+    const rng = new Rng(Q * 31 + I);
+    // Coarse scores make ties common.
+    const scores = Float32Array.from({ length: Q * I }, () => Math.round(rng.uniform(-3, 3) * 4) / 4);
+    const targets = Uint32Array.from({ length: Q }, () => rng.int(1, I - 1));
+    const lists = Array.from({ length: Q }, (_, q) => Array.from({ length: rng.int(0, 20) }, () => (rng.next() < 0.1 ? targets[q]! : rng.int(0, I - 1))));
+    const offsets = new Uint32Array(Q + 1);
+    lists.forEach((l, q) => (offsets[q + 1] = offsets[q]! + l.length));
+    const got = await run(scores, Q, I, targets, { offsets, ids: Uint32Array.from(lists.flat()) });
+    for (let q = 0; q < Q; q++) expect(got[q], `query ${q}`).toBe(rankRef(scores, I, q, targets[q]!, lists[q]!.filter((x) => x !== targets[q])));
+  });
+
+  it('a perfect score ranks 0 and excluding every better item ranks 0', async () => {
+    const scores = Float32Array.from([9, 0.1, 0.5, 0.9, 0.3]); // item 0 (padding) is never ranked
+    const targets = Uint32Array.from([2]);
+    expect(Array.from(await run(scores, 1, 5, targets, { offsets: Uint32Array.from([0, 0]), ids: new Uint32Array(0) }))).toEqual([1]);
+    expect(Array.from(await run(scores, 1, 5, targets, { offsets: Uint32Array.from([0, 2]), ids: Uint32Array.from([3, 3]) }))).toEqual([0]);
+  });
+
+  it('rejects out-of-range exclusions', () => {
+    expect(() => prepareExclusions(Uint32Array.from([1]), { offsets: Uint32Array.from([0, 1]), ids: Uint32Array.from([10]) }, 5)).toThrow(/out of range/);
+  });
+});
