@@ -1,0 +1,100 @@
+// Causal multi-head softmax attention over a jagged batch (SASRec), forward.
+// Within each sequence b (rows seq_offsets[b] .. seq_offsets[b+1]), per head h:
+//   s_ij  = scale · (Q_i · K_j)                       for j ≤ i (causal), same sequence only
+//   O_i   = Σ_{j ≤ i} softmax_j(s_ij) · V_j
+//   lse_i = log Σ_{j ≤ i} exp(s_ij)                   saved [L, H] for the backward pass
+// Online softmax (FlashAttention): per query a running max m, running sum l and unnormalised
+// accumulator acc, rescaled by exp(m_old − m_new) at each key. No score matrix is written.
+// Decomposition: one workgroup per (head h, sequence b, block of {{WG}}·{{QB}} queries); grid
+// H · B · ceil(N / (WG·QB)), N = max length; blocks past a sequence's end exit at once. Each lane
+// owns QB = {{QB}} queries (first + a·WG + lid, a < QB): register blocking, so every K_j / V_j
+// load (the expensive part on lavapipe, which loads per lane) feeds QB queries. All lanes walk the
+// same keys j = start .. last query of the block; the causal mask is a select. Q (pre-scaled) and
+// acc live in registers as vectors of VW = {{VW}} floats (`vt`, `vdot` from the host prelude;
+// dk = {{DK}}, dv = {{DV}} compile-time so the loops unroll); no workgroup memory, no barriers.
+// Queries past the sequence end recompute its last row and store nothing.
+// Linear workgroup id = wid.x + wid.y·nwg.x. Accumulation: f32.
+
+struct Params {
+  B: u32,
+  H: u32,
+  nqb: u32,    // query blocks per sequence: ceil(N / (WG · QB))
+  scale: f32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> q: array<vt>;
+@group(0) @binding(2) var<storage, read> k: array<vt>;
+@group(0) @binding(3) var<storage, read> v: array<vt>;
+@group(0) @binding(4) var<storage, read> seq_offsets: array<u32>;
+@group(0) @binding(5) var<storage, read_write> out: array<vt>;
+@group(0) @binding(6) var<storage, read_write> lse: array<f32>;
+
+const NEG_BIG: f32 = -3.0e38;
+
+@compute @workgroup_size({{WG}})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let g = wid.x + wid.y * nwg.x;
+  let per_head = params.B * params.nqb;
+  if (g >= params.H * per_head) { return; }
+  let h = g / per_head;
+  let r = g - h * per_head;
+  let b = r / params.nqb;
+  let start = seq_offsets[b];
+  let end = seq_offsets[b + 1u];
+  let first = start + (r - b * params.nqb) * ({{WG}}u * {{QB}}u);
+  if (first >= end) { return; }
+  let last = min(first + {{WG}}u * {{QB}}u, end) - 1u;      // uniform: the block's last query
+  let HDK = params.H * {{NK}}u;   // row strides in vectors
+  let HDV = params.H * {{NV}}u;
+
+  var t: array<u32, {{QB}}>;
+  var qr: array<vt, {{QB}} * {{NK}}>;
+  var acc: array<vt, {{QB}} * {{NV}}>;
+  var m: array<f32, {{QB}}>;
+  var l: array<f32, {{QB}}>;
+  for (var a = 0u; a < {{QB}}u; a++) {
+    t[a] = min(first + a * {{WG}}u + lid, last);
+    let qb = t[a] * HDK + h * {{NK}}u;
+    for (var c = 0u; c < {{NK}}u; c++) { qr[a * {{NK}}u + c] = q[qb + c] * params.scale; }
+    for (var c = 0u; c < {{NV}}u; c++) { acc[a * {{NV}}u + c] = vt(0.0); }
+    m[a] = NEG_BIG;
+    l[a] = 0.0;
+  }
+
+  for (var j = start; j <= last; j++) {
+    let kb = j * HDK + h * {{NK}}u;
+    var s: array<f32, {{QB}}>;
+    for (var a = 0u; a < {{QB}}u; a++) { s[a] = 0.0; }
+    for (var c = 0u; c < {{NK}}u; c++) {
+      let kv = k[kb + c];
+      for (var a = 0u; a < {{QB}}u; a++) { s[a] += vdot(qr[a * {{NK}}u + c], kv); }
+    }
+    var corr: array<f32, {{QB}}>;
+    var p: array<f32, {{QB}}>;
+    for (var a = 0u; a < {{QB}}u; a++) {
+      // Masked keys (j > t) get −big: p = 0 and m unchanged (m is already a real score: key
+      // `start` ≤ t comes first).
+      let sv = select(NEG_BIG, s[a], j <= t[a]);
+      let mn = max(m[a], sv);
+      corr[a] = exp(m[a] - mn);
+      p[a] = exp(sv - mn);
+      l[a] = l[a] * corr[a] + p[a];
+      m[a] = mn;
+    }
+    let vb = j * HDV + h * {{NV}}u;
+    for (var c = 0u; c < {{NV}}u; c++) {
+      let vv = v[vb + c];
+      for (var a = 0u; a < {{QB}}u; a++) { acc[a * {{NV}}u + c] = acc[a * {{NV}}u + c] * corr[a] + p[a] * vv; }
+    }
+  }
+
+  for (var a = 0u; a < {{QB}}u; a++) {
+    if (first + a * {{WG}}u + lid <= last) {
+      let inv = 1.0 / l[a];        // l ≥ 1: the key with the running max contributes exp(0)
+      let ob = t[a] * HDV + h * {{NV}}u;
+      for (var c = 0u; c < {{NV}}u; c++) { out[ob + c] = acc[a * {{NV}}u + c] * inv; }
+      lse[t[a] * params.H + h] = m[a] + log(l[a]);
+    }
+  }
+}
