@@ -3,7 +3,7 @@ import { createGpu, type Gpu } from '../gpu/index.js';
 import { expectClose } from '../testing/compare.js';
 import { poison } from '../testing/poison.js';
 import { Rng } from '../testing/rng.js';
-import { add, axpby, dropout, scale, silu, siluBackward } from './elementwise.js';
+import { add, axpby, dropout, fill, scale, silu, siluBackward } from './elementwise.js';
 import { axpbyRef, dropoutRef, siluBackwardRef, siluRef } from './elementwise.ref.js';
 
 let gpu: Gpu;
@@ -72,6 +72,16 @@ describe('elementwise', () => {
     const kept = got.filter((v) => v !== 0).length / n;
     expect(Math.abs(kept - (1 - p))).toBeLessThan(0.03);
     [x, dy, y, dx].forEach((t) => t.release());
+  });
+
+  it.each([1, 300, 70001])('fill, n=%i', async (n) => {
+    const y = gpu.empty([n], 'f32', 'y');
+    poison(gpu, y);
+    const rec = gpu.recorder();
+    fill(rec, y, -1.25);
+    await rec.submit();
+    expectClose('fill', await gpu.read(y), new Float64Array(n).fill(-1.25), { atol: 0, rtol: 0 });
+    y.release();
   });
 
   it('rejects mismatched shapes and bad p', () => {

@@ -4,7 +4,7 @@ import { Params, type KernelSource, type Recorder, type Tensor } from '../gpu/in
 
 const WGSL = readFileSync(new URL('./elementwise.wgsl', import.meta.url), 'utf8');
 const WG = 256;
-const OPS = { silu: 0, silu_bwd: 1, axpby: 2, dropout: 3 } as const;
+const OPS = { silu: 0, silu_bwd: 1, axpby: 2, dropout: 3, fill: 4 } as const;
 type Op = keyof typeof OPS;
 
 function kernel(op: Op): KernelSource {
@@ -51,4 +51,16 @@ export function scale(rec: Recorder, x: Tensor<'f32'>, s: number, y: Tensor<'f32
 export function dropout(rec: Recorder, x: Tensor<'f32'>, y: Tensor<'f32'>, p: number, seed: number): void {
   if (!(p >= 0 && p < 1)) throw new Error(`dropout: expected 0 ≤ p < 1, got ${p}`);
   record(rec, 'dropout', x, x, y, { p, seed });
+}
+
+/** A 1-element input for ops that read nothing (a writable binding may not alias an input). */
+const dummies = new WeakMap<object, Tensor<'f32'>>();
+
+/** y = value everywhere. */
+export function fill(rec: Recorder, y: Tensor<'f32'>, value: number): void {
+  let dummy = dummies.get(rec.gpu);
+  if (!dummy) dummies.set(rec.gpu, (dummy = rec.gpu.f32([0], [1], 'elementwise:dummy')));
+  validate('fill', y);
+  const params = new Params().u32(y.numel).u32(0).f32(value).f32(0).f32(0).done();
+  rec.dispatch(kernel('fill'), [dummy, dummy, y], Math.ceil(y.numel / WG), params);
 }

@@ -3,6 +3,7 @@
 //   silu_bwd:   dx = dy · σ(x) · (1 + x · (1 − σ(x)))          (a = x, b = dy)
 //   axpby:      y  = alpha · a + beta · b                       (add: 1,1; scale: b unused, beta 0)
 //   dropout:    y  = keep(seed, i) ? x / (1 − p) : 0            (same mask forward and backward)
+//   fill:       y  = alpha
 // keep(seed, i) = hash(i, seed) / 2^32 ≥ p, hash = counter-based (no state), see dropout_keep below
 // and its twin in elementwise.ref.ts — the RNG's definition, not an implementation detail.
 // Decomposition: one invocation per element, {{WG}} lanes per workgroup, 2D grid folding
@@ -54,9 +55,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     y[i] = b[i] * s * (1.0 + x * (1.0 - s));
   } else if (OP == 2u) {     // axpby
     y[i] = params.alpha * a[i] + params.beta * b[i];
+  } else if (OP == 4u) {     // fill
+    y[i] = params.alpha;
   } else {                   // dropout (forward and backward are the same op on x or dy)
     let keep = dropout_keep(i, params.seed, params.p);
     y[i] = select(0.0, a[i] / (1.0 - params.p), keep);
   }
+  _ = a[0];
   _ = b[0];
 }

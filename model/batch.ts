@@ -1,0 +1,80 @@
+// A jagged batch on the GPU: what the model's forward needs, uploaded once per step.
+import type { Gpu, Tensor } from '../kernels/gpu/index.js';
+
+export interface HostBatch {
+  /** [B+1] prefix sums of sequence lengths. */
+  seqOffsets: Uint32Array;
+  /** [L] item ids (dense, ≥ 1). */
+  items: Uint32Array;
+  /** [L] u32 seconds. */
+  timestamps: Uint32Array;
+  /** [B] candidates appended to each sequence (ranking); absent = none. */
+  numTargets?: Uint32Array;
+}
+
+export interface GpuBatch {
+  B: number;
+  L: number;
+  maxLen: number;
+  host: HostBatch;
+  /** [L] positions p_i (history: index in the sequence; targets: the history length). */
+  hostPositions: Uint32Array;
+  seqOffsets: Tensor<'u32'>;
+  items: Tensor<'u32'>;
+  timestamps: Tensor<'u32'>;
+  positions: Tensor<'u32'>;
+  numTargets?: Tensor<'u32'>;
+  release(): void;
+}
+
+/** p_i per /tmp/semantics: i for history tokens, h (the history length) for every target. */
+export function positionsOf(b: HostBatch): Uint32Array {
+  const B = b.seqOffsets.length - 1;
+  const pos = new Uint32Array(b.items.length);
+  for (let s = 0; s < B; s++) {
+    const start = b.seqOffsets[s]!, n = b.seqOffsets[s + 1]! - start;
+    const h = n - (b.numTargets?.[s] ?? 0);
+    for (let i = 0; i < n; i++) pos[start + i] = Math.min(i, h);
+  }
+  return pos;
+}
+
+export function uploadBatch(gpu: Gpu, b: HostBatch, maxLen: number, numItems: number): GpuBatch {
+  const B = b.seqOffsets.length - 1;
+  const L = b.seqOffsets[B]!;
+  if (b.items.length !== L || b.timestamps.length !== L) throw new Error(`batch: expected ${L} items and timestamps, got ${b.items.length} and ${b.timestamps.length}`);
+  let longest = 0;
+  for (let s = 0; s < B; s++) {
+    const n = b.seqOffsets[s + 1]! - b.seqOffsets[s]!;
+    if (n > maxLen) throw new Error(`batch: sequence ${s} has ${n} tokens, over maxLen ${maxLen}. HINT: truncate histories to maxLen.`);
+    if (b.numTargets && b.numTargets[s]! > n) throw new Error(`batch: sequence ${s} has ${b.numTargets[s]} targets but only ${n} tokens`);
+    longest = Math.max(longest, n);
+  }
+  for (let i = 0; i < L; i++) {
+    if (b.items[i]! >= numItems) throw new Error(`batch: item id ${b.items[i]} at token ${i} is out of range (catalogue has ${numItems} ids)`);
+  }
+  const positions = positionsOf(b);
+  const nonEmpty = (a: Uint32Array) => (a.length ? a : Uint32Array.of(0));
+  const t = {
+    seqOffsets: gpu.u32(b.seqOffsets, [B + 1], 'batch:seq_offsets'),
+    items: gpu.u32(nonEmpty(b.items), [Math.max(L, 1)], 'batch:items'),
+    timestamps: gpu.u32(nonEmpty(b.timestamps), [Math.max(L, 1)], 'batch:timestamps'),
+    positions: gpu.u32(nonEmpty(positions), [Math.max(L, 1)], 'batch:positions'),
+    numTargets: b.numTargets ? gpu.u32(nonEmpty(b.numTargets), [Math.max(B, 1)], 'batch:num_targets') : undefined,
+  };
+  return {
+    B,
+    L,
+    maxLen: longest,
+    host: b,
+    hostPositions: positions,
+    ...t,
+    release() {
+      t.seqOffsets.release();
+      t.items.release();
+      t.timestamps.release();
+      t.positions.release();
+      t.numTargets?.release();
+    },
+  };
+}

@@ -1,0 +1,244 @@
+// Typed model + training config, nanoGPT style: one object of defaults (one comment per key),
+// `--key=value` overrides type-checked against the default's type, unknown keys rejected with a
+// hint of close matches. Defaults follow DESIGN §2 (the paper's public ML-1M configs).
+import { readFileSync } from 'node:fs';
+
+export const defaultConfig = {
+  /** Which encoder: 'hstu' (DESIGN §2) or 'sasrec' (the baseline). */
+  model: 'hstu' as 'hstu' | 'sasrec',
+  /** 'retrieval' (next item, sampled softmax) or 'ranking' (num_targets candidates, MLP head). */
+  task: 'retrieval' as 'retrieval' | 'ranking',
+  /** N: max sequence length; history is truncated to the most recent N. */
+  maxLen: 200,
+  /** d: model and embedding dim. */
+  dim: 50,
+  /** Number of encoder layers. */
+  numLayers: 2,
+  /** H: attention heads. */
+  numHeads: 1,
+  /** dqk: per-head query/key dim; 0 = auto = dim / numHeads. */
+  dqk: 0,
+  /** dv: per-head value (and U) dim; 0 = auto = dim / numHeads. */
+  dv: 0,
+  /** Dropout rate (input embeddings and each layer's output branch). */
+  dropout: 0.2,
+  /** alpha scaling Q·K: 0 = off (alpha 1), > 0 = that value, -1 = 1/sqrt(dqk). */
+  attnAlpha: 0,
+  /** HSTU: add rab_pos + rab_time relative attention bias. */
+  useRab: true,
+  /** HSTU: divide SiLU(S) by the sequence's length instead of N (see resolvedNormaliser). */
+  normalizeByLength: false,
+  /** HSTU: SiLU on U only (V, Q, K stay linear) instead of on all of n·W_uvqk. */
+  siluOnUOnly: false,
+  /** HSTU: W_o input is [U, O, U⊙LN(O)] (3·H·dv wide) instead of U⊙LN(O). */
+  outputFromUOAndGate: false,
+  /** R: uniformly sampled negatives per predicted token. */
+  numNegatives: 128,
+  /** tau: logits = cos(u, item) / tau. */
+  temperature: 0.05,
+  /** Sequences per batch. */
+  batchSize: 128,
+  /** Learning rate (AdamW). */
+  lr: 1e-3,
+  /** Adam beta1. */
+  beta1: 0.9,
+  /** Adam beta2. */
+  beta2: 0.98,
+  /** Decoupled weight decay (AdamW). */
+  weightDecay: 0,
+  /** Training epochs (upper bound; early stopping may end sooner). */
+  epochs: 100,
+  /** Evaluate on validation every this many epochs. */
+  evalEvery: 1,
+  /** Stop after this many evaluations without a better validation NDCG@10; 0 = never. */
+  earlyStopPatience: 10,
+  /** Seed for init, sampling and dropout. */
+  seed: 42,
+  /** Learning-rate schedule (trainer/schedule.ts). */
+  lrSchedule: 'constant' as 'constant' | 'cosine' | 'linear-warmup',
+  /** Warmup steps for 'linear-warmup' and 'cosine'. */
+  warmupSteps: 0,
+  /** Optimizer for embedding tables: row-wise Adam (DESIGN §2) or plain Adam. */
+  embeddingOptimizer: 'rowwise-adam' as 'rowwise-adam' | 'adam',
+  /** Store embedding weights and first moment as bf16. */
+  embeddingBf16: false,
+};
+
+export type Config = typeof defaultConfig;
+export type ConfigKey = keyof Config;
+
+/** Allowed values of the string-enum keys (every string key is an enum). */
+export const configEnums: { [K in ConfigKey]?: readonly string[] } = {
+  model: ['hstu', 'sasrec'],
+  task: ['retrieval', 'ranking'],
+  lrSchedule: ['constant', 'cosine', 'linear-warmup'],
+  embeddingOptimizer: ['rowwise-adam', 'adam'],
+};
+
+/** Keys that must hold integers (all other numbers are reals). */
+const integerKeys = new Set<ConfigKey>([
+  'maxLen', 'dim', 'numLayers', 'numHeads', 'dqk', 'dv', 'numNegatives', 'batchSize', 'epochs',
+  'evalEvery', 'earlyStopPatience', 'seed', 'warmupSteps',
+]);
+
+const keys = Object.keys(defaultConfig) as ConfigKey[];
+
+function levenshtein(a: string, b: string): number {
+  const prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0]!;
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = prev[j]!;
+      prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = tmp;
+    }
+  }
+  return prev[b.length]!;
+}
+
+/** Config keys close to `name` (edit distance ≤ 3, or case-insensitive substring). */
+export function closeKeys(name: string): string[] {
+  const n = name.toLowerCase();
+  return keys
+    .map((k) => ({ k, dist: levenshtein(n, k.toLowerCase()) }))
+    .filter(({ k, dist }) => dist <= 3 || k.toLowerCase().includes(n) || n.includes(k.toLowerCase()))
+    .sort((x, y) => x.dist - y.dist)
+    .map(({ k }) => k);
+}
+
+function unknownKeyError(key: string, where: string): Error {
+  const close = closeKeys(key);
+  const hint = close.length ? `did you mean ${close.map((k) => `'${k}'`).join(', ')}?` : `known keys: ${keys.join(', ')}`;
+  return new Error(`unknown config key '${key}'${where}. HINT: ${hint}`);
+}
+
+function isConfigKey(key: string): key is ConfigKey {
+  return Object.prototype.hasOwnProperty.call(defaultConfig, key);
+}
+
+/** Check one value against the default's type (and the enum / integer constraints). */
+function checkValue(key: ConfigKey, value: unknown): Config[ConfigKey] {
+  const want = typeof defaultConfig[key];
+  if (typeof value !== want) {
+    throw new Error(`config key '${key}': expected a ${want}, got ${JSON.stringify(value)} (${typeof value})`);
+  }
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new Error(`config key '${key}': expected a finite number, got ${value}`);
+    if (integerKeys.has(key) && !Number.isInteger(value)) {
+      throw new Error(`config key '${key}': expected an integer, got ${value}`);
+    }
+  }
+  const allowed = configEnums[key];
+  if (allowed && !allowed.includes(value as string)) {
+    throw new Error(`config key '${key}': expected one of ${allowed.map((v) => `'${v}'`).join(' | ')}, got '${String(value)}'`);
+  }
+  return value as Config[ConfigKey];
+}
+
+/** Parse a command-line string for `key` into the default's type. */
+function parseValue(key: ConfigKey, text: string): unknown {
+  switch (typeof defaultConfig[key]) {
+    case 'number': {
+      const v = text.trim() === '' ? NaN : Number(text);
+      if (Number.isNaN(v)) throw new Error(`--${key}: expected a number, got '${text}'`);
+      return v;
+    }
+    case 'boolean':
+      if (text === 'true' || text === '1') return true;
+      if (text === 'false' || text === '0') return false;
+      throw new Error(`--${key}: expected true or false, got '${text}'`);
+    default:
+      return text;
+  }
+}
+
+/**
+ * Parse `--key=value` arguments into typed overrides. A bare `--flag` sets a boolean key to true.
+ * Throws on anything else, unknown keys (with close matches) and type errors.
+ */
+export function parseOverrides(args: readonly string[]): Partial<Config> {
+  const out: Record<string, unknown> = {};
+  for (const arg of args) {
+    const m = /^--([A-Za-z0-9_]+)(?:=(.*))?$/s.exec(arg);
+    if (!m) throw new Error(`expected an override of the form --key=value, got '${arg}'`);
+    const key = m[1]!;
+    if (!isConfigKey(key)) throw unknownKeyError(key, ` in '${arg}'`);
+    const text = m[2];
+    if (text === undefined) {
+      if (typeof defaultConfig[key] !== 'boolean') throw new Error(`--${key}: expected --${key}=<${typeof defaultConfig[key]}>, got no value`);
+      out[key] = true;
+    } else {
+      out[key] = checkValue(key, parseValue(key, text));
+    }
+  }
+  return out as Partial<Config>;
+}
+
+/** A new config: `base` with `overrides` applied; every key and value type-checked, then validated. */
+export function applyOverrides(base: Config, overrides: Record<string, unknown>, where = ''): Config {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(overrides)) {
+    if (!isConfigKey(key)) throw unknownKeyError(key, where);
+    out[key] = checkValue(key, value);
+  }
+  const config = out as Config;
+  validateConfig(config);
+  return config;
+}
+
+/** Load a JSON config file (an object of overrides) on top of `base` (defaults). */
+export function loadConfigFile(path: string, base: Config = defaultConfig): Config {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new Error(`cannot read config file ${path}: ${(e as Error).message}. HINT: the file must be a JSON object of config keys`);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new Error(`config file ${path}: expected a JSON object, got ${Array.isArray(json) ? 'an array' : typeof json}. HINT: write {"dim": 64, ...}`);
+  }
+  return applyOverrides(base, json as Record<string, unknown>, ` in ${path}`);
+}
+
+/** Range and consistency checks ("expected X, got Y"). */
+export function validateConfig(c: Config): void {
+  const positive: ConfigKey[] = ['maxLen', 'dim', 'numLayers', 'numHeads', 'numNegatives', 'batchSize', 'epochs', 'evalEvery'];
+  for (const k of positive) if ((c[k] as number) < 1) throw new Error(`config key '${k}': expected ≥ 1, got ${c[k]}`);
+  const nonNegative: ConfigKey[] = ['dqk', 'dv', 'earlyStopPatience', 'warmupSteps', 'weightDecay', 'lr'];
+  for (const k of nonNegative) if ((c[k] as number) < 0) throw new Error(`config key '${k}': expected ≥ 0, got ${c[k]}`);
+  if (!(c.dropout >= 0 && c.dropout < 1)) throw new Error(`config key 'dropout': expected in [0, 1), got ${c.dropout}`);
+  if (!(c.attnAlpha >= 0 || c.attnAlpha === -1)) throw new Error(`config key 'attnAlpha': expected 0 (off), > 0, or -1 (1/sqrt(dqk)), got ${c.attnAlpha}`);
+  if (!(c.temperature > 0)) throw new Error(`config key 'temperature': expected > 0, got ${c.temperature}`);
+  for (const k of ['beta1', 'beta2'] as const) if (!(c[k] >= 0 && c[k] < 1)) throw new Error(`config key '${k}': expected in [0, 1), got ${c[k]}`);
+  if ((c.dqk === 0 || c.dv === 0 || c.model === 'sasrec') && c.dim % c.numHeads !== 0) {
+    throw new Error(`config: expected dim divisible by numHeads (for auto dqk/dv or SASRec), got dim ${c.dim}, numHeads ${c.numHeads}`);
+  }
+}
+
+/** Per-head query/key dim (dqk, or dim / numHeads when 0). SASRec always uses dim / numHeads. */
+export function resolvedDqk(c: Config): number {
+  return c.model === 'hstu' && c.dqk > 0 ? c.dqk : c.dim / c.numHeads;
+}
+
+/** Per-head value dim (dv, or dim / numHeads when 0). SASRec always uses dim / numHeads. */
+export function resolvedDv(c: Config): number {
+  return c.model === 'hstu' && c.dv > 0 ? c.dv : c.dim / c.numHeads;
+}
+
+/** HSTU's alpha multiplying Q·K: 1 when attnAlpha is 0, 1/sqrt(dqk) when -1, else attnAlpha. */
+export function attentionAlpha(c: Config): number {
+  if (c.attnAlpha === 0) return 1;
+  if (c.attnAlpha === -1) return 1 / Math.sqrt(resolvedDqk(c));
+  return c.attnAlpha;
+}
+
+/**
+ * HSTU's normaliser of SiLU(S) for a sequence of length n with k targets: N (maxLen) by default;
+ * with normalizeByLength, the history length plus one if it has targets (= n when k = 0), so a
+ * candidate scored among k others gets the same normaliser as scored alone (M-FALCON), min 1.
+ */
+export function resolvedNormaliser(c: Config, n: number, k: number): number {
+  if (!c.normalizeByLength) return c.maxLen;
+  return Math.max(1, n - k + (k > 0 ? 1 : 0));
+}

@@ -1,0 +1,26 @@
+// Input-embedding plumbing shared by HSTU and SASRec: position rows, x0 = items·√d + positions,
+// and the position-embedding gradient.
+import type { Gpu, Recorder, Tensor } from '../kernels/gpu/index.js';
+import { axpby, fill } from '../kernels/elementwise/elementwise.js';
+import { gatherDense } from '../kernels/embedding/dense_gather.js';
+import { planScatter, scatterAddRows, type ScatterPlan } from '../kernels/embedding/embedding.js';
+import type { GpuBatch } from './batch.js';
+
+export { gatherDense };
+
+/** y = a·s + b. */
+export function scaleAdd(rec: Recorder, a: Tensor<'f32'>, s: number, b: Tensor<'f32'>, y: Tensor<'f32'>): void {
+  axpby(rec, s, a, 1, b, y);
+}
+
+/** posGrad [N, d] = Σ over tokens of dEmb rows by position. Every position below the batch's
+ *  longest sequence occurs, so the scatter's unique rows are 0..U−1 = the first U rows. Returns the
+ *  plan, to be released after the submit. */
+export function scatterPositions(rec: Recorder, gpu: Gpu, b: GpuBatch, dEmb: Tensor<'f32'>, posGrad: Tensor<'f32'>, N: number, d: number): ScatterPlan {
+  fill(rec, posGrad, 0);
+  const plan = planScatter(gpu, b.hostPositions, N);
+  const u = plan.host.uniqueRows;
+  if (u.length > 0 && u[u.length - 1] !== u.length - 1) throw new Error(`internal: positions are not contiguous from 0 (max ${u[u.length - 1]}, ${u.length} distinct)`);
+  scatterAddRows(rec, plan, dEmb, d, posGrad);
+  return plan;
+}
