@@ -16,6 +16,7 @@ import { EmbeddingTable, gatherRows } from '../kernels/embedding/embedding.js';
 import { DenseParams } from './dense.js';
 import { gatherDense, scaleAdd, scatterPositions } from './embeddings.js';
 import type { GpuBatch } from './batch.js';
+import type { Encoder } from './encoder.js';
 
 export interface HstuDims {
   numItems: number;
@@ -60,7 +61,7 @@ export interface Forward {
   release(): void;
 }
 
-export class HstuModel {
+export class HstuModel implements Encoder {
   readonly dense: DenseParams;
   readonly items: EmbeddingTable;
   readonly width: number;
@@ -87,7 +88,7 @@ export class HstuModel {
 
   private attnOptions(b: GpuBatch): AttentionOptions {
     const { numHeads: H, dqk, dv, maxLen: N, alpha, useRab } = this.dims;
-    return { B: b.B, L: b.L, H, dqk, dv, N, alpha, useRab };
+    return { B: b.B, L: b.L, H, dqk, dv, N, alpha, useRab, hostOffsets: b.host.seqOffsets, hostNumTargets: b.host.numTargets };
   }
 
   private t(shape: number[], label: string): Tensor<'f32'> {

@@ -1,0 +1,129 @@
+// Command line: `train` and `eval`. Stable interface:
+//   npm run train -- --data <path> --format <fmt> --config <file> [--key=value …] --out <dir> [--resume <ckpt>]
+//   npm run eval  -- --checkpoint <file> --data <path> [--format <fmt>]
+import { defaultConfig, applyOverrides, loadConfigFile, parseOverrides, type Config } from '../model/config.js';
+import { loadInteractions, generateSynthetic, type DataFormat, type Interactions } from './data/index.js';
+import { loadCheckpoint } from './checkpoint.js';
+import { train, toRecord, prepareSplit, type EvalRecord } from './train.js';
+
+const FORMATS = ['auto', 'ml-1m', 'ml-100k', 'ratings-csv', 'sasrec', 'csv'];
+
+export const USAGE = `hstu-webgpu — train and evaluate HSTU / SASRec retrieval models on the GPU (WebGPU)
+
+usage:
+  npm run train -- [--data <path> --format <fmt>] [--config <file>] [--key=value ...] [--out <dir>] [--resume <ckpt>]
+  npm run eval  -- --checkpoint <file> --data <path> [--format <fmt>]
+
+options:
+  --data <path>       interaction log; without it, the built-in synthetic dataset is used
+  --format <fmt>      ${FORMATS.join(' | ')} (default auto)
+  --csv-user/--csv-item/--csv-time <column>, --csv-delimiter <c>   columns for --format csv
+  --config <file>     JSON config (see trainer/configs/); keys as below
+  --out <dir>         writes <dir>/metrics.jsonl, <dir>/checkpoint.hstu (latest), <dir>/best.hstu
+  --resume <ckpt>     continue training from a checkpoint, bit-exactly
+  --max-steps <n>     stop after n optimizer steps
+  --key=value         override any config key (type-checked; unknown keys are rejected):
+${Object.entries(defaultConfig).map(([k, v]) => `                        ${k} (default ${JSON.stringify(v)})`).join('\n')}
+`;
+
+interface Parsed {
+  flags: Map<string, string>;
+  overrides: string[];
+}
+
+const VALUE_FLAGS = ['data', 'format', 'config', 'out', 'resume', 'checkpoint', 'max-steps', 'csv-user', 'csv-item', 'csv-time', 'csv-rating', 'csv-delimiter'];
+
+export function parseArgs(args: string[]): Parsed {
+  const flags = new Map<string, string>();
+  const overrides: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const name = a.replace(/^--/, '');
+    if (VALUE_FLAGS.includes(name)) {
+      const v = args[++i];
+      if (v === undefined || v.startsWith('--')) throw new Error(`--${name} needs a value\n\n${USAGE}`);
+      flags.set(name, v);
+    } else if (a === '--help' || a === '-h') flags.set('help', '1');
+    else if (a.startsWith('--')) overrides.push(a);
+    else throw new Error(`unexpected argument '${a}'. HINT: options start with --; see --help`);
+  }
+  return { flags, overrides };
+}
+
+export async function loadData(flags: Map<string, string>, c?: Config): Promise<Interactions> {
+  const path = flags.get('data');
+  if (!path) return generateSynthetic({ seed: c?.seed ?? 1 });
+  const format = (flags.get('format') ?? 'auto') as DataFormat;
+  if (!FORMATS.includes(format)) throw new Error(`--format: expected one of ${FORMATS.join(', ')}, got '${format}'`);
+  const csv = flags.has('csv-user')
+    ? {
+        delimiter: flags.get('csv-delimiter') ?? ',',
+        userColumn: flags.get('csv-user')!,
+        itemColumn: flags.get('csv-item') ?? 'item',
+        timestampColumn: flags.get('csv-time'),
+        ratingColumn: flags.get('csv-rating'),
+      }
+    : undefined;
+  return loadInteractions(path, format, { csv, onInfo: (m: string) => console.error(`data: ${m}`) } as Parameters<typeof loadInteractions>[2]);
+}
+
+export function buildConfig(flags: Map<string, string>, overrides: string[]): Config {
+  const base = flags.has('config') ? loadConfigFile(flags.get('config')!) : defaultConfig;
+  return applyOverrides(base, parseOverrides(overrides) as Record<string, unknown>, ' on the command line');
+}
+
+function fmtRow(name: string, r: EvalRecord): string {
+  const f = (x: number) => x.toFixed(4);
+  return `${name.padEnd(12)} HR@10 ${f(r['hr@10'])}  HR@50 ${f(r['hr@50'])}  HR@200 ${f(r['hr@200'])}  NDCG@10 ${f(r['ndcg@10'])}  NDCG@200 ${f(r['ndcg@200'])}  MRR ${f(r.mrr)}`;
+}
+
+export async function trainCommand(args: string[]): Promise<void> {
+  const { flags, overrides } = parseArgs(args);
+  if (flags.has('help')) return void console.log(USAGE);
+  const c = buildConfig(flags, overrides);
+  const data = await loadData(flags, c);
+  const maxSteps = flags.has('max-steps') ? Number(flags.get('max-steps')) : undefined;
+  if (maxSteps !== undefined && !(Number.isInteger(maxSteps) && maxSteps >= 0)) throw new Error(`--max-steps: expected an integer ≥ 0, got ${flags.get('max-steps')}`);
+  const r = await train({ config: c, data, outDir: flags.get('out'), resume: flags.get('resume'), maxSteps });
+  if (r.test && r.best) {
+    console.log(`\ntest metrics at the best validation epoch (${r.best.epoch}), ${Math.round(r.trainTokensPerSec)} train tokens/s:`);
+    console.log(fmtRow(c.model.toUpperCase(), r.test));
+    if (r.popularity) console.log(fmtRow('popularity', r.popularity.test));
+  }
+  if (flags.get('out')) console.log(`\nwrote ${flags.get('out')}/metrics.jsonl, checkpoint.hstu, best.hstu`);
+}
+
+export async function evalCommand(args: string[]): Promise<void> {
+  const { flags, overrides } = parseArgs(args);
+  if (flags.has('help')) return void console.log(USAGE);
+  if (overrides.length) throw new Error(`eval takes no config overrides (got ${overrides.join(' ')}); the checkpoint holds the config`);
+  const path = flags.get('checkpoint');
+  if (!path) throw new Error(`eval: --checkpoint <file> is required\n\n${USAGE}`);
+  const ck = loadCheckpoint(path);
+  const c = applyOverrides(defaultConfig, ck.config);
+  const data = await loadData(flags, c);
+  if (data.numItems !== ck.itemRawIds.length) {
+    throw new Error(`${path}: the checkpoint knows ${ck.itemRawIds.length - 1} items, the data has ${data.numItems - 1}. HINT: evaluate on the dataset the model was trained on.`);
+  }
+  for (let i = 1; i < data.numItems; i++) {
+    if (String(data.itemRawIds[i]) !== ck.itemRawIds[i]) throw new Error(`${path}: item id mapping differs at dense id ${i} (checkpoint ${ck.itemRawIds[i]}, data ${data.itemRawIds[i]}). HINT: evaluate on the dataset the model was trained on.`);
+  }
+  const { evaluateCheckpoint } = await import('./evaluate_checkpoint.js');
+  const split = prepareSplit(data, c);
+  const res = await evaluateCheckpoint(ck, c, data, split);
+  console.log(fmtRow('validation', toRecord('validation', ck.epoch, res.validation)));
+  console.log(fmtRow('test', toRecord('test', ck.epoch, res.test)));
+}
+
+const [cmd, ...rest] = process.argv.slice(2);
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const run = cmd === 'train' ? trainCommand : cmd === 'eval' ? evalCommand : null;
+  if (!run) {
+    console.log(USAGE);
+    process.exit(cmd === undefined || cmd === '--help' ? 0 : 1);
+  }
+  run(rest).catch((e: Error) => {
+    console.error(`error: ${e.message}`);
+    process.exit(1);
+  });
+}

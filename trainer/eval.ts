@@ -1,0 +1,72 @@
+// Full-ranking retrieval evaluation on the GPU: every example's target is ranked against ALL
+// items by cosine (the user's output vs L2-normalised item embeddings), with the user's other
+// history items excluded (history filtering). Metrics: HR@K, NDCG@K, MRR (trainer/data/metrics).
+import type { Gpu } from '../kernels/gpu/index.js';
+import { matmul } from '../kernels/matmul/matmul.js';
+import { gatherDense } from '../kernels/embedding/dense_gather.js';
+import { prepareExclusions, rankTargets, uploadExclusions } from '../kernels/rank/rank.js';
+import { uploadBatch } from '../model/batch.js';
+import type { Encoder } from '../model/encoder.js';
+import { batchEvalExamples, MetricAccumulator, type EvalExamples, type MetricResult } from './data/index.js';
+
+/** Item table rows L2-normalised on the CPU (done once per evaluation; rows are few and small). */
+export async function normalisedItems(enc: Encoder): Promise<Float32Array> {
+  const w = await enc.items.read('w');
+  const d = enc.items.dim;
+  for (let r = 0; r < enc.items.rows; r++) {
+    let s = 0;
+    for (let c = 0; c < d; c++) s += w[r * d + c]! ** 2;
+    const inv = 1 / Math.max(Math.sqrt(s), 1e-6);
+    for (let c = 0; c < d; c++) w[r * d + c]! *= inv;
+  }
+  return w;
+}
+
+export async function evaluateRetrieval(
+  gpu: Gpu,
+  enc: Encoder,
+  examples: EvalExamples,
+  o: { maxLen: number; ks?: readonly number[]; onProgress?: (done: number, total: number) => void },
+): Promise<MetricResult> {
+  const numItems = enc.items.rows;
+  const d = enc.items.dim;
+  const acc = new MetricAccumulator(o.ks);
+  if (examples.count === 0) return acc.result();
+  const itemsHost = await normalisedItems(enc);
+  const items = gpu.upload(itemsHost, [numItems, d], 'f32', 'eval:items');
+  // Keep the score matrix of one batch within a storage binding.
+  const maxBinding = gpu.device.limits.maxStorageBufferBindingSize;
+  const batchSize = Math.max(1, Math.min(256, Math.floor(maxBinding / 4 / numItems)));
+  try {
+    for (const eb of batchEvalExamples(examples, batchSize)) {
+      const Q = eb.users.length;
+      const b = uploadBatch(gpu, { seqOffsets: eb.seqOffsets, items: eb.items, timestamps: eb.timestamps }, o.maxLen, numItems);
+      const rec = gpu.recorder('eval');
+      const f = enc.forward(rec, b, { train: false, seed: 0 });
+      const lastIdx = new Uint32Array(Q);
+      for (let q = 0; q < Q; q++) {
+        if (eb.seqOffsets[q + 1] === eb.seqOffsets[q]) throw new Error(`eval: example ${eb.exampleStart + q} has an empty history`);
+        lastIdx[q] = eb.seqOffsets[q + 1]! - 1;
+      }
+      const last = gpu.u32(lastIdx, [Q], 'eval:last');
+      const userVecs = gpu.empty([Q, d], 'f32', 'eval:user');
+      gatherDense(rec, f.out, last, userVecs, Q, d);
+      const scores = gpu.empty([Q, numItems], 'f32', 'eval:scores');
+      matmul(rec, userVecs, items, scores, { m: Q, n: numItems, k: d, transB: true });
+      const excl = uploadExclusions(gpu, prepareExclusions(eb.targets, { offsets: eb.excludeOffsets, ids: eb.excludeItems }, numItems));
+      const targets = gpu.u32(eb.targets, [Q], 'eval:targets');
+      const ranks = gpu.empty([Q], 'u32', 'eval:ranks');
+      rankTargets(rec, scores, targets, excl.offsets, excl.ids, ranks, { numQueries: Q, numItems });
+      await rec.submit();
+      const r = await gpu.read(ranks);
+      for (const rank of r) acc.add(rank);
+      [last, userVecs, scores, excl.offsets, excl.ids, targets, ranks].forEach((t) => t.release());
+      f.release();
+      b.release();
+      o.onProgress?.(eb.exampleStart + Q, examples.count);
+    }
+  } finally {
+    items.release();
+  }
+  return acc.result();
+}

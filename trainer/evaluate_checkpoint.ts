@@ -1,0 +1,25 @@
+// Evaluates a retrieval checkpoint on a dataset's validation and test splits.
+import { createGpu } from '../kernels/gpu/index.js';
+import type { Config } from '../model/config.js';
+import { createEncoder } from '../model/encoder.js';
+import type { CheckpointData } from './checkpoint.js';
+import type { Interactions, MetricResult, Split } from './data/index.js';
+import { evaluateRetrieval } from './eval.js';
+
+export async function evaluateCheckpoint(ck: CheckpointData, c: Config, data: Interactions, split: Split): Promise<{ validation: MetricResult; test: MetricResult }> {
+  const gpu = await createGpu();
+  try {
+    const init = new Map(ck.params.map((b) => [b.name, b.data as Float32Array]));
+    const enc = await createEncoder(gpu, c, data.numItems, init);
+    try {
+      return {
+        validation: await evaluateRetrieval(gpu, enc, split.validation, { maxLen: c.maxLen }),
+        test: await evaluateRetrieval(gpu, enc, split.test, { maxLen: c.maxLen }),
+      };
+    } finally {
+      enc.release();
+    }
+  } finally {
+    gpu.dispose();
+  }
+}
