@@ -49,7 +49,8 @@ function embeddings(c: Config, numItems: number): ParamSpec[] {
  *   layers.l.w_uvqk [d, H·(2·dv + 2·dqk)]  columns U (H·dv) | V (H·dv) | Q (H·dqk) | K (H·dqk), each head-major
  *   layers.l.w_o    [H·dv, d]  (or [3·H·dv, d] with outputFromUOAndGate: rows U | O | U⊙LN(O))
  *   layers.l.b_o    [d]
- *   layers.l.rab_pos [2N−1], layers.l.rab_time [129]   (only when useRab)
+ *   layers.l.rab_pos [2N−1], layers.l.rab_time [129]   (present even with useRab = false, then
+ *     unused with zero gradient, so every HSTU config of one N has the same tensor list)
  */
 function hstuLayout(c: Config): ParamSpec[] {
   const H = c.numHeads, dqk = resolvedDqk(c), dv = resolvedDv(c), d = c.dim;
@@ -61,10 +62,8 @@ function hstuLayout(c: Config): ParamSpec[] {
     out.push({ name: p + 'w_uvqk', shape: [d, uvqk], init: xavier(d, uvqk) });
     out.push({ name: p + 'w_o', shape: [oIn, d], init: xavier(oIn, d) });
     out.push({ name: p + 'b_o', shape: [d], init: zeros });
-    if (c.useRab) {
-      out.push({ name: p + 'rab_pos', shape: [2 * c.maxLen - 1], init: { kind: 'truncnormal', std: 0.02 } });
-      out.push({ name: p + 'rab_time', shape: [RAB_TIME_BUCKETS], init: { kind: 'truncnormal', std: 0.02 } });
-    }
+    out.push({ name: p + 'rab_pos', shape: [2 * c.maxLen - 1], init: { kind: 'truncnormal', std: 0.02 } });
+    out.push({ name: p + 'rab_time', shape: [RAB_TIME_BUCKETS], init: { kind: 'truncnormal', std: 0.02 } });
   }
   return out;
 }

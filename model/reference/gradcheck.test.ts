@@ -1,0 +1,102 @@
+// Central finite differences (float64, h = 1e-6) against the tape's gradients of the whole
+// reference loss, on a random sample of entries of EVERY parameter tensor.
+import { describe, expect, it } from 'vitest';
+import { Rng } from '../../kernels/testing/rng.js';
+import type { Config } from '../config.js';
+import { paramLayout } from '../params.js';
+import type { RefBatch } from './batch.js';
+import { randomBatch, randomParams, tinyConfig } from './fixtures.js';
+import { referenceLoss, referenceLossValue } from './model.js';
+
+const NUM_ITEMS = 7, R = 3, H_STEP = 1e-6, TOL = 1e-5, FLOOR = 1e-4;
+
+/** Worst relative error |analytic − fd| / max(|analytic|, |fd|, FLOOR) over sampled entries. */
+function gradCheck(c: Config, params: Map<string, Float64Array>, batch: RefBatch, rng: Rng, perTensor = 4) {
+  const { grads } = referenceLoss(c, params, batch);
+  const report: { name: string; worst: number; nonzero: number }[] = [];
+  for (const spec of paramLayout(c, NUM_ITEMS)) {
+    const p = params.get(spec.name)!, g = grads.get(spec.name)!;
+    expect(g.length, spec.name).toBe(p.length);
+    // Sample entries with a non-zero gradient first (the informative ones), then any entry.
+    const nz = [...g.keys()].filter((i) => Math.abs(g[i]!) > 1e-9);
+    const picks = new Set<number>();
+    for (let s = 0; s < perTensor && nz.length; s++) picks.add(nz[rng.int(0, nz.length - 1)]!);
+    picks.add(rng.int(0, p.length - 1));
+    let worst = 0;
+    for (const i of picks) {
+      const orig = p[i]!;
+      p[i] = orig + H_STEP;
+      const up = referenceLossValue(c, params, batch);
+      p[i] = orig - H_STEP;
+      const down = referenceLossValue(c, params, batch);
+      p[i] = orig;
+      const fd = (up - down) / (2 * H_STEP);
+      worst = Math.max(worst, Math.abs(g[i]! - fd) / Math.max(Math.abs(g[i]!), Math.abs(fd), FLOOR));
+    }
+    report.push({ name: spec.name, worst, nonzero: nz.length });
+    if (process.env.GRADCHECK_VERBOSE) console.log(spec.name, worst.toExponential(2), nz.length);
+  }
+  return report;
+}
+
+function expectPasses(report: ReturnType<typeof gradCheck>, unused: (name: string) => boolean = () => false) {
+  for (const r of report) {
+    expect(r.worst, `${r.name}: relative error`).toBeLessThan(TOL);
+    if (!unused(r.name)) expect(r.nonzero, `${r.name}: some gradient is non-zero`).toBeGreaterThan(0);
+  }
+}
+
+// Lengths include 0 and 1 and N; sequence 3 has 2 targets (candidates).
+const LENGTHS = [3, 0, 1, 5, 4];
+const NUM_TARGETS = [0, 0, 0, 2, 0];
+
+describe('reference gradients = central finite differences', () => {
+  it('HSTU with rab, H=2, dqk≠dv, num_targets, alpha=1/sqrt(dqk)', () => {
+    const rng = new Rng(11);
+    const c = tinyConfig({ attnAlpha: -1 });
+    const params = randomParams(c, NUM_ITEMS, rng);
+    const batch = randomBatch(rng, LENGTHS, NUM_ITEMS, R, NUM_TARGETS);
+    const { loss, grads } = referenceLoss(c, params, batch);
+    expect(Number.isFinite(loss) && loss > 0).toBe(true);
+    // The padding row is never read: its gradient is exactly zero.
+    expect(Array.from(grads.get('item_emb')!.subarray(0, c.dim))).toEqual(new Array(c.dim).fill(0));
+    expectPasses(gradCheck(c, params, batch, rng));
+  });
+
+  it('HSTU without rab (rab tables present, zero gradient)', () => {
+    const rng = new Rng(12);
+    const c = tinyConfig({ useRab: false });
+    const params = randomParams(c, NUM_ITEMS, rng);
+    const batch = randomBatch(rng, LENGTHS, NUM_ITEMS, R, NUM_TARGETS);
+    const { grads } = referenceLoss(c, params, batch);
+    for (const l of [0, 1]) for (const n of ['rab_pos', 'rab_time']) expect(grads.get(`layers.${l}.${n}`)!.every((v) => v === 0)).toBe(true);
+    expectPasses(gradCheck(c, params, batch, rng), (name) => name.includes('rab_'));
+  });
+
+  it('HSTU options: SiLU on U only, [U, O, U⊙LN(O)] output, normalise by length', () => {
+    const rng = new Rng(13);
+    const c = tinyConfig({ siluOnUOnly: true, outputFromUOAndGate: true, normalizeByLength: true, attnAlpha: 0.7 });
+    const params = randomParams(c, NUM_ITEMS, rng);
+    const batch = randomBatch(rng, LENGTHS, NUM_ITEMS, R, NUM_TARGETS);
+    expectPasses(gradCheck(c, params, batch, rng, 3));
+  });
+
+  it('SASRec (H=2)', () => {
+    const rng = new Rng(14);
+    const c = tinyConfig({ model: 'sasrec', dqk: 0, dv: 0 });
+    const params = randomParams(c, NUM_ITEMS, rng);
+    const batch = randomBatch(rng, LENGTHS, NUM_ITEMS, R);
+    expectPasses(gradCheck(c, params, batch, rng));
+  });
+
+  it('a batch with no targets has loss 0 and zero gradients', () => {
+    const rng = new Rng(15);
+    const c = tinyConfig();
+    const params = randomParams(c, NUM_ITEMS, rng);
+    const batch = randomBatch(rng, [2, 0, 1], NUM_ITEMS, R);
+    batch.targets = Array.from(batch.targets, () => 0);
+    const { loss, grads } = referenceLoss(c, params, batch);
+    expect(loss).toBe(0);
+    for (const g of grads.values()) expect(g.every((v) => v === 0)).toBe(true);
+  });
+});
