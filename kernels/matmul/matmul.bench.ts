@@ -1,0 +1,60 @@
+// Benchmark: every matmul variant at square sizes, after a correctness check on one shape.
+// Napkin math: flops = 2·m·n·k, bytes = 4·(mk + kn + mn) (each matrix moved once).
+import type { BenchRow, BenchSpec } from '../testing/bench.js';
+import { compare } from '../testing/compare.js';
+import { poison } from '../testing/poison.js';
+import { Rng } from '../testing/rng.js';
+import { matmul, MATMUL_VARIANTS, selectedMatmulVariant } from './matmul.js';
+import { matmulRef } from './matmul.ref.js';
+
+export const bench: BenchSpec = {
+  name: 'matmul',
+  description: 'f32 C = A·B, variants naive / regblock / tiled, GFLOP/s and speedup vs naive',
+  async run(ctx) {
+    const { gpu } = ctx;
+    const rng = new Rng(42);
+    // Correctness first (awkward shape, every variant, poisoned output).
+    {
+      const [m, n, k] = [37, 45, 29];
+      const as = rng.f32(m * k), bs = rng.f32(k * n);
+      const want = matmulRef(as, bs, { m, n, k });
+      const a = gpu.f32(as), b = gpu.f32(bs), c = gpu.empty([m * n], 'f32', 'matmul:C');
+      for (const variant of MATMUL_VARIANTS) {
+        poison(gpu, c);
+        const rec = gpu.recorder('matmul:check');
+        matmul(rec, a, b, c, { m, n, k, variant });
+        await rec.submit();
+        const r = compare(`matmul ${variant}`, await gpu.read(c), want, { atol: 1e-4 * Math.sqrt(k), rtol: 1e-5 });
+        if (!r.ok) throw new Error(`matmul bench: correctness check failed\n${r.report}`);
+      }
+      [a, b, c].forEach((t) => t.release());
+    }
+    const selected = selectedMatmulVariant(gpu);
+    const sizes = ctx.quick ? [64] : [256, 512, 1024];
+    const rows: BenchRow[] = [];
+    for (const s of sizes) {
+      const a = gpu.f32(rng.f32(s * s), [s, s], 'matmul:A'), b = gpu.f32(rng.f32(s * s), [s, s], 'matmul:B');
+      const c = gpu.empty([s, s], 'f32', 'matmul:C');
+      const ms: Record<string, number> = {};
+      for (const variant of MATMUL_VARIANTS) {
+        ms[variant] = await ctx.time((rec) => matmul(rec, a, b, c, { m: s, n: s, k: s, variant }), ctx.quick ? 2 : s >= 1024 ? 2 : 5);
+      }
+      for (const variant of MATMUL_VARIANTS) {
+        rows.push(
+          await ctx.row({
+            kernel: 'matmul',
+            variant,
+            shape: `${s}x${s}x${s}`,
+            ms: ms[variant]!,
+            flops: 2 * s * s * s,
+            bytes: 4 * 3 * s * s,
+            bound: 'compute',
+            extra: { speedup_vs_naive: Math.round((ms.naive! / ms[variant]!) * 100) / 100, selected: variant === selected },
+          }),
+        );
+      }
+      [a, b, c].forEach((t) => t.release());
+    }
+    return rows;
+  },
+};

@@ -1,0 +1,99 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createGpu, type Gpu } from '../gpu/index.js';
+import { expectClose } from '../testing/compare.js';
+import { poison } from '../testing/poison.js';
+import { Rng } from '../testing/rng.js';
+import { defaultMatmulVariant, matmul, MATMUL_VARIANTS, type MatmulOptions, type MatmulVariant } from './matmul.js';
+import { matmulRef } from './matmul.ref.js';
+
+let gpu: Gpu;
+beforeAll(async () => {
+  gpu = await createGpu();
+});
+afterAll(() => gpu?.dispose());
+
+interface Case extends Omit<MatmulOptions, 'bias' | 'variant'> {
+  withBias?: boolean;
+}
+
+/** Runs `cs` with every variant; checks each against the float64 reference and the variants
+ *  against each other. */
+async function check(cs: Case, seed: number): Promise<void> {
+  const { m, n, k } = cs;
+  const batch = cs.batch ?? 1;
+  const rng = new Rng(seed);
+  const as = rng.f32(batch * m * k);
+  const bs = rng.f32((cs.broadcastB ? 1 : batch) * k * n);
+  const biasv = cs.withBias ? rng.f32(n) : undefined;
+  const c0 = cs.accumulate ? rng.f32(batch * m * n) : undefined;
+  const want = matmulRef(as, bs, { ...cs, bias: biasv, c0 });
+  const a = gpu.f32(as, [as.length], 'A'), b = gpu.f32(bs, [bs.length], 'B');
+  const bias = biasv ? gpu.f32(biasv, [n], 'bias') : undefined;
+  const tol = { atol: 1e-4 * Math.sqrt(Math.max(k, 1)) * Math.max(1, Math.abs(cs.alpha ?? 1)), rtol: 1e-5 };
+  const outs: Float32Array[] = [];
+  for (const variant of MATMUL_VARIANTS) {
+    const c = gpu.empty([batch * m * n], 'f32', `C_${variant}`);
+    if (c0) gpu.write(c, c0);
+    else poison(gpu, c);
+    const rec = gpu.recorder();
+    const { withBias: _, ...opts } = cs;
+    matmul(rec, a, b, c, { ...opts, bias, variant });
+    await rec.submit();
+    const got = await gpu.read(c);
+    expectClose(`matmul ${variant} ${JSON.stringify(cs)}`, got, want, { ...tol, shape: [batch, m, n] });
+    outs.push(got);
+    c.release();
+  }
+  for (let v = 1; v < outs.length; v++) expectClose(`${MATMUL_VARIANTS[v]} vs ${MATMUL_VARIANTS[0]}`, outs[v]!, outs[0]!, tol);
+  a.release();
+  b.release();
+  bias?.release();
+}
+
+describe('matmul', () => {
+  const shapes: [number, number, number][] = [[1, 1, 1], [17, 33, 65], [1000, 1, 1000], [1, 1000, 7], [70, 67, 3], [5, 130, 0]];
+  it.each(shapes)('m=%i n=%i k=%i, all variants', async (m, n, k) => {
+    await check({ m, n, k }, m * 7 + n * 13 + k);
+  });
+
+  const transCombos: [boolean, boolean][] = [[false, false], [true, false], [false, true], [true, true]];
+  it.each(transCombos)('transA=%s transB=%s, batch 3, bias', async (transA, transB) => {
+    await check({ m: 19, n: 37, k: 23, batch: 3, transA, transB, withBias: true }, transA ? 1 : 2 + (transB ? 4 : 0));
+  });
+
+  it('accumulate with alpha and bias (C initialised with random data)', async () => {
+    await check({ m: 33, n: 66, k: 17, batch: 2, accumulate: true, alpha: -0.75, withBias: true }, 11);
+  });
+
+  it('alpha alone, transA', async () => {
+    await check({ m: 9, n: 70, k: 129, alpha: 2.5, transA: true }, 12);
+  });
+
+  it('broadcastB over batch 3, with transB and accumulate', async () => {
+    await check({ m: 21, n: 34, k: 40, batch: 3, broadcastB: true }, 13);
+    await check({ m: 7, n: 65, k: 31, batch: 3, broadcastB: true, transB: true, accumulate: true }, 14);
+  });
+
+  it('batch > 1 spanning more than one tile in every dimension', async () => {
+    await check({ m: 66, n: 131, k: 35, batch: 2, withBias: true }, 15);
+  });
+
+  it('default variant follows the device class', () => {
+    expect(defaultMatmulVariant(gpu)).toBe(gpu.deviceClass === 'cpu' ? 'regblock' : 'tiled');
+  });
+
+  it('rejects bad sizes with "expected X, got Y"', () => {
+    const a = gpu.empty([6], 'f32', 'A'), b = gpu.empty([12], 'f32', 'B'), c = gpu.empty([8], 'f32', 'C'), bias = gpu.empty([3], 'f32', 'bias');
+    const rec = gpu.recorder();
+    const ok: MatmulOptions = { m: 2, n: 4, k: 3 };
+    expect(() => matmul(rec, a, b, c, ok)).not.toThrow();
+    expect(() => matmul(rec, a, b, c, { ...ok, k: 4 })).toThrow(/expected A \(A\) to hold 8 elements .*got 6/);
+    expect(() => matmul(rec, a, b, c, { ...ok, n: 5 })).toThrow(/expected B \(B\) to hold 15 elements .*got 12/);
+    expect(() => matmul(rec, a, b, c, { ...ok, batch: 2, broadcastB: true })).toThrow(/expected A .* 12 elements.*got 6/);
+    expect(() => matmul(rec, a, b, c, { ...ok, bias })).toThrow(/expected bias \(bias\) to hold 4 elements .*got 3/);
+    expect(() => matmul(rec, a, b, a, ok)).toThrow(/expected C/);
+    expect(() => matmul(rec, a, b, c, { ...ok, m: 1.5 })).toThrow(/expected m to be a non-negative integer, got 1.5/);
+    expect(() => matmul(rec, a, b, c, { ...ok, variant: 'fast' as MatmulVariant })).toThrow(/expected variant .*got 'fast'/);
+    [a, b, c, bias].forEach((t) => t.release());
+  });
+});
