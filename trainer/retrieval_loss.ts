@@ -26,7 +26,8 @@ export function recordRetrievalLoss(rec: Recorder, gpu: Gpu, enc: Encoder, out: 
   const P = Math.max(b.L, 1);
   const R = c.numNegatives;
   const numItems = enc.items.rows;
-  const negIds = sharedNegativeIds((c.seed ^ Math.imul(step + 1, 0x27d4eb2d)) >>> 0, R, numItems);
+  // Uniform over the real items 1..numItems−1 (never the padding id 0).
+  const negIds = sharedNegativeIds((c.seed ^ Math.imul(step + 1, 0x27d4eb2d)) >>> 0, R, numItems - 1).map((x) => x + 1);
   const owned: Tensor[] = [];
   const t = <T extends Tensor>(x: T) => (owned.push(x), x);
   const posIds = t(gpu.u32(targets.length ? targets : [0], [P], 'loss:pos_ids'));

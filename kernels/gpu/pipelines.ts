@@ -32,6 +32,9 @@ export function pipelineKey(src: KernelSource): string {
 export class PipelineCache {
   private readonly cache = new Map<string, Promise<GPUComputePipeline>>();
   private readonly ready = new Map<string, GPUComputePipeline>();
+  /** Compilations run one at a time: error scopes are a per-device stack, so two compilations
+   *  interleaved at their awaits would catch (and blame) each other's errors. */
+  private queue: Promise<unknown> = Promise.resolve();
   compiled = 0;
 
   constructor(private readonly device: GPUDevice) {}
@@ -43,7 +46,8 @@ export class PipelineCache {
     if (hit) return hit;
     let pending = this.cache.get(key);
     if (!pending) {
-      pending = this.compile(src, key);
+      pending = this.queue.then(() => this.compile(src, key));
+      this.queue = pending.catch(() => undefined);
       this.cache.set(key, pending);
       pending.catch(() => this.cache.delete(key));
     }

@@ -1,0 +1,257 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createGpu, type Gpu, type Tensor } from '../gpu/index.js';
+import { expectClose } from '../testing/compare.js';
+import { poison } from '../testing/poison.js';
+import { Rng } from '../testing/rng.js';
+import { sampledSoftmaxBackward, sampledSoftmaxLoss, sampleNegatives, sharedNegativeIds, type SampledSoftmaxInputs, type Variant } from './sampled_softmax.js';
+import { gatherRef, sampledSoftmaxBackwardRef, sampledSoftmaxRef, sampleNegativesRef, type LossRefInput } from './sampled_softmax.ref.js';
+
+let gpu: Gpu;
+beforeAll(async () => {
+  gpu = await createGpu();
+});
+afterAll(() => gpu?.dispose());
+
+interface Case {
+  P: number;
+  R: number;
+  d: number;
+  table: boolean;
+  weights: boolean;
+  tau: number;
+  shared?: boolean;
+}
+
+/** Random inputs with forced collisions (≈15% of slots, and every slot of row 0 when R > 1)
+ *  and, with weights, zero rows (incl. the last) and non-unit weights. */
+function makeCase(c: Case, seed: number) {
+  const rng = new Rng(seed);
+  const { P, R, d } = c;
+  const numItems = 97;
+  const items = rng.f32(numItems * d);
+  const u = rng.f32(P * d);
+  const posIds = Uint32Array.from({ length: P }, () => rng.int(0, numItems - 1));
+  const negIds = Uint32Array.from({ length: c.shared ? R : P * R }, () => rng.int(0, numItems - 1));
+  if (c.shared) {
+    for (let r = 0; r < P; r++) if (rng.next() < 0.3) posIds[r] = negIds[rng.int(0, R - 1)]!;
+  } else {
+    for (let r = 0; r < P; r++) {
+      for (let j = 0; j < R; j++) if (rng.next() < 0.15 || (r === 0 && R > 1 && j > 0)) negIds[r * R + j] = posIds[r]!;
+    }
+  }
+  const weights = c.weights ? Float32Array.from({ length: P }, (_, r) => (r === P - 1 && P > 1 ? 0 : rng.next() < 0.2 ? 0 : rng.pick([1, 1, 0.5, 2]))) : undefined;
+  const ref: LossRefInput = {
+    P, R, d, temperature: c.tau, eps: 1e-6, u, posIds, negIds, weights, shared: c.shared,
+    posEmb: gatherRef(items, posIds, d),
+    negEmb: gatherRef(items, negIds, d),
+  };
+  return { items, u, posIds, negIds, weights, ref };
+}
+
+function upload(c: Case, x: ReturnType<typeof makeCase>): { inp: SampledSoftmaxInputs; all: Tensor[] } {
+  const inp: SampledSoftmaxInputs = {
+    u: gpu.f32(x.u, [c.P, c.d], 'u'),
+    posIds: gpu.u32(x.posIds, [c.P], 'posIds'),
+    negIds: gpu.u32(x.negIds, c.shared ? [c.R] : [c.P, c.R], 'negIds'),
+  };
+  if (c.table) inp.items = gpu.f32(x.items, [97, c.d], 'items');
+  else {
+    inp.posEmb = gpu.f32(x.ref.posEmb, [c.P, c.d], 'posEmb');
+    inp.negEmb = gpu.f32(x.ref.negEmb, c.shared ? [c.R, c.d] : [c.P, c.R, c.d], 'negEmb');
+  }
+  if (x.weights) inp.weights = gpu.f32(x.weights, [c.P], 'weights');
+  return { inp, all: Object.values(inp) as Tensor[] };
+}
+
+function maxAbs(a: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
+  return m;
+}
+
+async function runAndCheck(c: Case, seed: number, variant: Variant = 'fused'): Promise<void> {
+  const x = makeCase(c, seed);
+  const { inp, all } = upload(c, x);
+  const { P, R, d } = c;
+  const rowLoss = gpu.empty([P], 'f32', 'rowLoss'), loss = gpu.empty([1], 'f32', 'loss');
+  const dU = gpu.empty([P, d], 'f32', 'dU'), dPos = gpu.empty([P, d], 'f32', 'dPos'), dNeg = gpu.empty(c.shared ? [R, d] : [P, R, d], 'f32', 'dNeg');
+  poison(gpu, rowLoss, loss, dU, dPos, dNeg);
+  const shape = { P, R, d, temperature: c.tau, sharedNegatives: c.shared };
+  const rec = gpu.recorder();
+  sampledSoftmaxLoss(rec, inp, shape, { rowLoss, loss }, { variant });
+  sampledSoftmaxBackward(rec, inp, shape, { rowLoss }, { dU, dPos, dNeg }, { variant, dLoss: 1.5 });
+  await rec.submit();
+  const want = sampledSoftmaxRef(x.ref);
+  const g = sampledSoftmaxBackwardRef(x.ref, 1.5);
+  const tol = { atol: 3e-4 / c.tau, rtol: 1e-4 };
+  expectClose('rowLoss', await gpu.read(rowLoss), want.rowLoss, tol);
+  expectClose('loss', await gpu.read(loss), [want.loss], tol);
+  // One absolute scale for all gradients: the size of dL/dcos over a row (for d = 1 the exact
+  // gradients are 0 and the GPU's are cancellation residue of that size).
+  const gScale = Math.max(maxAbs(g.dU), maxAbs(g.dPos), maxAbs(g.dNeg), 1.5 / (c.tau * P));
+  for (const [name, t, ref] of [['dU', dU, g.dU], ['dPos', dPos, g.dPos], ['dNeg', dNeg, g.dNeg]] as const) {
+    expectClose(name, await gpu.read(t), ref, { atol: 2e-4 * gScale, rtol: 2e-3, shape: t.shape });
+  }
+  [...all, rowLoss, loss, dU, dPos, dNeg].forEach((t) => t.release());
+}
+
+describe('sampled_softmax reference', () => {
+  it('backward matches central finite differences of the forward (float64)', () => {
+    for (const [seed, tau, shared] of [[1, 0.05, false], [2, 1, false], [3, 0.05, true]] as const) {
+      const x = makeCase({ P: 3, R: 4, d: 3, table: false, weights: true, tau, shared }, seed).ref;
+      x.weights = [0.5, 0, 2];
+      const g = sampledSoftmaxBackwardRef(x, 1);
+      const h = 1e-6;
+      for (const [name, key, grad] of [['u', 'u', g.dU], ['posEmb', 'posEmb', g.dPos], ['negEmb', 'negEmb', g.dNeg]] as const) {
+        const base = Float64Array.from(x[key]);
+        for (let i = 0; i < base.length; i++) {
+          const plus = Float64Array.from(base), minus = Float64Array.from(base);
+          plus[i]! += h;
+          minus[i]! -= h;
+          const fd = (sampledSoftmaxRef({ ...x, [key]: plus }).loss - sampledSoftmaxRef({ ...x, [key]: minus }).loss) / (2 * h);
+          if (Math.abs(fd - grad[i]!) > 1e-6 + 1e-5 * Math.abs(fd)) throw new Error(`${name}[${i}]: analytic ${grad[i]}, finite difference ${fd}`);
+        }
+      }
+      // the masked slots and the weight-0 row really have zero gradient
+      if (!shared) expect(g.dNeg.slice(0, 4 * 3).every((v, i) => (x.negIds[Math.floor(i / 3)] === x.posIds[0] ? v === 0 : true))).toBe(true);
+      expect(g.dU.slice(3, 6).every((v) => v === 0)).toBe(true);
+    }
+  });
+
+  it('sampler is uniform (chi-square) and depends on seed, row and slot', () => {
+    const [P, R, n] = [300, 128, 37];
+    const ids = sampleNegativesRef(P, R, n, 42);
+    const counts = new Array<number>(n).fill(0);
+    for (const v of ids) counts[v]!++;
+    const e = (P * R) / n;
+    const chi2 = counts.reduce((s, c) => s + (c - e) ** 2 / e, 0);
+    expect(chi2).toBeLessThan(36 + 6 * Math.sqrt(72)); // df = 36: mean 36, sd 8.5
+    expect(chi2).toBeGreaterThan(5);
+    const other = sampleNegativesRef(P, R, n, 43);
+    expect(other.filter((v, i) => v === ids[i]).length / ids.length).toBeLessThan(0.1);
+    expect(ids.every((v) => v < n)).toBe(true);
+  });
+});
+
+describe('sampled_softmax gpu', () => {
+  it('sharedNegativeIds equals row 0 of the GPU sampler', async () => {
+    const t = gpu.empty([1, 50], 'u32', 'negIds');
+    poison(gpu, t);
+    const rec = gpu.recorder();
+    sampleNegatives(rec, t, { P: 1, R: 50, numItems: 3706, seed: 99 });
+    await rec.submit();
+    expect([...(await gpu.read(t))]).toEqual([...sharedNegativeIds(99, 50, 3706)]);
+    t.release();
+  });
+
+  it.each([
+    [300, 128, 37, 42],
+    [7, 5, 1, 0],
+    [1, 1, 1_000_003, 0xffffffff],
+    [129, 3, 3706, 7],
+  ])('sampleNegatives P=%i R=%i numItems=%i seed=%i: exact ids, uniform', async (P, R, n, seed) => {
+    const t = gpu.empty([P, R], 'u32', 'negIds');
+    poison(gpu, t);
+    const rec = gpu.recorder();
+    sampleNegatives(rec, t, { P, R, numItems: n, seed });
+    await rec.submit();
+    const got = await gpu.read(t);
+    const want = sampleNegativesRef(P, R, n, seed);
+    expect(got.length).toBe(want.length);
+    const bad = got.findIndex((v, i) => v !== want[i]);
+    expect(bad, `first mismatch at ${bad}: got ${got[bad]}, want ${want[bad]}`).toBe(-1);
+    if (P * R >= 20 * n && n > 1) {
+      const counts = new Array<number>(n).fill(0);
+      for (const v of got) counts[v]!++;
+      const e = (P * R) / n;
+      const chi2 = counts.reduce((s, c) => s + (c - e) ** 2 / e, 0);
+      expect(chi2).toBeLessThan(n - 1 + 6 * Math.sqrt(2 * (n - 1)));
+    }
+    t.release();
+  });
+
+  const CASES: Case[] = [
+    { P: 1, R: 1, d: 1, table: true, weights: false, tau: 0.05 },
+    { P: 7, R: 5, d: 3, table: false, weights: true, tau: 0.05 },
+    { P: 300, R: 128, d: 50, table: true, weights: true, tau: 0.05 },
+    { P: 300, R: 5, d: 1, table: false, weights: false, tau: 1 },
+    { P: 7, R: 128, d: 3, table: true, weights: true, tau: 0.05 },
+    { P: 1, R: 128, d: 50, table: false, weights: false, tau: 0.05 },
+    { P: 300, R: 1, d: 3, table: true, weights: true, tau: 0.2 },
+    { P: 7, R: 1, d: 50, table: false, weights: true, tau: 0.05 },
+    { P: 1, R: 5, d: 50, table: true, weights: true, tau: 0.05 },
+    { P: 300, R: 128, d: 50, table: true, weights: true, tau: 0.05, shared: true },
+    { P: 7, R: 5, d: 3, table: false, weights: true, tau: 0.05, shared: true },
+    { P: 1, R: 1, d: 1, table: false, weights: false, tau: 1, shared: true },
+    { P: 300, R: 5, d: 3, table: false, weights: false, tau: 0.2, shared: true },
+  ];
+  it.each(CASES.map((c, i) => [i, c] as const))('fused forward + backward #%i %o', async (i, c) => {
+    await runAndCheck(c, 1000 + i);
+  });
+
+  it.each([
+    { P: 7, R: 5, d: 3, table: false, weights: true, tau: 0.05 },
+    { P: 300, R: 128, d: 50, table: true, weights: true, tau: 0.05 },
+  ])('naive forward + backward %o', async (c) => {
+    await runAndCheck(c, 77, 'naive');
+  });
+
+  it('chunked backward (rowStart/rowCount) equals the slice of the full gradient; loss deterministic', async () => {
+    const c: Case = { P: 300, R: 5, d: 3, table: true, weights: true, tau: 0.05 };
+    const x = makeCase(c, 9);
+    const { inp, all } = upload(c, x);
+    const { P, R, d } = c;
+    const shape = { P, R, d, temperature: c.tau };
+    const rowLoss = gpu.empty([P], 'f32', 'rowLoss'), loss = gpu.empty([1], 'f32', 'loss'), loss2 = gpu.empty([1], 'f32', 'loss2');
+    const [s, n] = [101, 77];
+    const dU = gpu.empty([n, d], 'f32', 'dU'), dPos = gpu.empty([n, d], 'f32', 'dPos'), dNeg = gpu.empty([n, R, d], 'f32', 'dNeg');
+    poison(gpu, rowLoss, loss, loss2, dU, dPos, dNeg);
+    const rec = gpu.recorder();
+    sampledSoftmaxLoss(rec, inp, shape, { rowLoss, loss });
+    sampledSoftmaxLoss(rec, inp, shape, { rowLoss, loss: loss2 });
+    sampledSoftmaxBackward(rec, inp, shape, { rowLoss }, { dU, dPos, dNeg }, { rowStart: s, rowCount: n });
+    await rec.submit();
+    expect((await gpu.read(loss))[0]).toBe((await gpu.read(loss2))[0]);
+    const g = sampledSoftmaxBackwardRef(x.ref);
+    const tol = (ref: ArrayLike<number>) => ({ atol: 2e-4 * maxAbs(ref) + 1e-9, rtol: 2e-3 });
+    const du = g.dU.slice(s * d, (s + n) * d), dp = g.dPos.slice(s * d, (s + n) * d), dn = g.dNeg.slice(s * R * d, (s + n) * R * d);
+    expectClose('dU', await gpu.read(dU), du, tol(du));
+    expectClose('dPos', await gpu.read(dPos), dp, tol(dp));
+    expectClose('dNeg', await gpu.read(dNeg), dn, tol(dn));
+    [...all, rowLoss, loss, loss2, dU, dPos, dNeg].forEach((t) => t.release());
+  });
+
+  it('all weights zero: loss 0 and zero gradients; P = 0 works', async () => {
+    const c: Case = { P: 5, R: 3, d: 4, table: true, weights: true, tau: 0.05 };
+    const x = makeCase(c, 3);
+    x.weights!.fill(0);
+    const { inp, all } = upload(c, x);
+    const shape = { P: 5, R: 3, d: 4, temperature: 0.05 };
+    const rowLoss = gpu.empty([5], 'f32', 'rowLoss'), loss = gpu.empty([1], 'f32', 'loss');
+    const dU = gpu.empty([5, 4], 'f32', 'dU'), dPos = gpu.empty([5, 4], 'f32', 'dPos'), dNeg = gpu.empty([5, 3, 4], 'f32', 'dNeg');
+    const e = { u: gpu.empty([0, 4], 'f32', 'u0'), posIds: gpu.empty([0], 'u32', 'p0'), negIds: gpu.empty([0, 3], 'u32', 'n0'), items: inp.items };
+    const rl0 = gpu.empty([0], 'f32', 'rl0'), l0 = gpu.empty([1], 'f32', 'l0');
+    poison(gpu, rowLoss, loss, dU, dPos, dNeg, l0);
+    const rec = gpu.recorder();
+    sampledSoftmaxLoss(rec, inp, shape, { rowLoss, loss });
+    sampledSoftmaxBackward(rec, inp, shape, { rowLoss }, { dU, dPos, dNeg });
+    sampledSoftmaxLoss(rec, e, { ...shape, P: 0 }, { rowLoss: rl0, loss: l0 });
+    await rec.submit();
+    for (const t of [rowLoss, loss, dU, dPos, dNeg, l0]) expect([...(await gpu.read(t))].every((v) => v === 0), t.label).toBe(true);
+    [...all, rowLoss, loss, dU, dPos, dNeg, e.u, e.posIds, e.negIds, rl0, l0].forEach((t) => t.release());
+  });
+
+  it('rejects bad shapes and arguments', () => {
+    const u = gpu.empty([4, 3], 'f32', 'u'), posIds = gpu.empty([4], 'u32', 'p'), negIds = gpu.empty([4, 2], 'u32', 'n');
+    const items = gpu.empty([10, 3], 'f32', 'items'), rowLoss = gpu.empty([4], 'f32', 'rl'), loss = gpu.empty([1], 'f32', 'l');
+    const rec = gpu.recorder();
+    const shape = { P: 4, R: 2, d: 3, temperature: 0.05 };
+    expect(() => sampledSoftmaxLoss(rec, { u, posIds, negIds, items }, { ...shape, d: 4 }, { rowLoss, loss })).toThrow(/expected u of shape \[4, 4\], got \[4, 3\]/);
+    expect(() => sampledSoftmaxLoss(rec, { u, posIds, negIds }, shape, { rowLoss, loss })).toThrow(/expected posEmb/);
+    expect(() => sampledSoftmaxLoss(rec, { u, posIds, negIds, items }, { ...shape, temperature: 0 }, { rowLoss, loss })).toThrow(/temperature > 0/);
+    expect(() => sampledSoftmaxLoss(rec, { u, posIds: negIds, negIds, items }, shape, { rowLoss, loss })).toThrow(/posIds/);
+    expect(() => sampledSoftmaxBackward(rec, { u, posIds, negIds, items }, shape, { rowLoss }, { dU: u, dPos: u, dNeg: u }, { rowStart: 3, rowCount: 2 })).toThrow(/rowStart/);
+    expect(() => sampleNegatives(rec, negIds, { P: 4, R: 2, numItems: 0, seed: 1 })).toThrow(/numItems/);
+    [u, posIds, negIds, items, rowLoss, loss].forEach((t) => t.release());
+  });
+});
