@@ -21,13 +21,17 @@ export interface RetrievalLoss {
   release(): void;
 }
 
+/** The step's shared negatives: uniform over the real items 1..tableRows−1 (never padding 0). */
+export function batchNegatives(c: Config, step: number, tableRows: number): Uint32Array {
+  return sharedNegativeIds((c.seed ^ Math.imul(step + 1, 0x27d4eb2d)) >>> 0, c.numNegatives, tableRows - 1).map((x) => x + 1);
+}
+
 export function recordRetrievalLoss(rec: Recorder, gpu: Gpu, enc: Encoder, out: Tensor<'f32'>, b: GpuBatch, targets: Uint32Array, c: Config, step: number): RetrievalLoss {
   const d = enc.items.dim;
   const P = Math.max(b.L, 1);
   const R = c.numNegatives;
   const numItems = enc.items.rows;
-  // Uniform over the real items 1..numItems−1 (never the padding id 0).
-  const negIds = sharedNegativeIds((c.seed ^ Math.imul(step + 1, 0x27d4eb2d)) >>> 0, R, numItems - 1).map((x) => x + 1);
+  const negIds = batchNegatives(c, step, numItems);
   const owned: Tensor[] = [];
   const t = <T extends Tensor>(x: T) => (owned.push(x), x);
   const posIds = t(gpu.u32(targets.length ? targets : [0], [P], 'loss:pos_ids'));

@@ -3,8 +3,8 @@
 // early stopping, checkpoints, metrics.jsonl. Seeded: same data + config → same numbers.
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createGpu, type Gpu } from '../kernels/gpu/index.js';
-import { planScatter, scatterAddRows } from '../kernels/embedding/embedding.js';
+import { createGpu, type Gpu, type Recorder, type Tensor } from '../kernels/gpu/index.js';
+import { planScatter, scatterAddRows, type ScatterPlan } from '../kernels/embedding/embedding.js';
 import { rowwiseAdam } from '../kernels/optim/optim.js';
 import { uploadBatch } from '../model/batch.js';
 import { validateConfig, type Config } from '../model/config.js';
@@ -234,11 +234,25 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   }
 }
 
-/** One optimizer step on one batch; returns the batch's mean loss. */
-export async function trainStep(gpu: Gpu, enc: Encoder, c: Config, tb: { seqOffsets: Uint32Array; items: Uint32Array; timestamps: Uint32Array; targets: Uint32Array }, step: number, lr: number, tableRows: number): Promise<number> {
+export interface HostTrainBatch {
+  seqOffsets: Uint32Array;
+  items: Uint32Array;
+  timestamps: Uint32Array;
+  targets: Uint32Array;
+}
+
+/** Gradients of one batch, recorded: dense grads land in each param's `g`; the item table's
+ *  summed gradient rows are `itemGrad` ([plan.numUnique, d], rows plan.host.uniqueRows). */
+export interface RecordedGradients {
+  loss: Tensor<'f32'>;
+  plan: ScatterPlan;
+  itemGrad: Tensor<'f32'>;
+  release(): void;
+}
+
+export function recordGradients(rec: Recorder, gpu: Gpu, enc: Encoder, c: Config, tb: HostTrainBatch, step: number, tableRows: number, train = true): RecordedGradients {
   const b = uploadBatch(gpu, tb, c.maxLen, tableRows);
-  const rec = gpu.recorder('train');
-  const f = enc.forward(rec, b, { train: true, seed: (c.seed * 1000003 + step) >>> 0 });
+  const f = enc.forward(rec, b, { train, seed: (c.seed * 1000003 + step) >>> 0 });
   const lossOut = recordRetrievalLoss(rec, gpu, enc, f.out, b, tb.targets, c, step);
   const bw = enc.backward(rec, f, lossOut.dOut);
   // Item-table gradient: input rows, positives and negatives, summed per row deterministically.
@@ -251,19 +265,32 @@ export async function trainStep(gpu: Gpu, enc: Encoder, c: Config, tb: { seqOffs
   ids.set(tb.items, 0);
   ids.set(lossOut.itemIds, b.L);
   const plan = planScatter(gpu, ids, tableRows);
-  const summed = gpu.empty([plan.numUnique, d], 'f32', 'train:item_grad');
-  scatterAddRows(rec, plan, gradRows, d, summed);
-  const adam = { lr, beta1: c.beta1, beta2: c.beta2, weightDecay: c.weightDecay, step: step + 1 };
-  rowwiseAdam(rec, enc.items, plan, summed, adam);
-  enc.dense.step(rec, adam);
-  await rec.submit();
-  const loss = (await gpu.read(lossOut.loss))[0]!;
-  [gradRows, summed].forEach((t) => t.release());
-  plan.release();
-  lossOut.release();
-  bw.release();
-  f.release();
-  b.release();
-  return loss;
+  const itemGrad = gpu.empty([plan.numUnique, d], 'f32', 'train:item_grad');
+  scatterAddRows(rec, plan, gradRows, d, itemGrad);
+  return {
+    loss: lossOut.loss,
+    plan,
+    itemGrad,
+    release() {
+      [gradRows, itemGrad].forEach((t) => t.release());
+      plan.release();
+      lossOut.release();
+      bw.release();
+      f.release();
+      b.release();
+    },
+  };
 }
 
+/** One optimizer step on one batch; returns the batch's mean loss. */
+export async function trainStep(gpu: Gpu, enc: Encoder, c: Config, tb: HostTrainBatch, step: number, lr: number, tableRows: number): Promise<number> {
+  const rec = gpu.recorder('train');
+  const g = recordGradients(rec, gpu, enc, c, tb, step, tableRows);
+  const adam = { lr, beta1: c.beta1, beta2: c.beta2, weightDecay: c.weightDecay, step: step + 1 };
+  rowwiseAdam(rec, enc.items, g.plan, g.itemGrad, adam);
+  enc.dense.step(rec, adam);
+  await rec.submit();
+  const loss = (await gpu.read(g.loss))[0]!;
+  g.release();
+  return loss;
+}

@@ -1,0 +1,64 @@
+// Whole-model gradient check: one training batch through the GPU model (encoder, sampled softmax,
+// backward, item-gradient scatter) against the float64 reference model (model/reference), whose
+// own gradients are checked by finite differences in model/reference/gradcheck.test.ts.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createGpu, type Gpu } from '../kernels/gpu/index.js';
+import { expectClose } from '../kernels/testing/compare.js';
+import { Rng } from '../kernels/testing/rng.js';
+import { createEncoder } from '../model/encoder.js';
+import { referenceLoss } from '../model/reference/model.js';
+import { randomBatch, randomParams, tinyConfig } from '../model/reference/fixtures.js';
+import { batchNegatives } from './retrieval_loss.js';
+import { recordGradients } from './train.js';
+
+let gpu: Gpu;
+beforeAll(async () => (gpu = await createGpu()));
+afterAll(() => gpu?.dispose());
+
+const NUM_ITEMS = 9; // real items 1..9, table rows 10
+
+describe.each([
+  ['hstu with rab', { model: 'hstu', attnAlpha: -1 }],
+  ['hstu without rab', { model: 'hstu', useRab: false }],
+  ['sasrec', { model: 'sasrec', numHeads: 2, dim: 6 }],
+])('GPU model gradients equal the float64 reference: %s', (_name, overrides) => {
+  it('loss, every dense gradient and the item-table gradient', async () => {
+    const c = tinyConfig({ ...overrides, temperature: 0.5 });
+    const rng = new Rng(11);
+    const params64 = randomParams(c, NUM_ITEMS, rng);
+    const params = new Map([...params64].map(([k, v]) => [k, Float32Array.from(v)]));
+    const ref0 = randomBatch(rng, [3, 0, 1, 5, 4], NUM_ITEMS, 1);
+    const step = 3;
+    const neg = batchNegatives(c, step, NUM_ITEMS + 1);
+    const L = ref0.items.length;
+    const negatives = Array.from({ length: L * neg.length }, (_, i) => neg[i % neg.length]!);
+    // The reference sees the f32-rounded parameters the GPU sees.
+    const ref = referenceLoss(c, new Map([...params].map(([k, v]) => [k, Float64Array.from(v)])), { ...ref0, negatives });
+
+    const enc = await createEncoder(gpu, c, NUM_ITEMS + 1, params);
+    const tb = {
+      seqOffsets: Uint32Array.from(ref0.seqOffsets),
+      items: Uint32Array.from(ref0.items),
+      timestamps: Uint32Array.from(ref0.timestamps!),
+      targets: Uint32Array.from(ref0.targets),
+    };
+    const rec = gpu.recorder();
+    const g = recordGradients(rec, gpu, enc, c, tb, step, NUM_ITEMS + 1, false);
+    await rec.submit();
+    const loss = (await gpu.read(g.loss))[0]!;
+    expect(Math.abs(loss - ref.loss)).toBeLessThan(1e-4 * Math.max(1, Math.abs(ref.loss)));
+    for (const p of enc.dense.byName.values()) {
+      const want = ref.grads.get(p.name)!;
+      const scale = Math.max(...Array.from(want, Math.abs), 1e-3);
+      expectClose(`grad ${p.name}`, await gpu.read(p.g), want, { atol: 2e-4 * scale, rtol: 2e-3 });
+    }
+    const itemGrad = new Float64Array((NUM_ITEMS + 1) * c.dim);
+    const rows = await gpu.read(g.itemGrad);
+    g.plan.host.uniqueRows.forEach((r, u) => itemGrad.set(rows.subarray(u * c.dim, (u + 1) * c.dim), r * c.dim));
+    const want = ref.grads.get('item_emb')!;
+    const scale = Math.max(...Array.from(want, Math.abs));
+    expectClose('grad item_emb', itemGrad, want, { atol: 2e-4 * scale, rtol: 2e-3 });
+    g.release();
+    enc.release();
+  });
+});
