@@ -41,8 +41,8 @@ export interface SyntheticOptions {
 export const SYNTHETIC_DEFAULTS: SyntheticOptions = {
   seed: 1,
   numUsers: 2000,
-  numItems: 1000,
-  numClusters: 20,
+  numItems: 2000,
+  numClusters: 50,
   minEvents: 30,
   maxEvents: 120,
   zipf: 1.1,
