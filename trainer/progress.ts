@@ -4,6 +4,7 @@
 export class Progress {
   private readonly start = performance.now();
   private lastPrint = 0;
+  private lastDone = -1;
   private readonly tty = Boolean(process.stderr.isTTY);
 
   constructor(
@@ -16,7 +17,9 @@ export class Progress {
   update(done: number, stats: Record<string, string | number> = {}, force = false): void {
     const now = performance.now();
     if (!force && now - this.lastPrint < (this.tty ? 200 : this.everyMs)) return;
+    if (force && !this.tty && done === this.lastDone) return; // already printed this exact line
     this.lastPrint = now;
+    this.lastDone = done;
     const secs = (now - this.start) / 1000;
     const frac = this.total > 0 ? Math.min(done / this.total, 1) : 1;
     const width = 24;
