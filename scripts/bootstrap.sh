@@ -10,7 +10,13 @@ say() { echo "[bootstrap] $*" >&2; }
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm dependencies (npm ci)"
-  npm ci --no-audit --no-fund --loglevel=error
+  if ! npm ci --no-audit --no-fund --loglevel=silent; then
+    # Some npm 11 releases record only this platform's optional packages (rollup/esbuild
+    # binaries) and then `npm ci` rejects their own lock file; `npm install` still installs the
+    # locked versions (and leaves package-lock.json as it is).
+    say "npm ci refused the lock file; falling back to npm install (same locked versions)"
+    npm install --no-audit --no-fund --loglevel=error
+  fi
 fi
 
 probe() { node scripts/probe-adapter.mjs >/dev/null 2>&1; }
