@@ -31,7 +31,7 @@ describe('ceiling', () => {
       expect(Number.isFinite(v) && v > 0).toBe(true);
     }
     expect(d.copyGBps).toBe(Math.max(d.copyBufferGBps, d.copyKernelGBps));
-    expect(Object.keys(d.matmulByVariant).sort()).toEqual(['naive', 'regblock', 'tiled']);
+    expect(Object.keys(d.matmulByVariant).sort()).toEqual(['naive', 'regblock', 'tiled', 'vec4']);
     const c = await measureCeiling(gpu, true);
     expect(Object.keys(c).sort()).toEqual(['copyGBps', 'matmulGflops']);
     expect(c.matmulGflops > 0 && Number.isFinite(c.copyGBps)).toBe(true);

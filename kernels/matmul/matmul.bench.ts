@@ -9,13 +9,13 @@ import { matmulRef } from './matmul.ref.js';
 
 export const bench: BenchSpec = {
   name: 'matmul',
-  description: 'f32 C = A·B, variants naive / regblock / tiled, GFLOP/s and speedup vs naive',
+  description: 'f32 C = A·B, variants naive / regblock / vec4 / tiled, GFLOP/s and speedup vs naive',
   async run(ctx) {
     const { gpu } = ctx;
     const rng = new Rng(42);
-    // Correctness first (awkward shape, every variant, poisoned output).
-    {
-      const [m, n, k] = [37, 45, 29];
+    // Correctness first (awkward shapes, every variant, poisoned output; n = 44 runs vec4's own
+    // kernel, n = 45 its regblock fallback).
+    for (const [m, n, k] of [[37, 45, 29], [37, 44, 29]] as const) {
       const as = rng.f32(m * k), bs = rng.f32(k * n);
       const want = matmulRef(as, bs, { m, n, k });
       const a = gpu.f32(as), b = gpu.f32(bs), c = gpu.empty([m * n], 'f32', 'matmul:C');

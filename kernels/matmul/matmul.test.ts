@@ -3,7 +3,7 @@ import { createGpu, type Gpu } from '../gpu/index.js';
 import { expectClose } from '../testing/compare.js';
 import { poison } from '../testing/poison.js';
 import { Rng } from '../testing/rng.js';
-import { defaultMatmulVariant, matmul, MATMUL_VARIANTS, type MatmulOptions, type MatmulVariant } from './matmul.js';
+import { defaultMatmulVariant, matmul, MATMUL_VARIANTS, resolvedMatmulVariant, type MatmulOptions, type MatmulVariant } from './matmul.js';
 import { matmulRef } from './matmul.ref.js';
 
 let gpu: Gpu;
@@ -79,7 +79,35 @@ describe('matmul', () => {
   });
 
   it('default variant follows the device class', () => {
-    expect(defaultMatmulVariant(gpu)).toBe(gpu.deviceClass === 'cpu' ? 'regblock' : 'tiled');
+    expect(defaultMatmulVariant(gpu)).toBe(gpu.deviceClass === 'cpu' ? 'vec4' : 'tiled');
+  });
+
+  it('vec4 runs its own kernel only when B is untransposed and n % 4 == 0', () => {
+    expect(resolvedMatmulVariant('vec4', { n: 36 })).toBe('vec4');
+    expect(resolvedMatmulVariant('vec4', { n: 36, transB: true })).toBe('regblock');
+    expect(resolvedMatmulVariant('vec4', { n: 34 })).toBe('regblock');
+    expect(resolvedMatmulVariant('vec4', { n: 1 })).toBe('regblock');
+    expect(resolvedMatmulVariant('regblock', { n: 36 })).toBe('regblock');
+  });
+
+  // Shapes with n % 4 == 0 so that 'vec4' runs its own kernel (every other case above has n % 4 != 0
+  // or transB and exercises its fallback); m, k and n are not multiples of its 8-row × 32-column tile.
+  describe('vec4-aligned shapes (n % 4 == 0), every option', () => {
+    const aligned: [number, number, number][] = [[1, 4, 1], [17, 36, 65], [70, 68, 3], [9, 100, 33], [5, 132, 0]];
+    it.each(aligned)('m=%i n=%i k=%i, all variants', async (m, n, k) => {
+      expect(resolvedMatmulVariant('vec4', { n })).toBe('vec4');
+      await check({ m, n, k }, 100 + m * 7 + n * 13 + k);
+    });
+    it.each([false, true])('transA=%s, batch 3, bias, accumulate, alpha', async (transA) => {
+      await check({ m: 19, n: 44, k: 23, batch: 3, transA, withBias: true, accumulate: true, alpha: -1.25 }, transA ? 21 : 22);
+    });
+    it('broadcastB over batch 3 with transA and bias; transB (fallback) with alpha', async () => {
+      await check({ m: 13, n: 40, k: 29, batch: 3, broadcastB: true, transA: true, withBias: true }, 23);
+      await check({ m: 11, n: 48, k: 17, batch: 2, transB: true, alpha: 0.5, accumulate: true }, 24);
+    });
+    it('spans more than one 8 × 32 tile in every dimension, batch 2', async () => {
+      await check({ m: 66, n: 76, k: 35, batch: 2, withBias: true }, 25);
+    });
   });
 
   it('rejects bad sizes with "expected X, got Y"', () => {

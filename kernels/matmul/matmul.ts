@@ -1,18 +1,23 @@
 // Host for batched f32 matmul: C = (accumulate ? C : 0) + alpha · op(A) · op(B) + bias, with
-// three variants (naive, regblock for CPU adapters, tiled for GPUs) chosen by device class.
+// four variants (naive; vec4 and regblock for CPU adapters; tiled for GPUs) chosen by device
+// class. vec4 needs B untransposed with n % 4 == 0 and falls back to regblock otherwise.
 import { readFileSync } from 'node:fs';
 import { flags, Params, type Gpu, type KernelSource, type Recorder, type Tensor } from '../gpu/index.js';
 
 const read = (f: string) => readFileSync(new URL(f, import.meta.url), 'utf8');
 const COMMON = read('./matmul.wgsl');
+const B_SCALAR = 'var<storage, read> b: array<f32>;';
+if (!COMMON.includes(B_SCALAR)) throw new Error(`matmul.wgsl: expected the declaration '${B_SCALAR}', got none`);
 const SOURCES = {
   naive: COMMON + read('./matmul_naive.wgsl'),
   regblock: COMMON + read('./matmul_regblock.wgsl'),
   tiled: COMMON + read('./matmul_tiled.wgsl'),
+  // Same uniform block and epilogue; B bound as vec4 (4 adjacent columns per element).
+  vec4: COMMON.replace(B_SCALAR, 'var<storage, read> b: array<vec4<f32>>;') + read('./matmul_vec4.wgsl'),
 };
 
-export type MatmulVariant = 'naive' | 'regblock' | 'tiled';
-export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['naive', 'regblock', 'tiled'];
+export type MatmulVariant = 'naive' | 'regblock' | 'vec4' | 'tiled';
+export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['naive', 'regblock', 'vec4', 'tiled'];
 
 export interface MatmulOptions {
   m: number;
@@ -42,15 +47,28 @@ const REGBLOCK_WG = 8;
 const REGBLOCK_ROWS = 4;
 const REGBLOCK_COLS = 4 * REGBLOCK_WG;
 const TILED_TILE = 64;
+/** vec4: rows per workgroup (uniform A loads) and lanes (4 columns each); R = 8, WG = 8 measured
+ *  best on lavapipe (R = 2..24, WG = 8/16 tried). */
+const VEC4_ROWS = 8;
+const VEC4_WG = 8;
+const VEC4_COLS = 4 * VEC4_WG;
 
 function kernel(variant: MatmulVariant): KernelSource {
-  const defines: Record<string, number> = variant === 'naive' ? { WG: NAIVE_WG } : variant === 'regblock' ? { WG: REGBLOCK_WG } : {};
+  const defines: Record<string, number> =
+    variant === 'naive' ? { WG: NAIVE_WG } : variant === 'regblock' ? { WG: REGBLOCK_WG } : variant === 'vec4' ? { WG: VEC4_WG, R: VEC4_ROWS } : {};
   return { name: `matmul_${variant}`, wgsl: SOURCES[variant], defines };
 }
 
-/** 'regblock' on CPU adapters (lavapipe), 'tiled' on real GPUs. */
+/** 'vec4' on CPU adapters (lavapipe; it runs regblock where its alignment fails), 'tiled' on real GPUs. */
 export function defaultMatmulVariant(gpu: Gpu): MatmulVariant {
-  return gpu.deviceClass === 'cpu' ? 'regblock' : 'tiled';
+  return gpu.deviceClass === 'cpu' ? 'vec4' : 'tiled';
+}
+
+/** The kernel that `variant` actually runs for these options: 'vec4' needs B untransposed and
+ *  n % 4 == 0 (B rows read as vec4), otherwise it falls back to 'regblock'. */
+export function resolvedMatmulVariant(variant: MatmulVariant, opts: Pick<MatmulOptions, 'n' | 'transB'>): MatmulVariant {
+  if (variant === 'vec4' && (opts.transB || opts.n % 4 !== 0 || opts.n < 4)) return 'regblock';
+  return variant;
 }
 
 /** The variant a call with `opts.variant` unset would use on this Gpu. */
@@ -92,9 +110,10 @@ export function matmul(rec: Recorder, a: Tensor<'f32'>, b: Tensor<'f32'>, c: Ten
   if (c.buffer === a.buffer || c.buffer === b.buffer || (opts.bias && c.buffer === opts.bias.buffer)) {
     throw new Error(`matmul: expected C (${c.label}) to be a different buffer from A, B and bias, got the same buffer`);
   }
-  const variant = opts.variant ?? selectedMatmulVariant(rec.gpu);
-  if (!(MATMUL_VARIANTS as readonly string[]).includes(variant)) throw new Error(`matmul: expected variant ${MATMUL_VARIANTS.join('|')}, got '${variant}'`);
+  const requested = opts.variant ?? selectedMatmulVariant(rec.gpu);
+  if (!(MATMUL_VARIANTS as readonly string[]).includes(requested)) throw new Error(`matmul: expected variant ${MATMUL_VARIANTS.join('|')}, got '${requested}'`);
   if (batch * m * n === 0) return;
+  const variant = resolvedMatmulVariant(requested, { n, transB: opts.transB });
 
   let tilesM = 1, tilesN = 1, groups: number;
   if (variant === 'naive') {
@@ -102,6 +121,10 @@ export function matmul(rec: Recorder, a: Tensor<'f32'>, b: Tensor<'f32'>, c: Ten
   } else if (variant === 'regblock') {
     tilesM = Math.ceil(m / REGBLOCK_ROWS);
     tilesN = Math.ceil(n / REGBLOCK_COLS);
+    groups = batch * tilesM * tilesN;
+  } else if (variant === 'vec4') {
+    tilesM = Math.ceil(m / VEC4_ROWS);
+    tilesN = Math.ceil(n / VEC4_COLS);
     groups = batch * tilesM * tilesN;
   } else {
     tilesM = Math.ceil(m / TILED_TILE);
