@@ -4,7 +4,7 @@ import { expectClose } from '../testing/compare.js';
 import { jaggedFromLengths, randomJagged } from '../testing/jagged.js';
 import { poison } from '../testing/poison.js';
 import { Rng } from '../testing/rng.js';
-import { bucketThresholds, hstuAttention, hstuAttentionBackward, hstuAttentionCached, type AttentionInputs, type AttentionOptions } from './hstu_attention.js';
+import { LANE_HIST_MAX_N, bucketThresholds, hstuAttention, setSubgroupPathForTesting, hstuAttentionBackward, hstuAttentionCached, type AttentionInputs, type AttentionOptions } from './hstu_attention.js';
 import { attentionBackwardRef, attentionRef, timeBucket, type RefInputs, type RefOptions } from './hstu_attention.ref.js';
 
 let gpu: Gpu;
@@ -171,6 +171,22 @@ describe('hstu_attention fused kernels vs float64 reference', () => {
   it('jagged 0/1/N lengths, N=37, H=3, dqk 8 ≠ dv 12, rab and targets on', async () => {
     const rng = new Rng(1);
     await checkForwardBackward(makeHost(rng, { lengths: [0, 37, 1, 20, 5, 9], targets: [0, 4, 1, 0, 5, 3], H: 3, dqk: 8, dv: 12, N: 37, useRab: true, alpha: 0.5 }));
+  });
+
+  it('without subgroup operations (plain loads), rab and targets on', async () => {
+    const rng = new Rng(11);
+    setSubgroupPathForTesting(false);
+    try {
+      await checkForwardBackward(makeHost(rng, { lengths: [0, 17, 1, 9], targets: [0, 3, 1, 2], H: 2, dqk: 8, dv: 12, N: 17, useRab: true, alpha: 0.7 }));
+    } finally {
+      setSubgroupPathForTesting(undefined);
+    }
+  });
+
+  it('N above the per-lane rab histogram limit (serial staging path)', async () => {
+    const rng = new Rng(12);
+    const N = LANE_HIST_MAX_N + 88; // short sequences: only the rab tables and normaliser are big
+    await checkForwardBackward(makeHost(rng, { lengths: [19, 0, 1, 11], targets: [2, 0, 1, 0], H: 1, dqk: 8, dv: 12, N, useRab: true, alpha: 0.6 }));
   });
 
   it('rab off, no targets, H=1', async () => {

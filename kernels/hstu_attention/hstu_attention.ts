@@ -18,21 +18,28 @@ export function bucketThresholds(): number[] {
 const FWD_WGSL = readFileSync(new URL('./hstu_attention.wgsl', import.meta.url), 'utf8');
 const BWD_WGSL = readFileSync(new URL('./hstu_attention_bwd.wgsl', import.meta.url), 'utf8');
 
-/** Expands each `//#for d in DQK: stmt` (or DV) line into one copy of `stmt` per d, with `{d}`
- *  → d and `{d4}` → d % 4. The result depends only on dqk and dv, which are in the defines
- *  (the pipeline cache key). */
-export function unroll(wgsl: string, dims: { DQK: number; DV: number }): string {
-  return wgsl.replace(/^([ \t]*)\/\/#for d in (DQK|DV): (.*)$/gm, (_m, indent: string, dim: 'DQK' | 'DV', stmt: string) => {
-    const lines: string[] = [];
-    for (let d = 0; d < dims[dim]; d++) lines.push(indent + stmt.replaceAll('{d}', String(d)).replaceAll('{d4}', String(d % 4)));
-    return lines.join('\n');
-  });
+/** Expands each `//#for d in DQK: stmt` (or DV, DQK8, DV8 = ceil(dim / 8) chunks) line into one
+ *  copy of `stmt` per d, with `{d}` → d, `{d4}` → d % 4, `{d8q}` → floor(d / 8), `{d8r}` → d % 8.
+ *  Lines starting `//#sg: ` are kept (uncommented) only when `sg` (subgroup operations available),
+ *  lines starting `//#nosg: ` only when not. The result depends only on dqk, dv and sg, which are
+ *  in the defines (the pipeline cache key). */
+export function unroll(wgsl: string, dims: { DQK: number; DV: number }, sg = false): string {
+  const n = { ...dims, DQK8: Math.ceil(dims.DQK / 8), DV8: Math.ceil(dims.DV / 8) };
+  return wgsl
+    .replace(/^([ \t]*)\/\/#(sg|nosg): (.*)$/gm, (_m, indent: string, which: string, rest: string) => ((which === 'sg') === sg ? indent + rest : ''))
+    .replace(/^([ \t]*)\/\/#for d in (DQK8|DV8|DQK|DV): (.*)$/gm, (_m, indent: string, dim: keyof typeof n, stmt: string) => {
+      const lines: string[] = [];
+      for (let d = 0; d < n[dim]; d++) {
+        lines.push(indent + stmt.replaceAll('{d}', String(d)).replaceAll('{d4}', String(d % 4)).replaceAll('{d8q}', String(Math.floor(d / 8))).replaceAll('{d8r}', String(d % 8)));
+      }
+      return lines.join('\n');
+    });
 }
 const unrolled = new Map<string, string>();
-function source(which: 'fwd' | 'bwd', dqk: number, dv: number): string {
-  const key = `${which}|${dqk}|${dv}`;
+function source(which: 'fwd' | 'bwd', dqk: number, dv: number, sg = false): string {
+  const key = `${which}|${dqk}|${dv}|${sg}`;
   let s = unrolled.get(key);
-  if (!s) unrolled.set(key, (s = unroll(which === 'fwd' ? FWD_WGSL : BWD_WGSL, { DQK: dqk, DV: dv })));
+  if (!s) unrolled.set(key, (s = unroll(which === 'fwd' ? FWD_WGSL : BWD_WGSL, { DQK: dqk, DV: dv }, sg)));
   return s;
 }
 
@@ -40,6 +47,8 @@ const WG = 8;
 const NUM_TIME_BUCKETS = 129;
 /** The backward's per-workgroup dRabPos histogram lives in workgroup memory (4 bytes × POS_CAP). */
 export const MAX_N_WITH_RAB_BACKWARD = 4096;
+/** Up to this N the dQ pass keeps one rab histogram per lane (fast path). */
+export const LANE_HIST_MAX_N = 512;
 
 export interface AttentionShape {
   B: number;
@@ -149,14 +158,32 @@ function validate(x: Omit<AttentionInputs, 'q'>, o: AttentionOptions): number {
   return maxLen;
 }
 
-function fwdKernel(o: AttentionOptions): KernelSource {
-  return { name: 'hstu_attention', wgsl: source('fwd', o.dqk, o.dv), defines: { DQK: o.dqk, DV: o.dv, USE_RAB: o.useRab } };
+/** Subgroup path: K/V (Q/dO) rows loaded cooperatively by the 8 lanes and broadcast. */
+function useSubgroups(gpu: Gpu): boolean {
+  return subgroupOverride ?? gpu.has('subgroups');
+}
+let subgroupOverride: boolean | undefined;
+/** Tests: force the plain-load path (false) on a device with subgroups; undefined restores auto. */
+export function setSubgroupPathForTesting(on: boolean | undefined): void {
+  subgroupOverride = on;
 }
 
-function bwdKernel(o: AttentionOptions, entryPoint: 'dkdv' | 'dq' | 'reduce'): KernelSource {
+function fwdKernel(o: AttentionOptions, sg: boolean): KernelSource {
+  return { name: 'hstu_attention', wgsl: source('fwd', o.dqk, o.dv, sg), defines: { DQK: o.dqk, DV: o.dv, USE_RAB: o.useRab, SG: sg } };
+}
+
+function bwdKernel(o: AttentionOptions, entryPoint: 'dkdv' | 'dq' | 'reduce', sg: boolean): KernelSource {
   // One pipeline for every N ≤ 1024 (each compile costs seconds on lavapipe); larger N round up.
-  const posCap = o.useRab ? Math.max(1024, 2 ** Math.ceil(Math.log2(o.N))) : 8;
-  return { name: `hstu_attention_bwd_${entryPoint}`, wgsl: source('bwd', o.dqk, o.dv), entryPoint, defines: { DQK: o.dqk, DV: o.dv, USE_RAB: o.useRab, POS_CAP: posCap } };
+  // N ≤ LANE_HIST_MAX_N: per-lane rab histograms (8 × (512 + 129) floats of workgroup memory).
+  const laneHist = o.useRab && o.N <= LANE_HIST_MAX_N;
+  const posCap = !o.useRab ? 8 : laneHist ? LANE_HIST_MAX_N : Math.max(1024, 2 ** Math.ceil(Math.log2(o.N)));
+  const lhSize = laneHist ? WG * (posCap + NUM_TIME_BUCKETS) : 1;
+  return {
+    name: `hstu_attention_bwd_${entryPoint}`,
+    wgsl: source('bwd', o.dqk, o.dv, sg),
+    entryPoint,
+    defines: { DQK: o.dqk, DV: o.dv, USE_RAB: o.useRab, POS_CAP: posCap, LANE_HIST: laneHist, LH_SIZE: lhSize, SG: sg },
+  };
 }
 
 function recordForward(rec: Recorder, q: Tensor<'f32'>, qOffsets: Tensor<'u32'>, x: Omit<AttentionInputs, 'q'>, out: Tensor<'f32'>, o: AttentionOptions, maxQ: number): void {
@@ -170,7 +197,7 @@ function recordForward(rec: Recorder, q: Tensor<'f32'>, qOffsets: Tensor<'u32'>,
   const dummyU = x.seqOffsets;
   const dummyF = x.k;
   rec.dispatch(
-    fwdKernel(o),
+    fwdKernel(o, useSubgroups(rec.gpu)),
     [q, x.k, x.v, qOffsets, x.seqOffsets, x.timestamps ?? dummyU, x.numTargets ?? dummyU, x.rabPos ?? dummyF, x.rabTime ?? dummyF, out, bucketTable(rec.gpu)],
     grid(total),
     params,
@@ -230,19 +257,20 @@ export function hstuAttentionBackward(rec: Recorder, x: AttentionInputs, dOut: T
   const dF = x.k;
   const common = [x.q, x.k, x.v, dOut, x.seqOffsets, x.timestamps ?? dU, x.numTargets ?? dU, x.rabPos ?? dF, x.rabTime ?? dF];
   const ws = workspace(gpu);
+  const sg = useSubgroups(gpu);
   const nbQ = B * nb;
   if (nbQ > 0) {
     const totalKV = nbQ * H;
-    rec.dispatch(bwdKernel(o, 'dkdv'), [...common, grads.dk, grads.dv, ws.dummy(0), ws.table], grid(totalKV), mk(totalKV, 0));
+    rec.dispatch(bwdKernel(o, 'dkdv', sg), [...common, grads.dk, grads.dv, ws.dummy(0), ws.table], grid(totalKV), mk(totalKV, 0));
   }
   if (!o.useRab) {
-    if (nbQ > 0) rec.dispatch(bwdKernel(o, 'dq'), [...common, grads.dq, ws.dummy(1), ws.dummy(2), ws.table], grid(nbQ), mk(nbQ, 0));
+    if (nbQ > 0) rec.dispatch(bwdKernel(o, 'dq', sg), [...common, grads.dq, ws.dummy(1), ws.dummy(2), ws.table], grid(nbQ), mk(nbQ, 0));
     return;
   }
   const scratch = ws.scratch(Math.max(nbQ, 1) * (N + NUM_TIME_BUCKETS));
-  if (nbQ > 0) rec.dispatch(bwdKernel(o, 'dq'), [...common, grads.dq, ws.dummy(1), scratch, ws.table], grid(nbQ), mk(nbQ, 0));
+  if (nbQ > 0) rec.dispatch(bwdKernel(o, 'dq', sg), [...common, grads.dq, ws.dummy(1), scratch, ws.table], grid(nbQ), mk(nbQ, 0));
   const lanes = 2 * N - 1 + NUM_TIME_BUCKETS;
-  rec.dispatch(bwdKernel(o, 'reduce'), [...common, grads.dRabPos!, grads.dRabTime!, scratch, ws.table], Math.ceil(lanes / 64), mk(lanes, nbQ));
+  rec.dispatch(bwdKernel(o, 'reduce', sg), [...common, grads.dRabPos!, grads.dRabTime!, scratch, ws.table], Math.ceil(lanes / 64), mk(lanes, nbQ));
 }
 
 /** Per-device work buffers of the backward: writable placeholders for unused bindings and the

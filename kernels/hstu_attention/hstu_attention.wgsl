@@ -1,3 +1,5 @@
+//#sg: enable subgroups;
+//#sg: diagnostic(off, subgroup_uniformity);
 // HSTU pointwise attention, forward (fused: scores never leave registers).
 // Per sequence b (n tokens from seq_offsets[b]) and head h, for query tokens i:
 //   S[i,j] = alpha·(Q_i·K_j) + rab_pos[p_j − p_i + N − 1] + rab_time[bucket(qt_i − t_j)]
@@ -89,8 +91,17 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let pos_base = params.N - 1u;
   for (var j = 0u; j < jend; j++) {
     let kb = ((start + j) * H + h) * DQK;
+    let vb = ((start + j) * H + h) * DV;
+    // Subgroups: the 8 lanes load K_j, V_j cooperatively and broadcast them (llvmpipe runs loads
+    // inside loops lane by lane; broadcasts are shuffles).
+    //#sg: //#for d in DQK8: let kc_{d} = k[kb + min(lid + {d}u * 8u, DQK - 1u)];
+    //#sg: //#for d in DV8: let vc_{d} = v[vb + min(lid + {d}u * 8u, DV - 1u)];
+    //#sg: //#for d in DQK: let kj_{d} = subgroupBroadcast(kc_{d8q}, {d8r}u);
+    //#sg: //#for d in DV: let vj_{d} = subgroupBroadcast(vc_{d8q}, {d8r}u);
+    //#nosg: //#for d in DQK: let kj_{d} = k[kb + {d}u];
+    //#nosg: //#for d in DV: let vj_{d} = v[vb + {d}u];
     var s0 = 0.0; var s1 = 0.0; var s2 = 0.0; var s3 = 0.0;
-    //#for d in DQK: s{d4} += q_{d} * k[kb + {d}u];
+    //#for d in DQK: s{d4} += q_{d} * kj_{d};
     var s = (s0 + s1) + (s2 + s3);
     let vis = valid && j <= i && (!is_target || j < hh || j == i);
     if (USE_RAB) {
@@ -99,8 +110,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       s += rab_pos[pidx] + rab_time[time_bucket(qt, timestamps[start + j])];
     }
     let a = select(0.0, s / (1.0 + exp(-s)) * params.inv_norm, vis);
-    let vb = ((start + j) * H + h) * DV;
-    //#for d in DV: acc_{d} += a * v[vb + {d}u];
+    //#for d in DV: acc_{d} += a * vj_{d};
   }
   if (valid) {
     let ob = ((qs + r) * H + h) * DV;

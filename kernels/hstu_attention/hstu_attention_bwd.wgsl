@@ -1,3 +1,5 @@
+//#sg: enable subgroups;
+//#sg: diagnostic(off, subgroup_uniformity);
 // HSTU pointwise attention, backward (FlashAttention-2 style, deterministic, no atomics).
 // Recomputes S[i,j] (see hstu_attention.wgsl for the math and visibility), then on visible pairs
 //   A = SiLU(S)/norm,  dA = dO_i·V_j,  dS = dA · SiLU'(S)/norm,  SiLU'(s) = σ(s)(1 + s(1 − σ(s)))
@@ -7,10 +9,15 @@
 //  dkdv:   one workgroup (8 lanes) per (sequence, block of 8 keys, head); lane = key j holding
 //          K_j, V_j, dK_j, dV_j in registers; loops over queries i ≥ j (uniform loads of Q_i, dO_i).
 //  dq:     one workgroup per (sequence, block of 8 queries), looping over heads; lane = query i
-//          holding Q_i, dO_i, dQ_i; loops over keys j in tiles of 8. With USE_RAB each tile's dS
-//          values (8 lanes × 8 keys) are staged in workgroup memory and lane 0 adds them, in a
-//          fixed order, into this workgroup's histograms wg_pos[N] and wg_time[129]; at the end
-//          the workgroup writes them to scratch row w: scratch[w·(N + 129) + e].
+//          holding Q_i, dO_i, dQ_i; loops over keys j in tiles of 8. With USE_RAB and N ≤ 512
+//          (LANE_HIST) each lane adds its dS values to its own histogram row in workgroup memory
+//          and the 8 rows are summed in lane order at the end; for larger N each tile's dS values
+//          (8 lanes × 8 keys) are staged and lane 0 adds them, in a fixed order, into wg_pos[N]
+//          and wg_time[129]. The workgroup writes its sums to scratch row w: scratch[w·(N + 129) + e].
+// Subgroups (when the device has them, the //#sg: lines): the rows read at a uniform address in
+// the inner loops (Q_i, dO_i in dkdv; K_j, V_j in dq) are loaded cooperatively, lane l reading
+// elements l, l + 8, ..., and broadcast with subgroupBroadcast: llvmpipe executes a storage load
+// inside a loop lane by lane (~8× the cost), a broadcast is a register shuffle (4-5× faster passes).
 //  reduce: one lane per output entry sums scratch over workgroups w = 0, 1, ... in order
 //          (dRabPos entries ≥ N are never used by a visible pair and are written as 0).
 // Per-lane vectors are scalar registers: the host unrolls each `//#for d in DQK:` line (llvmpipe
@@ -120,21 +127,29 @@ fn dkdv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   for (var i = j0; i < iend; i++) {
     let qb = ((sq.start + i) * H + h) * DQK;
     let ob = ((sq.start + i) * H + h) * DV;
+    // Subgroups: the 8 lanes load Q_i, dO_i cooperatively (lane l: elements l, l + 8, ...) and
+    // broadcast them (llvmpipe runs loads inside loops lane by lane; broadcasts are shuffles).
+    //#sg: //#for d in DQK8: let qc_{d} = q[qb + min(lid + {d}u * 8u, DQK - 1u)];
+    //#sg: //#for d in DV8: let oc_{d} = dout[ob + min(lid + {d}u * 8u, DV - 1u)];
+    //#sg: //#for d in DQK: let qi_{d} = subgroupBroadcast(qc_{d8q}, {d8r}u);
+    //#sg: //#for d in DV: let oi_{d} = subgroupBroadcast(oc_{d8q}, {d8r}u);
+    //#nosg: //#for d in DQK: let qi_{d} = q[qb + {d}u];
+    //#nosg: //#for d in DV: let oi_{d} = dout[ob + {d}u];
     var s0 = 0.0; var s1 = 0.0; var s2 = 0.0; var s3 = 0.0;
-    //#for d in DQK: s{d4} += q[qb + {d}u] * kr_{d};
+    //#for d in DQK: s{d4} += qi_{d} * kr_{d};
     var s = ((s0 + s1) + (s2 + s3)) * alpha;
     if (USE_RAB) {
       s += rab_pos[rab_pos_index(i, j, sq.hh)] + rab_time[time_bucket(query_time(sq, i), tj)];
     }
     var a0 = 0.0; var a1 = 0.0; var a2 = 0.0; var a3 = 0.0;
-    //#for d in DV: a{d4} += dout[ob + {d}u] * vr_{d};
+    //#for d in DV: a{d4} += oi_{d} * vr_{d};
     let da = (a0 + a1) + (a2 + a3);
     let vis = valid && is_visible(i, j, sq.hh);
     let sg = sigmoid(s);
     let a = select(0.0, s * sg * params.inv_norm, vis);
     let ds = select(0.0, da * sg * (1.0 + s * (1.0 - sg)) * params.inv_norm * alpha, vis);
-    //#for d in DV: dv_{d} += a * dout[ob + {d}u];
-    //#for d in DQK: dk_{d} += ds * q[qb + {d}u];
+    //#for d in DV: dv_{d} += a * oi_{d};
+    //#for d in DQK: dk_{d} += ds * qi_{d};
   }
   if (valid) {
     //#for d in DQK: out_a[kbase + {d}u] = dk_{d};
@@ -142,6 +157,13 @@ fn dkdv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   }
 }
 
+// LANE_HIST (POS_CAP ≤ 512): each lane owns a private histogram row (pos | time) in workgroup
+// memory and adds its dS values to it directly (no conflicts, no barriers in the key loop); the
+// rows are summed in lane order at the end. Otherwise (large N, the rows would not fit in 32 KiB)
+// dS tiles are staged and lane 0 adds them serially.
+const LANE_HIST: bool = {{LANE_HIST}};
+const LH_STRIDE: u32 = POS_CAP + NT;
+var<workgroup> lane_hist: array<f32, {{LH_SIZE}}>;
 var<workgroup> wg_pos: array<f32, POS_CAP>;
 var<workgroup> wg_time: array<f32, NT>;
 var<workgroup> st_ds: array<f32, 64>;
@@ -181,8 +203,14 @@ fn dq(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @b
           if (j < jend) {
             let kb = ((sq.start + j) * H + h) * DQK;
             let vb = ((sq.start + j) * H + h) * DV;
+            //#sg: //#for d in DQK8: let kc_{d} = k[kb + min(lid + {d}u * 8u, DQK - 1u)];
+            //#sg: //#for d in DV8: let vc_{d} = v[vb + min(lid + {d}u * 8u, DV - 1u)];
+            //#sg: //#for d in DQK: let kj_{d} = subgroupBroadcast(kc_{d8q}, {d8r}u);
+            //#sg: //#for d in DV: let vj_{d} = subgroupBroadcast(vc_{d8q}, {d8r}u);
+            //#nosg: //#for d in DQK: let kj_{d} = k[kb + {d}u];
+            //#nosg: //#for d in DV: let vj_{d} = v[vb + {d}u];
             var s0 = 0.0; var s1 = 0.0; var s2 = 0.0; var s3 = 0.0;
-            //#for d in DQK: s{d4} += qr_{d} * k[kb + {d}u];
+            //#for d in DQK: s{d4} += qr_{d} * kj_{d};
             var s = ((s0 + s1) + (s2 + s3)) * alpha;
             if (USE_RAB) {
               pidx = rab_pos_index(i, j, sq.hh);
@@ -190,21 +218,27 @@ fn dq(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @b
               s += rab_pos[pidx] + rab_time[tb];
             }
             var a0 = 0.0; var a1 = 0.0; var a2 = 0.0; var a3 = 0.0;
-            //#for d in DV: a{d4} += dor_{d} * v[vb + {d}u];
+            //#for d in DV: a{d4} += dor_{d} * vj_{d};
             let da = (a0 + a1) + (a2 + a3);
             let vis = valid && is_visible(i, j, sq.hh);
             let sg = sigmoid(s);
             ds = select(0.0, da * sg * (1.0 + s * (1.0 - sg)) * params.inv_norm, vis);
             let dsa = ds * alpha;
-            //#for d in DQK: dq_{d} += dsa * k[kb + {d}u];
+            //#for d in DQK: dq_{d} += dsa * kj_{d};
           }
-          if (USE_RAB) {
+          if (USE_RAB && LANE_HIST) {
+            if (j < jend) {
+              let lb = lid * LH_STRIDE;
+              lane_hist[lb + min(pidx, POS_CAP - 1u)] += ds;
+              lane_hist[lb + POS_CAP + min(tb, NT - 1u)] += ds;
+            }
+          } else if (USE_RAB) {
             st_ds[mm * WG + lid] = ds;
             st_pi[mm * WG + lid] = min(pidx, POS_CAP - 1u);
             st_tb[mm * WG + lid] = min(tb, NT - 1u);
           }
         }
-        if (USE_RAB) {
+        if (USE_RAB && !LANE_HIST) {
           workgroupBarrier();
           if (lid == 0u) {
             for (var e = 0u; e < WG * WG; e++) {
@@ -224,8 +258,22 @@ fn dq(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @b
   if (USE_RAB) {
     workgroupBarrier();
     let base = lin * row_len;
-    for (var e = lid; e < params.N; e += WG) { scratch[base + e] = wg_pos[e]; }
-    for (var e = lid; e < NT; e += WG) { scratch[base + params.N + e] = wg_time[e]; }
+    if (LANE_HIST) {
+      // Sum the 8 lane histograms in lane order (deterministic).
+      for (var e = lid; e < params.N; e += WG) {
+        var acc = 0.0;
+        for (var l = 0u; l < WG; l++) { acc += lane_hist[l * LH_STRIDE + e]; }
+        scratch[base + e] = acc;
+      }
+      for (var e = lid; e < NT; e += WG) {
+        var acc = 0.0;
+        for (var l = 0u; l < WG; l++) { acc += lane_hist[l * LH_STRIDE + POS_CAP + e]; }
+        scratch[base + params.N + e] = acc;
+      }
+    } else {
+      for (var e = lid; e < params.N; e += WG) { scratch[base + e] = wg_pos[e]; }
+      for (var e = lid; e < NT; e += WG) { scratch[base + params.N + e] = wg_time[e]; }
+    }
   }
 }
 
