@@ -49,3 +49,11 @@ export class DenseParams {
     this.byName.clear();
   }
 }
+
+/** The initial values of `name`, checked to hold n values. */
+export function initialValues(init: Map<string, Float32Array>, name: string, n: number): Float32Array {
+  const v = init.get(name);
+  if (!v) throw new Error(`initial parameters lack ${name}`);
+  if (v.length !== n) throw new Error(`initial parameter ${name}: expected ${n} values, got ${v.length}`);
+  return v;
+}

@@ -1,7 +1,7 @@
 // Input-embedding plumbing shared by HSTU and SASRec: position rows, x0 = items·√d + positions,
 // and the position-embedding gradient.
 import type { Gpu, Recorder, Tensor } from '../kernels/gpu/index.js';
-import { axpby, fill } from '../kernels/elementwise/elementwise.js';
+import { axpby, dropout, fill, scale } from '../kernels/elementwise/elementwise.js';
 import { gatherDense } from '../kernels/embedding/dense_gather.js';
 import { planScatter, scatterAddRows, type ScatterPlan } from '../kernels/embedding/embedding.js';
 import type { GpuBatch } from './batch.js';
@@ -23,4 +23,25 @@ export function scatterPositions(rec: Recorder, gpu: Gpu, b: GpuBatch, dEmb: Ten
   if (u.length > 0 && u[u.length - 1] !== u.length - 1) throw new Error(`internal: positions are not contiguous from 0 (max ${u[u.length - 1]}, ${u.length} distinct)`);
   scatterAddRows(rec, plan, dEmb, d, posGrad);
   return plan;
+}
+
+/** Backward of x0 = Dropout(item_rows·√d + pos_rows), shared by HSTU and SASRec: writes the
+ *  position-embedding gradient and returns the gradient w.r.t. the gathered item rows. `alloc`
+ *  makes tensors the caller releases; the returned release() frees the position scatter plan. */
+export function embeddingBackward(
+  rec: Recorder,
+  gpu: Gpu,
+  b: GpuBatch,
+  dx0: Tensor<'f32'>,
+  o: { dropout: number; seed: number; posGrad: Tensor<'f32'>; N: number; d: number; alloc: (label: string) => Tensor<'f32'> },
+): { dItemRows: Tensor<'f32'>; release(): void } {
+  let dEmb = dx0;
+  if (o.dropout > 0) {
+    dEmb = o.alloc('demb');
+    dropout(rec, dx0, dEmb, o.dropout, o.seed);
+  }
+  const posPlan = scatterPositions(rec, gpu, b, dEmb, o.posGrad, o.N, o.d);
+  const dItemRows = o.alloc('ditem_rows');
+  scale(rec, dEmb, Math.sqrt(o.d), dItemRows);
+  return { dItemRows, release: () => posPlan.release() };
 }

@@ -7,14 +7,14 @@
 //   output u = x_L (the loss L2-normalises it)
 import type { Gpu, Recorder, Tensor } from '../kernels/gpu/index.js';
 import { matmul } from '../kernels/matmul/matmul.js';
-import { silu, siluBackward, dropout, add, scale } from '../kernels/elementwise/elementwise.js';
+import { silu, siluBackward, dropout, add } from '../kernels/elementwise/elementwise.js';
 import { splitColumns, concatColumns } from '../kernels/columns/columns.js';
 import { layerNorm, layerNormBackward, gateForward, gateBackward } from '../kernels/layer_norm/layer_norm.js';
 import { columnSum } from '../kernels/reduce/reduce.js';
 import { hstuAttention, hstuAttentionBackward, type AttentionOptions } from '../kernels/hstu_attention/hstu_attention.js';
 import { EmbeddingTable, gatherRows } from '../kernels/embedding/embedding.js';
-import { DenseParams } from './dense.js';
-import { gatherDense, scaleAdd, scatterPositions } from './embeddings.js';
+import { DenseParams, initialValues } from './dense.js';
+import { embeddingBackward, gatherDense, scaleAdd } from './embeddings.js';
 import type { GpuBatch } from './batch.js';
 import type { Encoder } from './encoder.js';
 
@@ -226,21 +226,12 @@ export class HstuModel implements Encoder {
       dy = dx;
     }
     // x0 = Dropout(item_rows·√d + pos_rows)
-    let dEmb = dy;
-    if (p > 0) {
-      dEmb = t([L, d], 'hstu:demb');
-      dropout(rec, dy, dEmb, p, seedFor(f.seed, 0, 0));
-    }
-    // pos_emb gradient: positions 0..U−1 all occur (every sequence starts at 0), so the scatter's
-    // unique rows are exactly the first U rows of the dense gradient; the rest are zero.
-    const posPlan = scatterPositions(rec, this.gpu, b, dEmb, this.dense.get('pos_emb').g, N, d);
-    const dItemRows = t([L, d], 'hstu:ditem_rows');
-    scale(rec, dEmb, Math.sqrt(d), dItemRows);
+    const emb = embeddingBackward(rec, this.gpu, b, dy, { dropout: p, seed: seedFor(f.seed, 0, 0), posGrad: this.dense.get('pos_emb').g, N, d, alloc: (label) => t([L, d], `hstu:${label}`) });
     return {
-      dItemRows,
+      dItemRows: emb.dItemRows,
       release: () => {
         owned.forEach((o) => o.release());
-        posPlan.release();
+        emb.release();
       },
     };
   }
@@ -251,12 +242,7 @@ export class HstuModel implements Encoder {
   }
 }
 
-function need(init: Map<string, Float32Array>, name: string, n: number): Float32Array {
-  const v = init.get(name);
-  if (!v) throw new Error(`initial parameters lack ${name}`);
-  if (v.length !== n) throw new Error(`initial parameter ${name}: expected ${n} values, got ${v.length}`);
-  return v;
-}
+const need = initialValues;
 
 /** Distinct dropout seeds per (step seed, layer, site). */
 export function seedFor(seed: number, layer: number, site: number): number {

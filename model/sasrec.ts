@@ -19,7 +19,7 @@
 // materialises them). SASRec is a retrieval model: batches with numTargets > 0 are rejected.
 import type { Gpu, Recorder, Tensor } from '../kernels/gpu/index.js';
 import { matmul } from '../kernels/matmul/matmul.js';
-import { dropout, scale } from '../kernels/elementwise/elementwise.js';
+import { dropout } from '../kernels/elementwise/elementwise.js';
 import { splitColumns, concatColumns } from '../kernels/columns/columns.js';
 import { layerNorm, layerNormBackward } from '../kernels/layer_norm/layer_norm.js';
 import { columnSum } from '../kernels/reduce/reduce.js';
@@ -27,8 +27,8 @@ import { softmaxAttention, softmaxAttentionBackward, MAX_HEAD_DIM, type SoftmaxA
 import { relu, reluBackward } from '../kernels/softmax_attention/relu.js';
 import { EmbeddingTable, gatherRows } from '../kernels/embedding/embedding.js';
 import type { Config } from './config.js';
-import { DenseParams } from './dense.js';
-import { gatherDense, scaleAdd, scatterPositions } from './embeddings.js';
+import { DenseParams, initialValues } from './dense.js';
+import { embeddingBackward, gatherDense, scaleAdd } from './embeddings.js';
 import type { GpuBatch } from './batch.js';
 import type { Encoder, EncoderForward } from './encoder.js';
 import { seedFor } from './hstu.js';
@@ -336,19 +336,12 @@ export class SasrecModel implements Encoder {
       dy = dx;
     }
     // x0 = Dropout(item_rows·√d + pos_rows)
-    let dEmb = dy;
-    if (p > 0) {
-      dEmb = t([L, d], 'sasrec:demb');
-      dropout(rec, dy, dEmb, p, seedFor(f.seed, 0, 0));
-    }
-    const posPlan = scatterPositions(rec, this.gpu, b, dEmb, this.dense.get('pos_emb').g, N, d);
-    const dItemRows = t([L, d], 'sasrec:ditem_rows');
-    scale(rec, dEmb, Math.sqrt(d), dItemRows);
+    const emb = embeddingBackward(rec, this.gpu, b, dy, { dropout: p, seed: seedFor(f.seed, 0, 0), posGrad: this.dense.get('pos_emb').g, N, d, alloc: (label) => t([L, d], `sasrec:${label}`) });
     return {
-      dItemRows,
+      dItemRows: emb.dItemRows,
       release: () => {
         owned.forEach((o) => o.release());
-        posPlan.release();
+        emb.release();
       },
     };
   }
@@ -359,9 +352,4 @@ export class SasrecModel implements Encoder {
   }
 }
 
-function need(init: Map<string, Float32Array>, name: string, n: number): Float32Array {
-  const v = init.get(name);
-  if (!v) throw new Error(`initial parameters lack ${name}`);
-  if (v.length !== n) throw new Error(`initial parameter ${name}: expected ${n} values, got ${v.length}`);
-  return v;
-}
+const need = initialValues;

@@ -190,7 +190,6 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         const dt = (performance.now() - t0) / 1000;
         if (!Number.isFinite(loss)) throw new Error(`loss is ${loss} at step ${step}. HINT: lower --lr, or check the data.`);
         losses.push(loss);
-        if (process.env.HSTU_STEP_TIMES) log(`step ${step}: ${(dt * 1000).toFixed(0)} ms, ${tb.items.length} tokens`);
         step++;
         trainTokens += tb.items.length;
         trainSecs += dt;
