@@ -3,7 +3,7 @@
 import type { Gpu, Recorder, Tensor } from '../kernels/gpu/index.js';
 import { axpby, dropout, fill, scale } from '../kernels/elementwise/elementwise.js';
 import { gatherDense } from '../kernels/embedding/dense_gather.js';
-import { planScatter, scatterAddRows, type ScatterPlan } from '../kernels/embedding/embedding.js';
+import { gatherRows, planScatter, scatterAddRows, type EmbeddingTable, type ScatterPlan } from '../kernels/embedding/embedding.js';
 import type { GpuBatch } from './batch.js';
 
 export { gatherDense };
@@ -23,6 +23,27 @@ export function scatterPositions(rec: Recorder, gpu: Gpu, b: GpuBatch, dEmb: Ten
   if (u.length > 0 && u[u.length - 1] !== u.length - 1) throw new Error(`internal: positions are not contiguous from 0 (max ${u[u.length - 1]}, ${u.length} distinct)`);
   scatterAddRows(rec, plan, dEmb, d, posGrad);
   return plan;
+}
+
+/** x0 = Dropout(item_emb[items]·√d + pos_emb[p]), shared by HSTU and SASRec. `alloc` makes
+ *  [L, d] tensors the caller owns and releases. */
+export function embeddingForward(
+  rec: Recorder,
+  b: GpuBatch,
+  items: EmbeddingTable,
+  posEmb: Tensor<'f32'>,
+  o: { dropout: number; seed: number; d: number; alloc: (label: string) => Tensor<'f32'> },
+): Tensor<'f32'> {
+  const itemRows = o.alloc('item_rows');
+  const posRows = o.alloc('pos_rows');
+  const emb = o.alloc('emb');
+  gatherRows(rec, items, b.items, itemRows, b.L);
+  gatherDense(rec, posEmb, b.positions, posRows, b.L, o.d);
+  scaleAdd(rec, itemRows, Math.sqrt(o.d), posRows, emb);
+  if (o.dropout === 0) return emb;
+  const x = o.alloc('emb_dropout');
+  dropout(rec, emb, x, o.dropout, o.seed);
+  return x;
 }
 
 /** Backward of x0 = Dropout(item_rows·√d + pos_rows), shared by HSTU and SASRec: writes the

@@ -7,14 +7,14 @@
 //   output u = x_L (the loss L2-normalises it)
 import type { Gpu, Recorder, Tensor } from '../kernels/gpu/index.js';
 import { matmul } from '../kernels/matmul/matmul.js';
-import { silu, siluBackward, dropout, add } from '../kernels/elementwise/elementwise.js';
+import { silu, siluBackward, add } from '../kernels/elementwise/elementwise.js';
 import { splitColumns, concatColumns } from '../kernels/columns/columns.js';
 import { layerNorm, layerNormBackward, gateForward, gateBackward } from '../kernels/layer_norm/layer_norm.js';
 import { columnSum } from '../kernels/reduce/reduce.js';
 import { hstuAttention, hstuAttentionBackward, type AttentionOptions } from '../kernels/hstu_attention/hstu_attention.js';
-import { EmbeddingTable, gatherRows } from '../kernels/embedding/embedding.js';
+import { EmbeddingTable } from '../kernels/embedding/embedding.js';
 import { DenseParams, initialValues } from './dense.js';
-import { embeddingBackward, gatherDense, scaleAdd } from './embeddings.js';
+import { embeddingBackward, embeddingForward } from './embeddings.js';
 import type { GpuBatch } from './batch.js';
 import type { Encoder } from './encoder.js';
 
@@ -54,7 +54,6 @@ export interface Forward {
   batch: GpuBatch;
   seed: number;
   train: boolean;
-  emb: Tensor<'f32'>;
   layers: LayerActs[];
   /** [L, d] final output (not yet normalised). */
   out: Tensor<'f32'>;
@@ -107,17 +106,7 @@ export class HstuModel implements Encoder {
       return x;
     };
     // x0 = Dropout(item_emb[items]·√d + pos_emb[p])
-    const itemRows = t([L, d], 'hstu:item_rows');
-    const posRows = t([L, d], 'hstu:pos_rows');
-    const emb = t([L, d], 'hstu:emb');
-    gatherRows(rec, this.items, b.items, itemRows, b.L);
-    gatherDense(rec, this.dense.get('pos_emb').w, b.positions, posRows, b.L, d);
-    scaleAdd(rec, itemRows, Math.sqrt(d), posRows, emb);
-    let x = emb;
-    if (p > 0) {
-      x = t([L, d], 'hstu:emb_dropout');
-      dropout(rec, emb, x, p, seedFor(opts.seed, 0, 0));
-    }
+    let x = embeddingForward(rec, b, this.items, this.dense.get('pos_emb').w, { dropout: p, seed: seedFor(opts.seed, 0, 0), d, alloc: (label) => t([L, d], `hstu:${label}`) });
     const layers: LayerActs[] = [];
     for (let l = 0; l < numLayers; l++) {
       const a: LayerActs = {
@@ -158,7 +147,6 @@ export class HstuModel implements Encoder {
       batch: b,
       seed: opts.seed,
       train: opts.train,
-      emb,
       layers,
       out: x,
       release: () => owned.forEach((o) => o.release()),

@@ -25,10 +25,10 @@ import { layerNorm, layerNormBackward } from '../kernels/layer_norm/layer_norm.j
 import { columnSum } from '../kernels/reduce/reduce.js';
 import { softmaxAttention, softmaxAttentionBackward, MAX_HEAD_DIM, type SoftmaxAttentionOptions } from '../kernels/softmax_attention/softmax_attention.js';
 import { relu, reluBackward } from '../kernels/softmax_attention/relu.js';
-import { EmbeddingTable, gatherRows } from '../kernels/embedding/embedding.js';
+import { EmbeddingTable } from '../kernels/embedding/embedding.js';
 import type { Config } from './config.js';
 import { DenseParams, initialValues } from './dense.js';
-import { embeddingBackward, gatherDense, scaleAdd } from './embeddings.js';
+import { embeddingBackward, embeddingForward, scaleAdd } from './embeddings.js';
 import type { GpuBatch } from './batch.js';
 import type { Encoder, EncoderForward } from './encoder.js';
 import { seedFor } from './hstu.js';
@@ -156,17 +156,7 @@ export class SasrecModel implements Encoder {
       return x;
     };
     // x0 = Dropout(item_emb[items]·√d + pos_emb[p])
-    const itemRows = t([L, d], 'sasrec:item_rows');
-    const posRows = t([L, d], 'sasrec:pos_rows');
-    const emb = t([L, d], 'sasrec:emb');
-    gatherRows(rec, this.items, b.items, itemRows, L);
-    gatherDense(rec, this.dense.get('pos_emb').w, b.positions, posRows, L, d);
-    scaleAdd(rec, itemRows, Math.sqrt(d), posRows, emb);
-    let x = emb;
-    if (p > 0) {
-      x = t([L, d], 'sasrec:emb_dropout');
-      dropout(rec, emb, x, p, seedFor(opts.seed, 0, 0));
-    }
+    let x = embeddingForward(rec, b, this.items, this.dense.get('pos_emb').w, { dropout: p, seed: seedFor(opts.seed, 0, 0), d, alloc: (label) => t([L, d], `sasrec:${label}`) });
     const layers: LayerActs[] = [];
     const attn = this.attnOptions(b);
     for (let l = 0; l < numLayers; l++) {
