@@ -1,20 +1,31 @@
 // Float64 reference for causal multi-head softmax attention over jagged batches, written from the
 // math (direct softmax over each score row, no online rescaling), forward and backward.
+// Optional target mask (ranking, M-FALCON): a sequence of n tokens whose last k = numTargets[b] are
+// candidates; history tokens (i < h = n − k) see keys j ≤ i, candidate i sees the whole history
+// and itself (j < h or j = i), never another candidate. k = 0 is plain causal attention.
 
-export interface AttnShape { seqOffsets: ArrayLike<number>; H: number; dk: number; dv: number; scale: number }
+export interface AttnShape { seqOffsets: ArrayLike<number>; H: number; dk: number; dv: number; scale: number; numTargets?: ArrayLike<number> }
 
-/** Visits every (sequence start, token i, head h); j ranges over start..i. */
-function forEachRow(s: AttnShape, fn: (start: number, i: number, h: number) => void): void {
+/** Is key j visible from query i (indices inside one sequence, h = history length)? */
+export function visibleKey(i: number, j: number, h: number): boolean {
+  return j <= i && (j < h || j === i);
+}
+
+/** Visits every (sequence start, token i, head h, history end hEnd as a row index). */
+function forEachRow(s: AttnShape, fn: (start: number, i: number, h: number, hEnd: number) => void): void {
   for (let b = 0; b + 1 < s.seqOffsets.length; b++) {
-    for (let i = s.seqOffsets[b]!; i < s.seqOffsets[b + 1]!; i++) for (let h = 0; h < s.H; h++) fn(s.seqOffsets[b]!, i, h);
+    const start = s.seqOffsets[b]!, end = s.seqOffsets[b + 1]!;
+    const k = Math.min(s.numTargets?.[b] ?? 0, end - start);
+    for (let i = start; i < end; i++) for (let h = 0; h < s.H; h++) fn(start, i, h, end - k);
   }
 }
 
-/** Softmax weights P_ij for j = start..i of query (i, h), and the row's logsumexp. */
-function probs(s: AttnShape, q: ArrayLike<number>, k: ArrayLike<number>, start: number, i: number, h: number): { p: Float64Array; lse: number } {
+/** Softmax weights P_ij for j = start..i of query (i, h) (0 where masked), and the row's logsumexp. */
+function probs(s: AttnShape, q: ArrayLike<number>, k: ArrayLike<number>, start: number, i: number, h: number, hEnd: number): { p: Float64Array; lse: number } {
   const { H, dk } = s;
-  const sc = new Float64Array(i - start + 1);
+  const sc = new Float64Array(i - start + 1).fill(-Infinity);
   for (let j = start; j <= i; j++) {
+    if (!visibleKey(i - start, j - start, hEnd - start)) continue;
     let dot = 0;
     for (let c = 0; c < dk; c++) dot += q[(i * H + h) * dk + c]! * k[(j * H + h) * dk + c]!;
     sc[j - start] = s.scale * dot;
@@ -29,8 +40,8 @@ export function softmaxAttentionRef(s: AttnShape, q: ArrayLike<number>, k: Array
   const L = s.seqOffsets[s.seqOffsets.length - 1]!;
   const { H, dv } = s;
   const out = new Float64Array(L * H * dv), lse = new Float64Array(L * H);
-  forEachRow(s, (start, i, h) => {
-    const r = probs(s, q, k, start, i, h);
+  forEachRow(s, (start, i, h, hEnd) => {
+    const r = probs(s, q, k, start, i, h, hEnd);
     lse[i * H + h] = r.lse;
     for (let j = start; j <= i; j++) for (let c = 0; c < dv; c++) out[(i * H + h) * dv + c] = out[(i * H + h) * dv + c]! + r.p[j - start]! * v[(j * H + h) * dv + c]!;
   });
@@ -42,8 +53,8 @@ export function softmaxAttentionBackwardRef(s: AttnShape, q: ArrayLike<number>, 
   const L = s.seqOffsets[s.seqOffsets.length - 1]!;
   const { H, dk: dK, dv: dV } = s;
   const dq = new Float64Array(L * H * dK), dk = new Float64Array(L * H * dK), dv = new Float64Array(L * H * dV);
-  forEachRow(s, (start, i, h) => {
-    const { p } = probs(s, q, k, start, i, h);
+  forEachRow(s, (start, i, h, hEnd) => {
+    const { p } = probs(s, q, k, start, i, h, hEnd);
     const n = i - start + 1;
     // g_j = dL/dP_ij = dO_i · V_j; dL/ds_ij = P_ij (g_j − Σ_l P_il g_l).
     const g = new Float64Array(n);

@@ -15,10 +15,11 @@ afterAll(() => gpu?.dispose());
 
 const TOL = { atol: 2e-5, rtol: 2e-4 };
 
-async function check(jag: Jagged, H: number, seed: number, spread = 2, DK = 8, DV = 12, launch?: 'cpu' | 'gpu'): Promise<void> {
+async function check(jag: Jagged, H: number, seed: number, spread = 2, DK = 8, DV = 12, launch?: 'cpu' | 'gpu', targets?: number[]): Promise<void> {
   const rng = new Rng(seed);
   const L = jag.total, B = jag.lengths.length;
-  const o: SoftmaxAttentionOptions = { B, L, H, dk: DK, dv: DV, maxLen: Math.max(jag.maxLen, 1), scale: 1 / Math.sqrt(DK), launch };
+  const nt = targets ? gpu.u32(Uint32Array.from(targets), [B], 'num_targets') : undefined;
+  const o: SoftmaxAttentionOptions = { B, L, H, dk: DK, dv: DV, maxLen: Math.max(jag.maxLen, 1), scale: 1 / Math.sqrt(DK), launch, numTargets: nt };
   const qs = rng.f32(L * H * DK, -spread, spread), ks = rng.f32(L * H * DK, -spread, spread);
   const vs = rng.f32(L * H * DV), dos = rng.f32(L * H * DV);
   const q = gpu.f32(qs, [L, H, DK], 'q'), k = gpu.f32(ks, [L, H, DK], 'k'), v = gpu.f32(vs, [L, H, DV], 'v');
@@ -30,7 +31,7 @@ async function check(jag: Jagged, H: number, seed: number, spread = 2, DK = 8, D
   softmaxAttention(rec, q, k, v, off, out, lse, o);
   softmaxAttentionBackward(rec, q, k, v, off, out, lse, dOut, dq, dk, dv, o);
   await rec.submit();
-  const s: AttnShape = { seqOffsets: jag.seqOffsets, H, dk: DK, dv: DV, scale: o.scale };
+  const s: AttnShape = { seqOffsets: jag.seqOffsets, H, dk: DK, dv: DV, scale: o.scale, numTargets: targets };
   const f = softmaxAttentionRef(s, qs, ks, vs);
   const g = softmaxAttentionBackwardRef(s, qs, ks, vs, dos);
   expectClose('out', await gpu.read(out), f.out, { ...TOL, shape: [L, H, DV] });
@@ -39,6 +40,7 @@ async function check(jag: Jagged, H: number, seed: number, spread = 2, DK = 8, D
   expectClose('dk', await gpu.read(dk), g.dk, { ...TOL, shape: [L, H, DK] });
   expectClose('dv', await gpu.read(dv), g.dv, { ...TOL, shape: [L, H, DV] });
   [q, k, v, off, dOut, out, lse, dq, dk, dv].forEach((t) => t.release());
+  nt?.release();
 }
 
 describe('softmax attention (jagged, causal)', () => {
@@ -59,6 +61,30 @@ describe('softmax attention (jagged, causal)', () => {
 
   it.each(['cpu', 'gpu'] as const)('launch shape %s on this device (lengths up to 70: several token blocks)', async (launch) => {
     await check(jaggedFromLengths([70, 0, 1, 65, 3]), 2, 21, 3, 8, 12, launch);
+  });
+
+  // Target mask: candidates see the history and themselves. Lengths 0 and 1, all-candidate
+  // sequences (history 0: a candidate's first visible key is itself, after masked ones),
+  // num_targets larger than the length (clamped), several token blocks, both launch shapes.
+  it.each(['cpu', 'gpu'] as const)('target mask (launch %s): lengths 0, 1, 9, 70, 4, 23 with 0, 1, 3, 8, 4, 30 targets', async (launch) => {
+    await check(jaggedFromLengths([0, 1, 9, 70, 4, 23]), 2, 31, 3, 8, 12, launch, [0, 1, 3, 8, 4, 30]);
+  });
+
+  it('target mask, head dims with row vector width 1 (dk=5, dv=3)', async () => {
+    await check(jaggedFromLengths([6, 2, 11]), 3, 33, 2, 5, 3, undefined, [2, 2, 1]);
+  });
+
+  it('target mask reference: a candidate scored with others equals it scored alone at position h', () => {
+    const rng = new Rng(41);
+    const H = 2, dk = 4, dv = 3, h = 5, m = 3;
+    const L = h + m;
+    const q = rng.f32(L * H * dk, -2, 2), k = rng.f32(L * H * dk, -2, 2), v = rng.f32(L * H * dv);
+    const all = softmaxAttentionRef({ seqOffsets: [0, L], H, dk, dv, scale: 0.5, numTargets: [m] }, q, k, v);
+    for (let c = 0; c < m; c++) {
+      const pick = (x: Float32Array, w: number) => Float32Array.from([...x.subarray(0, h * H * w), ...x.subarray((h + c) * H * w, (h + c + 1) * H * w)]);
+      const alone = softmaxAttentionRef({ seqOffsets: [0, h + 1], H, dk, dv, scale: 0.5 }, pick(q, dk), pick(k, dk), pick(v, dv));
+      expectClose(`candidate ${c}`, all.out.subarray((h + c) * H * dv, (h + c + 1) * H * dv), alone.out.subarray(h * H * dv), { atol: 1e-12, rtol: 1e-12 });
+    }
   });
 
   it('empty batch (L = 0) records nothing and does not throw', async () => {

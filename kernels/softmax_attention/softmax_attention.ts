@@ -1,4 +1,5 @@
-// Host for causal multi-head softmax attention over jagged batches (SASRec's attention):
+// Host for causal multi-head softmax attention over jagged batches (SASRec's attention), with an
+// optional target mask (ranking candidates: see softmax_attention.ref.ts):
 // forward (output + per-(token, head) logsumexp) and backward (dQ, dK, dV), FlashAttention-style:
 // no score matrix in memory. Math and decomposition: softmax_attention.wgsl, softmax_attention_bwd.wgsl.
 import { readFileSync } from 'node:fs';
@@ -13,7 +14,7 @@ const WGSL_DOT = readFileSync(new URL('./softmax_attention_bwd_dot.wgsl', import
  *  d = 50 on lavapipe, once per process unless Mesa's shader cache has them). */
 export const MAX_HEAD_DIM = 128;
 /** Storage buffers the dK/dV pass binds. */
-const BWD_STORAGE_BUFFERS = 9;
+const BWD_STORAGE_BUFFERS = 10;
 
 export interface SoftmaxAttentionOptions {
   /** Sequences in the batch (seqOffsets has B+1 entries). */
@@ -33,6 +34,9 @@ export interface SoftmaxAttentionOptions {
   scale: number;
   /** Launch shape; default from the device class. Both are correct on any device (tests run both). */
   launch?: 'cpu' | 'gpu';
+  /** [B] candidates at the end of each sequence (target mask); absent = plain causal. The kernels
+   *  clamp each to its sequence length. Not supported by the naive composition. */
+  numTargets?: Tensor<'u32'>;
 }
 
 /** Vector width of the row loads: the largest of 4, 2, 1 dividing both dk and dv. */
@@ -83,7 +87,15 @@ function validateOptions(o: SoftmaxAttentionOptions): void {
 function uniforms(o: SoftmaxAttentionOptions, block: number): { params: ArrayBuffer; groups: number } {
   // One workgroup per (head, sequence, block of `block` tokens); blocks past a sequence's end exit at once.
   const nqb = Math.ceil(o.maxLen / block);
-  return { params: new Params().u32(o.B).u32(o.H).u32(nqb).f32(o.scale).done(), groups: o.L === 0 ? 0 : o.H * o.B * nqb };
+  const params = new Params().u32(o.B).u32(o.H).u32(nqb).f32(o.scale).u32(o.numTargets ? 1 : 0).u32(0).u32(0).u32(0).done();
+  return { params, groups: o.L === 0 ? 0 : o.H * o.B * nqb };
+}
+
+/** The num_targets binding: the tensor, or seqOffsets as a never-read stand-in (has_targets = 0). */
+function targetsBinding(o: SoftmaxAttentionOptions, seqOffsets: Tensor<'u32'>): Tensor<'u32'> {
+  if (!o.numTargets) return seqOffsets;
+  checkTensor(o.numTargets, 'numTargets', 'u32', o.B, `[B] = [${o.B}]`);
+  return o.numTargets;
 }
 
 /**
@@ -106,7 +118,7 @@ export function softmaxAttention(rec: Recorder, q: Tensor<'f32'>, k: Tensor<'f32
   const { vw, defines } = rowDefines(o, wg);
   const kernel: KernelSource = { name: 'softmax_attention', wgsl: prelude(vw) + WGSL, defines: { ...defines, QB: qb } };
   const { params, groups } = uniforms(o, wg * qb);
-  rec.dispatch(kernel, [q, k, v, seqOffsets, out, lse], groups, params);
+  rec.dispatch(kernel, [q, k, v, seqOffsets, out, lse, targetsBinding(o, seqOffsets)], groups, params);
 }
 
 /**
@@ -156,7 +168,7 @@ export function softmaxAttentionBackward(
   const { params, groups } = uniforms(o, wg * qbBwd);
   const { vw, defines } = rowDefines(o, wg);
   const pass = (p: 1 | 2): KernelSource => ({ name: p === 1 ? 'softmax_attention_bwd_dq' : 'softmax_attention_bwd_dkv', wgsl: prelude(vw) + WGSL_BWD, defines: { ...defines, QB: qbBwd, PASS: p } });
-  const bindings = [q, k, v, seqOffsets, lse, dOut, dq, dk, dv];
+  const bindings = [q, k, v, seqOffsets, lse, dOut, dq, dk, dv, targetsBinding(o, seqOffsets)];
   rec.dispatch(pass(2), bindings, groups, params);
   rec.dispatch(pass(1), bindings, groups, params);
 }
@@ -170,6 +182,7 @@ const WGSL_NAIVE = readFileSync(new URL('./softmax_attention_naive.wgsl', import
  */
 export function softmaxAttentionNaive(rec: Recorder, q: Tensor<'f32'>, k: Tensor<'f32'>, v: Tensor<'f32'>, seqOffsets: Tensor<'u32'>, scores: Tensor<'f32'>, out: Tensor<'f32'>, o: SoftmaxAttentionOptions): void {
   validateOptions(o);
+  if (o.numTargets) throw new Error('softmaxAttentionNaive: expected no numTargets (the naive composition is causal only), got a tensor. HINT: use softmaxAttention for target masks.');
   const { B, L, H, dk, dv, maxLen: N } = o;
   checkTensor(q, 'q', 'f32', L * H * dk, `[L, H, dk] = [${L}, ${H}, ${dk}]`);
   checkTensor(k, 'k', 'f32', L * H * dk, `[L, H, dk] = [${L}, ${H}, ${dk}]`);

@@ -1,6 +1,9 @@
 // Causal multi-head softmax attention over a jagged batch (SASRec), forward.
 // Within each sequence b (rows seq_offsets[b] .. seq_offsets[b+1]), per head h:
-//   s_ij  = scale · (Q_i · K_j)                       for j ≤ i (causal), same sequence only
+//   s_ij  = scale · (Q_i · K_j)                       for visible j, same sequence only
+// Visible: j ≤ i (causal); with has_targets, the last num_targets[b] tokens of sequence b are
+// candidates (M-FALCON target mask): a candidate i sees the history (j < hend) and itself only,
+// hend = end − min(num_targets[b], length). Without targets hend = end: plain causal.
 //   O_i   = Σ_{j ≤ i} softmax_j(s_ij) · V_j
 //   lse_i = log Σ_{j ≤ i} exp(s_ij)                   saved [L, H] for the backward pass
 // Online softmax (FlashAttention): per query a running max m, running sum l and unnormalised
@@ -20,6 +23,10 @@ struct Params {
   H: u32,
   nqb: u32,    // query blocks per sequence: ceil(N / (WG · QB))
   scale: f32,
+  has_targets: u32,
+  pad0: u32,
+  pad1: u32,
+  pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -29,6 +36,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read> seq_offsets: array<u32>;
 @group(0) @binding(5) var<storage, read_write> out: array<vt>;
 @group(0) @binding(6) var<storage, read_write> lse: array<f32>;
+@group(0) @binding(7) var<storage, read> num_targets: array<u32>;   // [B]; a dummy when has_targets = 0
 
 const NEG_BIG: f32 = -3.0e38;
 
@@ -45,6 +53,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let first = start + (r - b * params.nqb) * ({{WG}}u * {{QB}}u);
   if (first >= end) { return; }
   let last = min(first + {{WG}}u * {{QB}}u, end) - 1u;      // uniform: the block's last query
+  var hend = end;
+  if (params.has_targets == 1u) { hend = end - min(num_targets[b], end - start); }
   let HDK = params.H * {{NK}}u;   // row strides in vectors
   let HDV = params.H * {{NV}}u;
 
@@ -73,12 +83,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     var corr: array<f32, {{QB}}>;
     var p: array<f32, {{QB}}>;
     for (var a = 0u; a < {{QB}}u; a++) {
-      // Masked keys (j > t) get −big: p = 0 and m unchanged (m is already a real score: key
-      // `start` ≤ t comes first).
-      let sv = select(NEG_BIG, s[a], j <= t[a]);
+      // Masked keys get −big and p = 0 (explicitly: under the target mask a candidate's first
+      // visible key may come after masked ones, while m is still −big), m unchanged.
+      let vis = j <= t[a] && (j < hend || j == t[a]);
+      let sv = select(NEG_BIG, s[a], vis);
       let mn = max(m[a], sv);
       corr[a] = exp(m[a] - mn);
-      p[a] = exp(sv - mn);
+      p[a] = select(0.0, exp(sv - mn), vis);
       l[a] = l[a] * corr[a] + p[a];
       m[a] = mn;
     }

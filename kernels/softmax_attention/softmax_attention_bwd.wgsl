@@ -6,6 +6,8 @@
 //   dS_ij = P_ij · (dO_i · V_j − D_i)
 //   dK_j = scale · Σ_{i ≥ j} dS_ij · Q_i
 //   dQ_i = scale · Σ_{j ≤ i} dS_ij · K_j
+// Visibility ("j ≤ i" above) includes the optional target mask of softmax_attention.wgsl:
+// vis(i, j) = j ≤ i && (j < hend || j == i).
 // Deterministic, no atomics. One workgroup per (head, sequence, block of {{WG}}·{{QB}} tokens), grid
 // H · B · ceil(N / (WG·QB)); each lane owns QB = {{QB}} tokens (first + a·WG + lid): register
 // blocking, every streamed row load feeds QB tokens. PASS 2 (dK, dV): lanes own keys, all walk the
@@ -21,6 +23,10 @@ struct Params {
   H: u32,
   nqb: u32,    // token blocks per sequence: ceil(N / (WG · QB))
   scale: f32,
+  has_targets: u32,
+  pad0: u32,
+  pad1: u32,
+  pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -33,9 +39,13 @@ struct Params {
 @group(0) @binding(7) var<storage, read_write> dq: array<vt>;
 @group(0) @binding(8) var<storage, read_write> dk: array<vt>;
 @group(0) @binding(9) var<storage, read_write> dv: array<vt>;
+@group(0) @binding(10) var<storage, read> num_targets: array<u32>;   // [B]; a dummy when has_targets = 0
 
-// dQ for the lane's queries t[a]; keys j = start .. last (uniform), contributing iff j ≤ t[a].
-fn grad_q(t: array<u32, {{QB}}>, live: array<bool, {{QB}}>, h: u32, start: u32, last: u32) {
+/** Is key j visible from query i (row indices of one sequence whose history ends at hend)? */
+fn vis(i: u32, j: u32, hend: u32) -> bool { return j <= i && (j < hend || j == i); }
+
+// dQ for the lane's queries t[a]; keys j = start .. last (uniform), contributing iff vis(t[a], j).
+fn grad_q(t: array<u32, {{QB}}>, live: array<bool, {{QB}}>, h: u32, start: u32, last: u32, hend: u32) {
   let HDK = params.H * {{NK}}u;
   let HDV = params.H * {{NV}}u;
   var qr: array<vt, {{QB}} * {{NK}}>;
@@ -67,7 +77,7 @@ fn grad_q(t: array<u32, {{QB}}>, live: array<bool, {{QB}}>, h: u32, start: u32, 
       for (var a = 0u; a < {{QB}}u; a++) { dp[a] += vdot(dor[a * {{NV}}u + c], vv); }
     }
     var ds: array<f32, {{QB}}>;
-    for (var a = 0u; a < {{QB}}u; a++) { ds[a] = select(0.0, exp(s[a] - lse_i[a]), j <= t[a]) * (dp[a] - d_i[a]); }
+    for (var a = 0u; a < {{QB}}u; a++) { ds[a] = select(0.0, exp(s[a] - lse_i[a]), vis(t[a], j, hend)) * (dp[a] - d_i[a]); }
     for (var c = 0u; c < {{NK}}u; c++) {
       let kv = k[kb + c];
       for (var a = 0u; a < {{QB}}u; a++) { acc[a * {{NK}}u + c] += ds[a] * kv; }
@@ -81,8 +91,8 @@ fn grad_q(t: array<u32, {{QB}}>, live: array<bool, {{QB}}>, h: u32, start: u32, 
   }
 }
 
-// dK, dV for the lane's keys t[a]; queries i = first .. end − 1 (uniform), contributing iff i ≥ t[a].
-fn grad_kv(t: array<u32, {{QB}}>, live: array<bool, {{QB}}>, h: u32, first: u32, end: u32) {
+// dK, dV for the lane's keys t[a]; queries i = first .. end − 1 (uniform), contributing iff vis(i, t[a]).
+fn grad_kv(t: array<u32, {{QB}}>, live: array<bool, {{QB}}>, h: u32, first: u32, end: u32, hend: u32) {
   let HDK = params.H * {{NK}}u;
   let HDV = params.H * {{NV}}u;
   var kr: array<vt, {{QB}} * {{NK}}>;
@@ -109,7 +119,7 @@ fn grad_kv(t: array<u32, {{QB}}>, live: array<bool, {{QB}}>, h: u32, first: u32,
       for (var a = 0u; a < {{QB}}u; a++) { s[a] += vdot(qv, kr[a * {{NK}}u + c]); }
     }
     var p: array<f32, {{QB}}>;
-    for (var a = 0u; a < {{QB}}u; a++) { p[a] = select(0.0, exp(s[a] - lse_i), i >= t[a]); }
+    for (var a = 0u; a < {{QB}}u; a++) { p[a] = select(0.0, exp(s[a] - lse_i), vis(i, t[a], hend)); }
     for (var c = 0u; c < {{NV}}u; c++) {
       let gv = dout[ob + c];
       for (var a = 0u; a < {{QB}}u; a++) {
@@ -147,6 +157,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let first = start + (r - b * params.nqb) * ({{WG}}u * {{QB}}u);
   if (first >= end) { return; }
   let last = min(first + {{WG}}u * {{QB}}u, end) - 1u;
+  var hend = end;
+  if (params.has_targets == 1u) { hend = end - min(num_targets[b], end - start); }
   var t: array<u32, {{QB}}>;
   var live: array<bool, {{QB}}>;
   for (var a = 0u; a < {{QB}}u; a++) {
@@ -154,10 +166,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     t[a] = min(first + a * {{WG}}u + lid, last);
   }
   if ({{PASS}}u == 1u) {
-    grad_q(t, live, h, start, last);
+    grad_q(t, live, h, start, last, hend);
     _ = dk[0];
     _ = dv[0];
   } else {
-    grad_kv(t, live, h, first, end);
+    grad_kv(t, live, h, first, end, hend);
   }
 }
