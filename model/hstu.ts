@@ -7,8 +7,8 @@
 //   output u = x_L (the loss L2-normalises it)
 import type { Gpu, Recorder, Tensor } from '../kernels/gpu/index.js';
 import { matmul } from '../kernels/matmul/matmul.js';
-import { silu, siluBackward, add } from '../kernels/elementwise/elementwise.js';
-import { splitColumns, concatColumns } from '../kernels/columns/columns.js';
+import { add } from '../kernels/elementwise/elementwise.js';
+import { siluSplit, siluConcatBackward } from '../kernels/silu_split/silu_split.js';
 import { layerNorm, layerNormBackward, gateForward, gateBackward } from '../kernels/layer_norm/layer_norm.js';
 import { columnSum } from '../kernels/reduce/reduce.js';
 import { hstuAttention, hstuAttentionBackward, type AttentionOptions } from '../kernels/hstu_attention/hstu_attention.js';
@@ -127,9 +127,7 @@ export class HstuModel implements Encoder {
       const P = (name: string) => this.dense.get(`layers.${l}.${name}`).w;
       layerNorm(rec, x, a.n, { rows: L, cols: d, saveStats: { mean: a.mean1, rstd: a.rstd1 } });
       matmul(rec, a.n, P('w_uvqk'), a.h, { m: L, n: this.width, k: d });
-      const act = t([L, this.width], `l${l}:silu`);
-      silu(rec, a.h, act);
-      splitColumns(rec, act, L, [
+      siluSplit(rec, a.h, L, [
         { t: a.u, width: H * dv },
         { t: a.v, width: H * dv },
         { t: a.q, width: H * dqk },
@@ -198,10 +196,8 @@ export class HstuModel implements Encoder {
       const dq = t([L, H * dqk], `l${l}:dq`), dk = t([L, H * dqk], `l${l}:dk`), dV = t([L, H * dv], `l${l}:dv`);
       hstuAttentionBackward(rec, this.attnInputs(b, a, l), dO, { dq, dk, dv: dV, dRabPos: G('rab_pos').g, dRabTime: G('rab_time').g }, this.attnOptions(b));
       // [U, V, Q, K] = split(SiLU(h))
-      const dAct = t([L, this.width], `l${l}:dact`);
-      concatColumns(rec, [{ t: dU, width: H * dv }, { t: dV, width: H * dv }, { t: dq, width: H * dqk }, { t: dk, width: H * dqk }], dAct, L);
       const dh = t([L, this.width], `l${l}:dh`);
-      siluBackward(rec, a.h, dAct, dh);
+      siluConcatBackward(rec, a.h, [{ t: dU, width: H * dv }, { t: dV, width: H * dv }, { t: dq, width: H * dqk }, { t: dk, width: H * dqk }], dh, L);
       // h = n·W_uvqk
       matmul(rec, a.n, dh, G('w_uvqk').g, { m: d, n: this.width, k: L, transA: true });
       const dn = t([L, d], `l${l}:dn`);

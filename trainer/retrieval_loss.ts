@@ -50,7 +50,7 @@ export function recordRetrievalLoss(rec: Recorder, gpu: Gpu, enc: Encoder, out: 
   const itemGrads = t(gpu.empty([P + R, d], 'f32', 'loss:item_grads'));
   const dPos = t(gpu.empty([P, d], 'f32', 'loss:d_pos'));
   const dNeg = t(gpu.empty([R, d], 'f32', 'loss:d_neg'));
-  sampledSoftmaxBackward(rec, inputs, shape, { rowLoss }, { dU: dOut, dPos, dNeg });
+  sampledSoftmaxBackward(rec, inputs, shape, { rowLoss }, { dU: dOut, dPos, dNeg }, { reuseForward: true });
   // Positive then negative gradient rows, lined up with itemIds for the table's scatter.
   rec.copy(dPos, itemGrads, b.L * d * 4);
   rec.copy(dNeg, itemGrads, R * d * 4, 0, b.L * d * 4);

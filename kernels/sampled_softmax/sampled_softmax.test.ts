@@ -192,6 +192,8 @@ describe('sampled_softmax gpu', () => {
   it.each([
     { P: 7, R: 5, d: 3, table: false, weights: true, tau: 0.05 },
     { P: 300, R: 128, d: 50, table: true, weights: true, tau: 0.05 },
+    { P: 300, R: 128, d: 50, table: true, weights: true, tau: 0.05, shared: true },
+    { P: 7, R: 5, d: 3, table: false, weights: false, tau: 0.2, shared: true },
   ])('naive forward + backward %o', async (c) => {
     await runAndCheck(c, 77, 'naive');
   });
@@ -219,6 +221,53 @@ describe('sampled_softmax gpu', () => {
     expectClose('dPos', await gpu.read(dPos), dp, tol(dp));
     expectClose('dNeg', await gpu.read(dNeg), dn, tol(dn));
     [...all, rowLoss, loss, loss2, dU, dPos, dNeg].forEach((t) => t.release());
+  });
+
+  it('shared negatives: reuseForward gives the same gradients as recomputing; it is checked', async () => {
+    const c: Case = { P: 203, R: 17, d: 13, table: true, weights: true, tau: 0.05, shared: true };
+    const x = makeCase(c, 21);
+    const { inp, all } = upload(c, x);
+    const { P, R, d } = c;
+    const shape = { P, R, d, temperature: c.tau, sharedNegatives: true };
+    const rowLoss = gpu.empty([P], 'f32', 'rowLoss'), loss = gpu.empty([1], 'f32', 'loss');
+    const mk = (tag: string) => [gpu.empty([P, d], 'f32', `dU${tag}`), gpu.empty([P, d], 'f32', `dPos${tag}`), gpu.empty([R, d], 'f32', `dNeg${tag}`)] as const;
+    const [dU1, dPos1, dNeg1] = mk('1'), [dU2, dPos2, dNeg2] = mk('2');
+    poison(gpu, rowLoss, loss, dU1, dPos1, dNeg1, dU2, dPos2, dNeg2);
+    const rec = gpu.recorder();
+    sampledSoftmaxLoss(rec, inp, shape, { rowLoss, loss });
+    sampledSoftmaxBackward(rec, inp, shape, { rowLoss }, { dU: dU1, dPos: dPos1, dNeg: dNeg1 }, { reuseForward: true });
+    sampledSoftmaxBackward(rec, inp, shape, { rowLoss }, { dU: dU2, dPos: dPos2, dNeg: dNeg2 });
+    // the first backward consumed the record: reusing again must be refused
+    expect(() => sampledSoftmaxBackward(rec, inp, shape, { rowLoss }, { dU: dU2, dPos: dPos2, dNeg: dNeg2 }, { reuseForward: true })).toThrow(/HINT/);
+    expect(() => sampledSoftmaxBackward(gpu.recorder(), inp, shape, { rowLoss }, { dU: dU2, dPos: dPos2, dNeg: dNeg2 }, { reuseForward: true, variant: 'naive' })).toThrow(/fused shared/);
+    await rec.submit();
+    for (const [a, b] of [[dU1, dU2], [dPos1, dPos2], [dNeg1, dNeg2]] as const) expectClose(a.label, await gpu.read(a), await gpu.read(b), { atol: 0, rtol: 0 });
+    const g = sampledSoftmaxBackwardRef(x.ref);
+    const gScale = Math.max(maxAbs(g.dU), maxAbs(g.dPos), maxAbs(g.dNeg));
+    expectClose('dNeg vs float64', await gpu.read(dNeg1), g.dNeg, { atol: 2e-4 * gScale, rtol: 2e-3 });
+    [...all, rowLoss, loss, dU1, dPos1, dNeg1, dU2, dPos2, dNeg2].forEach((t) => t.release());
+  });
+
+  it('shared negatives: all weights zero gives loss 0 and zero gradients; P = 0 works', async () => {
+    const c: Case = { P: 5, R: 3, d: 4, table: true, weights: true, tau: 0.05, shared: true };
+    const x = makeCase(c, 4);
+    x.weights!.fill(0);
+    const { inp, all } = upload(c, x);
+    const shape = { P: 5, R: 3, d: 4, temperature: 0.05, sharedNegatives: true };
+    const rowLoss = gpu.empty([5], 'f32', 'rowLoss'), loss = gpu.empty([1], 'f32', 'loss');
+    const dU = gpu.empty([5, 4], 'f32', 'dU'), dPos = gpu.empty([5, 4], 'f32', 'dPos'), dNeg = gpu.empty([3, 4], 'f32', 'dNeg');
+    const e = { u: gpu.empty([0, 4], 'f32', 'u0'), posIds: gpu.empty([0], 'u32', 'p0'), negIds: inp.negIds, items: inp.items };
+    const rl0 = gpu.empty([0], 'f32', 'rl0'), l0 = gpu.empty([1], 'f32', 'l0');
+    const dU0 = gpu.empty([0, 4], 'f32', 'dU0'), dPos0 = gpu.empty([0, 4], 'f32', 'dPos0'), dNeg0 = gpu.empty([3, 4], 'f32', 'dNeg0');
+    poison(gpu, rowLoss, loss, dU, dPos, dNeg, l0, dNeg0);
+    const rec = gpu.recorder();
+    sampledSoftmaxLoss(rec, inp, shape, { rowLoss, loss });
+    sampledSoftmaxBackward(rec, inp, shape, { rowLoss }, { dU, dPos, dNeg }, { reuseForward: true });
+    sampledSoftmaxLoss(rec, e, { ...shape, P: 0 }, { rowLoss: rl0, loss: l0 });
+    sampledSoftmaxBackward(rec, e, { ...shape, P: 0 }, { rowLoss: rl0 }, { dU: dU0, dPos: dPos0, dNeg: dNeg0 }, { reuseForward: true });
+    await rec.submit();
+    for (const t of [rowLoss, loss, dU, dPos, dNeg, l0, dNeg0]) expect([...(await gpu.read(t))].every((v) => v === 0), t.label).toBe(true);
+    [...all, rowLoss, loss, dU, dPos, dNeg, e.u, e.posIds, rl0, l0, dU0, dPos0, dNeg0].forEach((t) => t.release());
   });
 
   it('all weights zero: loss 0 and zero gradients; P = 0 works', async () => {

@@ -2,10 +2,13 @@
 // deterministic mean) and fused backward through the L2 normalisation; a naive variant that
 // materialises all logits sits beside each for benchmarks. Math in sampled_softmax.wgsl.
 import { readFileSync } from 'node:fs';
-import { Params, type Gpu, type KernelSource, type Recorder, type Tensor } from '../gpu/index.js';
+import { Params, Tensor, type Gpu, type KernelSource, type Recorder } from '../gpu/index.js';
+import { matmul } from '../matmul/matmul.js';
+import { columnSum } from '../reduce/reduce.js';
 
 const FWD = sections(readFileSync(new URL('./sampled_softmax.wgsl', import.meta.url), 'utf8'));
 const BWD = sections(readFileSync(new URL('./sampled_softmax_bwd.wgsl', import.meta.url), 'utf8'));
+const SHARED = sections(readFileSync(new URL('./sampled_softmax_shared.wgsl', import.meta.url), 'utf8'));
 const WG = 64;
 
 /** Splits a WGSL file into `prelude + section` per "// ==== kernel: NAME ====" line. */
@@ -20,6 +23,12 @@ function kernel(name: string, defines: Record<string, string | number | boolean>
   const wgsl = FWD.get(name) ?? BWD.get(name);
   if (!wgsl) throw new Error(`sampled_softmax: no WGSL section ${name}`);
   return { name: `sampled_softmax_${name}`, wgsl, defines: { WG, ...defines } };
+}
+
+function sharedKernel(name: string, defines: Record<string, string | number | boolean> = {}): KernelSource {
+  const wgsl = SHARED.get(name);
+  if (!wgsl) throw new Error(`sampled_softmax: no shared WGSL section ${name}`);
+  return { name: `sampled_softmax_shared_${name}`, wgsl, defines: { WG, ...defines } };
 }
 
 /** Default clamp of the L2 norm: x̂ = x / max(‖x‖, eps). */
@@ -54,6 +63,9 @@ export interface SampledSoftmaxInputs {
   weights?: Tensor<'f32'>;
 }
 
+/** 'fused': the default. 'naive': the benchmark baseline — for per-row negatives all logits
+ *  materialised in global memory; for shared negatives the row-per-invocation kernels that
+ *  recompute every dot product and norm (the default there runs the products as GEMMs). */
 export type Variant = 'fused' | 'naive';
 
 // ---------------------------------------------------------------------------------------------
@@ -114,6 +126,13 @@ function scratchOf(gpu: Gpu, role: string, n: number): Tensor<'f32'> {
   return t;
 }
 
+/** An exact-shape view of a role's scratch buffer (kernels/matmul checks element counts). Never
+ *  released: the buffer belongs to the scratch map. */
+function scratchView(gpu: Gpu, role: string, shape: number[]): Tensor<'f32'> {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return new Tensor(scratchOf(gpu, role, n).buffer, shape, 'f32', `sampled_softmax:${role}`);
+}
+
 // ---------------------------------------------------------------------------------------------
 // sampling
 
@@ -169,8 +188,10 @@ export function sampledSoftmaxLoss(
   const hasW = inp.weights ? 1 : 0;
   const w = inp.weights ?? inp.u;
   const defs = { TABLE: v.table ? 1 : 0, SHARED: v.shared ? 1 : 0 };
-  if (v.shared && opts.variant === 'naive') throw new Error('sampled_softmax: expected the fused variant with shared negatives, got naive');
-  if ((opts.variant ?? 'fused') === 'fused') {
+  const variant = opts.variant ?? 'fused';
+  if (v.shared && variant === 'fused') {
+    sharedForward(rec, inp, shape, v, out.rowLoss);
+  } else if (v.shared || variant === 'fused') {
     const params = new Params().u32(P).u32(R).u32(d).u32(hasW).f32(1 / shape.temperature).f32(v.eps).done();
     rec.dispatch(kernel('fwd', defs), [inp.u, v.posSrc, v.negSrc, inp.negIds, inp.posIds, w, out.rowLoss], Math.ceil(P / WG), params);
   } else {
@@ -182,6 +203,86 @@ export function sampledSoftmaxLoss(
     rec.dispatch(kernel('naive_softmax'), [logits, w, out.rowLoss], Math.ceil(P / WG), p2);
   }
   reduce(rec, P, out.rowLoss, inp.weights, out.loss, 0);
+}
+
+// The shared-negatives forward as GEMMs; its normalised rows and cosines stay in scratch for a
+// backward that asks to reuse them (see sampledSoftmaxBackward's reuseForward).
+interface SharedForwardRecord {
+  rec: Recorder;
+  inp: SampledSoftmaxInputs;
+  shape: SampledSoftmaxShape;
+}
+const lastSharedForward = new WeakMap<Gpu, SharedForwardRecord>();
+
+/** û, ê (with their norms) and cos = Û·Êᵀ into scratch. */
+function sharedPrep(rec: Recorder, inp: SampledSoftmaxInputs, shape: SampledSoftmaxShape, v: Resolved, compute: boolean) {
+  const { P, R, d } = shape;
+  const gpu = rec.gpu;
+  const t = {
+    uHat: scratchView(gpu, 'u_hat', [P, d]),
+    normU: scratchView(gpu, 'norm_u', [P, 2]),
+    negHat: scratchView(gpu, 'neg_hat', [R, d]),
+    normE: scratchView(gpu, 'norm_e', [R, 2]),
+    cos: scratchView(gpu, 'cos', [P, R]),
+  };
+  if (!compute) return t;
+  rec.dispatch(sharedKernel('norm_rows', { USE_IDS: 0 }), [inp.u, inp.posIds, t.uHat, t.normU], Math.ceil(P / WG), new Params().u32(P).u32(d).f32(v.eps).done());
+  rec.dispatch(sharedKernel('norm_rows', { USE_IDS: v.table ? 1 : 0 }), [v.negSrc, inp.negIds, t.negHat, t.normE], Math.ceil(R / WG), new Params().u32(R).u32(d).f32(v.eps).done());
+  matmul(rec, t.uHat, t.negHat, t.cos, { m: P, n: R, k: d, transB: true });
+  return t;
+}
+
+function sharedForward(rec: Recorder, inp: SampledSoftmaxInputs, shape: SampledSoftmaxShape, v: Resolved, rowLoss: Tensor<'f32'>): void {
+  const { P, R, d } = shape;
+  const t = sharedPrep(rec, inp, shape, v, true);
+  const hasW = inp.weights ? 1 : 0;
+  const params = new Params().u32(P).u32(R).u32(d).u32(hasW).f32(1 / shape.temperature).f32(v.eps).done();
+  rec.dispatch(sharedKernel('fwd', { TABLE: v.table ? 1 : 0 }), [t.uHat, v.posSrc, inp.posIds, inp.negIds, inp.weights ?? inp.u, t.cos, rowLoss], Math.ceil(P / WG), params);
+  lastSharedForward.set(rec.gpu, { rec, inp: { ...inp }, shape: { ...shape } });
+}
+
+function sameForward(a: SharedForwardRecord | undefined, rec: Recorder, inp: SampledSoftmaxInputs, shape: SampledSoftmaxShape): boolean {
+  if (!a || a.rec !== rec) return false;
+  const keys = ['u', 'posIds', 'negIds', 'items', 'posEmb', 'negEmb', 'weights'] as const;
+  if (keys.some((k) => a.inp[k] !== inp[k])) return false;
+  return a.shape.P === shape.P && a.shape.R === shape.R && a.shape.d === shape.d && a.shape.temperature === shape.temperature && (a.shape.eps ?? DEFAULT_EPS) === (shape.eps ?? DEFAULT_EPS);
+}
+
+function sharedBackward(
+  rec: Recorder,
+  inp: SampledSoftmaxInputs,
+  shape: SampledSoftmaxShape,
+  v: Resolved,
+  rowLoss: Tensor<'f32'>,
+  invW: Tensor<'f32'>,
+  grads: { dU: Tensor<'f32'>; dPos: Tensor<'f32'>; dNeg: Tensor<'f32'> },
+  dLoss: number,
+  reuse: boolean,
+): void {
+  const { P, R, d } = shape;
+  const gpu = rec.gpu;
+  if (reuse && !sameForward(lastSharedForward.get(gpu), rec, inp, shape)) {
+    throw new Error('sampled_softmax: reuseForward needs the shared-negatives forward of the same inputs recorded last into the same recorder. HINT: record sampledSoftmaxLoss right before, or drop reuseForward.');
+  }
+  // Without reuse, recompute û, ê and cos (the scratch may hold another forward's).
+  const t = sharedPrep(rec, inp, shape, v, !reuse);
+  lastSharedForward.delete(gpu);
+  const g = scratchView(gpu, 'g', [P, R]);
+  const gc = scratchView(gpu, 'gc', [P, R]);
+  const b = scratchView(gpu, 'bsum', [1, R]);
+  const hasW = inp.weights ? 1 : 0;
+  const params = new Params().u32(P).u32(R).u32(d).u32(hasW).f32(1 / shape.temperature).f32(v.eps).f32(dLoss).done();
+  rec.dispatch(
+    sharedKernel('bwd_rows', { TABLE: v.table ? 1 : 0 }),
+    [t.uHat, v.posSrc, inp.posIds, inp.negIds, inp.weights ?? inp.u, rowLoss, invW, t.cos, grads.dU, grads.dPos, g, gc],
+    Math.ceil(P / WG),
+    params,
+  );
+  matmul(rec, g, t.negHat, grads.dU, { m: P, n: d, k: R, accumulate: true });
+  rec.dispatch(sharedKernel('du_project'), [t.uHat, t.normU, grads.dU], Math.ceil(P / WG), new Params().u32(P).u32(d).done());
+  matmul(rec, g, t.uHat, grads.dNeg, { m: R, n: d, k: P, transA: true });
+  columnSum(rec, gc, b, { rows: P, cols: R });
+  rec.dispatch(sharedKernel('dneg_finish'), [t.negHat, t.normE, b, grads.dNeg], Math.ceil((R * d) / WG), new Params().u32(R).u32(d).done());
 }
 
 function reduce(rec: Recorder, P: number, rowLoss: Tensor<'f32'>, weights: Tensor<'f32'> | undefined, out: Tensor<'f32'>, mode: 0 | 1): void {
@@ -198,6 +299,9 @@ function reduce(rec: Recorder, P: number, rowLoss: Tensor<'f32'>, weights: Tenso
  * dU [rowCount, d], dPos [rowCount, d], dNeg [rowCount, R, d] (per negative slot; 0 where masked).
  * `rowLoss` must be the forward's output for the same inputs (the log-sum-exp is rebuilt from it).
  * Σ w is always taken over all P rows. The naive variant supports only the full range.
+ * `reuseForward` (fused shared-negatives path): skip recomputing the normalised rows and cosines,
+ * reusing those of the sampledSoftmaxLoss recorded last into the same recorder for the same
+ * tensors (checked; their contents must not change in between).
  */
 export function sampledSoftmaxBackward(
   rec: Recorder,
@@ -205,7 +309,7 @@ export function sampledSoftmaxBackward(
   shape: SampledSoftmaxShape,
   fwd: { rowLoss: Tensor<'f32'> },
   grads: { dU: Tensor<'f32'>; dPos: Tensor<'f32'>; dNeg: Tensor<'f32'> },
-  opts: { dLoss?: number; rowStart?: number; rowCount?: number; variant?: Variant } = {},
+  opts: { dLoss?: number; rowStart?: number; rowCount?: number; variant?: Variant; reuseForward?: boolean } = {},
 ): void {
   const v = validate(inp, shape);
   const { P, R, d } = shape;
@@ -219,7 +323,6 @@ export function sampledSoftmaxBackward(
   expectTensor('dPos', grads.dPos, 'f32', [count, d]);
   expectTensor('dNeg', grads.dNeg, 'f32', v.shared ? [R, d] : [count, R, d]);
   if (v.shared && (start !== 0 || count !== P)) throw new Error(`sampled_softmax: shared negatives expect the full row range, got rowStart ${start}, rowCount ${count}`);
-  if (v.shared && opts.variant === 'naive') throw new Error('sampled_softmax: expected the fused variant with shared negatives, got naive');
   const dLoss = opts.dLoss ?? 1;
   if (!Number.isFinite(dLoss)) throw new Error(`sampled_softmax: expected a finite dLoss, got ${dLoss}`);
   const invW = scratchOf(rec.gpu, 'inv_w', 1);
@@ -227,7 +330,13 @@ export function sampledSoftmaxBackward(
   const hasW = inp.weights ? 1 : 0;
   const w = inp.weights ?? inp.u;
   const defs = { TABLE: v.table ? 1 : 0, SHARED: v.shared ? 1 : 0 };
-  if ((opts.variant ?? 'fused') === 'fused') {
+  const variant = opts.variant ?? 'fused';
+  if (v.shared && variant === 'fused') {
+    sharedBackward(rec, inp, shape, v, fwd.rowLoss, invW, grads, dLoss, opts.reuseForward === true);
+    return;
+  }
+  if (opts.reuseForward) throw new Error('sampled_softmax: reuseForward applies to the fused shared-negatives path only. HINT: drop it.');
+  if (v.shared || variant === 'fused') {
     const params = new Params().u32(start).u32(count).u32(R).u32(d).u32(hasW).f32(1 / shape.temperature).f32(v.eps).f32(dLoss).done();
     const coef = v.shared ? scratchOf(rec.gpu, 'coef', P * R * 2) : grads.dNeg;
     rec.dispatch(
