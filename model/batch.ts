@@ -24,6 +24,9 @@ export interface GpuBatch {
   timestamps: Tensor<'u32'>;
   positions: Tensor<'u32'>;
   numTargets?: Tensor<'u32'>;
+  /** [L, d] rows added to the input embeddings before dropout (ranking: action embeddings, zero
+   *  rows for candidates; model/ranking.ts). Owned and released by whoever set it. */
+  extraInput?: Tensor<'f32'>;
   release(): void;
 }
 

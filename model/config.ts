@@ -62,6 +62,18 @@ export const defaultConfig = {
   embeddingOptimizer: 'rowwise-adam' as 'rowwise-adam' | 'adam',
   /** Store embedding weights and first moment as bf16. */
   embeddingBf16: false,
+  /** Ranking: action vocabulary size (action ids 1..numActions; 0 = none, e.g. candidates). MovieLens: the rating 1–5. */
+  numActions: 5,
+  /** Ranking: k, candidates per training example (the last k interactions before the cut). */
+  rankingCandidates: 8,
+  /** Ranking: training examples per user per epoch (the last window before the evaluation cut, then random earlier cuts). */
+  rankingWindows: 4,
+  /** Ranking: hidden width of the MLP head. */
+  headHidden: 64,
+  /** Ranking: weight of the rating-regression MSE next to the `like` BCE. */
+  ratingLossWeight: 0.25,
+  /** Ranking: an interaction is a `like` when its rating is ≥ this. */
+  likeThreshold: 4,
 };
 
 export type Config = typeof defaultConfig;
@@ -78,7 +90,7 @@ export const configEnums: { [K in ConfigKey]?: readonly string[] } = {
 /** Keys that must hold integers (all other numbers are reals). */
 const integerKeys = new Set<ConfigKey>([
   'maxLen', 'dim', 'numLayers', 'numHeads', 'dqk', 'dv', 'numNegatives', 'batchSize', 'epochs',
-  'evalEvery', 'earlyStopPatience', 'seed', 'warmupSteps',
+  'evalEvery', 'earlyStopPatience', 'seed', 'warmupSteps', 'numActions', 'rankingCandidates', 'rankingWindows', 'headHidden',
 ]);
 
 const keys = Object.keys(defaultConfig) as ConfigKey[];
@@ -205,7 +217,8 @@ export function loadConfigFile(path: string, base: Config = defaultConfig): Conf
 export function validateConfig(c: Config): void {
   const positive: ConfigKey[] = ['maxLen', 'dim', 'numLayers', 'numHeads', 'numNegatives', 'batchSize', 'epochs', 'evalEvery'];
   for (const k of positive) if ((c[k] as number) < 1) throw new Error(`config key '${k}': expected ≥ 1, got ${c[k]}`);
-  const nonNegative: ConfigKey[] = ['dqk', 'dv', 'earlyStopPatience', 'warmupSteps', 'weightDecay', 'lr'];
+  const nonNegative: ConfigKey[] = ['dqk', 'dv', 'earlyStopPatience', 'warmupSteps', 'weightDecay', 'lr', 'ratingLossWeight'];
+  for (const k of ['numActions', 'rankingCandidates', 'rankingWindows', 'headHidden'] as const) if (c[k] < 1) throw new Error(`config key '${k}': expected ≥ 1, got ${c[k]}`);
   for (const k of nonNegative) if ((c[k] as number) < 0) throw new Error(`config key '${k}': expected ≥ 0, got ${c[k]}`);
   if (!(c.dropout >= 0 && c.dropout < 1)) throw new Error(`config key 'dropout': expected in [0, 1), got ${c.dropout}`);
   if (!(c.attnAlpha >= 0 || c.attnAlpha === -1)) throw new Error(`config key 'attnAlpha': expected 0 (off), > 0, or -1 (1/sqrt(dqk)), got ${c.attnAlpha}`);

@@ -25,8 +25,9 @@ export function scatterPositions(rec: Recorder, gpu: Gpu, b: GpuBatch, dEmb: Ten
   return plan;
 }
 
-/** x0 = Dropout(item_emb[items]·√d + pos_emb[p]), shared by HSTU and SASRec. `alloc` makes
- *  [L, d] tensors the caller owns and releases. */
+/** x0 = Dropout(item_emb[items]·√d + pos_emb[p] [+ b.extraInput]), shared by HSTU and SASRec.
+ *  `alloc` makes [L, d] tensors the caller owns and releases. The gradient w.r.t. extraInput
+ *  equals dItemRows / √d (see embeddingBackward). */
 export function embeddingForward(
   rec: Recorder,
   b: GpuBatch,
@@ -40,9 +41,14 @@ export function embeddingForward(
   gatherRows(rec, items, b.items, itemRows, b.L);
   gatherDense(rec, posEmb, b.positions, posRows, b.L, o.d);
   scaleAdd(rec, itemRows, Math.sqrt(o.d), posRows, emb);
-  if (o.dropout === 0) return emb;
+  let sum = emb;
+  if (b.extraInput) {
+    sum = o.alloc('emb_extra');
+    axpby(rec, 1, emb, 1, b.extraInput, sum);
+  }
+  if (o.dropout === 0) return sum;
   const x = o.alloc('emb_dropout');
-  dropout(rec, emb, x, o.dropout, o.seed);
+  dropout(rec, sum, x, o.dropout, o.seed);
   return x;
 }
 

@@ -152,6 +152,11 @@ function fill(spec: ParamSpec, seed: number): Float32Array {
   return a;
 }
 
+/** Seeded initial values of arbitrary specs (each tensor its own stream of `seed` and its name). */
+export function initSpecs(specs: readonly ParamSpec[], seed: number): Map<string, Float32Array> {
+  return new Map(specs.map((s) => [s.name, fill(s, seed)]));
+}
+
 /** Seeded initial values for every tensor of paramLayout(config, numItems). */
 export function initParams(c: Config, numItems: number, seed: number = c.seed): Map<string, Float32Array> {
   return new Map(paramLayout(c, numItems).map((s) => [s.name, fill(s, seed)]));

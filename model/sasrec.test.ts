@@ -286,15 +286,5 @@ describe('SasrecModel', () => {
     const bad = new Map(params);
     bad.set('layers.1.w_qkv', new Float32Array(5));
     expect(() => new SasrecModel(gpu, c, itemTableRows(NUM_ITEMS), bad)).toThrow(/layers\.1\.w_qkv: expected 192 values, got 5/);
-    const model = new SasrecModel(gpu, c, itemTableRows(NUM_ITEMS), params);
-    try {
-      const b = hostBatch(rng);
-      const ranked = uploadBatch(gpu, { ...b, numTargets: Uint32Array.from(LENGTHS.map((n) => (n > 0 ? 1 : 0))) }, c.maxLen, itemTableRows(NUM_ITEMS));
-      const rec = gpu.recorder('bad');
-      expect(() => model.forward(rec, ranked, { train: true, seed: 1 })).toThrow(/retrieval batch/);
-      ranked.release();
-    } finally {
-      model.release();
-    }
   });
 });

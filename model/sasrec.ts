@@ -16,7 +16,8 @@
 // Dropout sites (the reference has none; with dropout 0 or train = false this is the reference
 // exactly): the input embeddings, the attention branch and the FFN branch. SASRec's original
 // dropout on the attention probabilities has no counterpart (the attention kernel never
-// materialises them). SASRec is a retrieval model: batches with numTargets > 0 are rejected.
+// materialises them). Batches with numTargets (ranking) use the attention kernel's target mask:
+// candidates see the history and themselves (model/ranking.ts).
 import type { Gpu, Recorder, Tensor } from '../kernels/gpu/index.js';
 import { matmul } from '../kernels/matmul/matmul.js';
 import { dropout } from '../kernels/elementwise/elementwise.js';
@@ -132,14 +133,11 @@ export class SasrecModel implements Encoder {
   }
 
   private attnOptions(b: GpuBatch): SoftmaxAttentionOptions {
-    return { B: b.B, L: b.L, H: this.dims.numHeads, dk: this.dh, dv: this.dh, maxLen: b.maxLen, scale: 1 / Math.sqrt(this.dh) };
+    return { B: b.B, L: b.L, H: this.dims.numHeads, dk: this.dh, dv: this.dh, maxLen: b.maxLen, scale: 1 / Math.sqrt(this.dh), numTargets: b.numTargets };
   }
 
   private check(b: GpuBatch): void {
     if (b.L < 1) throw new Error(`SasrecModel: expected a batch with ≥ 1 token, got L = ${b.L}`);
-    if (b.host.numTargets && b.host.numTargets.some((k) => k !== 0)) {
-      throw new Error('SasrecModel: expected a retrieval batch (no numTargets), got numTargets > 0. HINT: SASRec is a retrieval baseline; use --model=hstu for ranking.');
-    }
     if (b.maxLen > this.dims.maxLen) throw new Error(`SasrecModel: expected sequences of ≤ ${this.dims.maxLen} tokens, got ${b.maxLen}`);
   }
 
