@@ -90,7 +90,7 @@ export function renderReport(runs: RunRecord[], fit: FitFile, ctx: ReportContext
       continue;
     }
     const p = f.power, s = f.saturating;
-    const sat = s ? `${g(s.a)} ${iv(s.intervals.a)} | ${g(s.b)} ${iv(s.intervals.b)} | ${g(s.c)} ${iv(s.intervals.c)} | ${g(s.r2)}` : 'did not converge | | |';
+    const sat = s ? `${g(s.a)} ${iv(s.intervals.a)} | ${g(s.b)} ${iv(s.intervals.b)} | ${g(s.c)} ${iv(s.intervals.c)} | ${g(s.r2)}` : `${f.n < 5 ? 'not fitted (needs ≥ 5 runs)' : 'no valid fit (a, b, c > 0)'} | | |`;
     lines.push(`| ${family} | ${f.n} | ${e(f.compute_range[0])} – ${e(f.compute_range[1])} (${f.orders_of_magnitude.toFixed(2)}) | ${g(p.a)} ${iv(p.intervals.a)} | **${g(p.b)}** ${iv(p.intervals.b)} | ${g(p.r2)} | ${f.best} | ${sat} |`);
   }
   lines.push('', 'R² is in log space for both forms; the saturating form is preferred only when its adjusted R² is higher.', '');
