@@ -84,6 +84,11 @@ export async function trainCommand(args: string[]): Promise<void> {
   const data = await loadData(flags, c);
   const maxSteps = flags.has('max-steps') ? Number(flags.get('max-steps')) : undefined;
   if (maxSteps !== undefined && !(Number.isInteger(maxSteps) && maxSteps >= 0)) throw new Error(`--max-steps: expected an integer ≥ 0, got ${flags.get('max-steps')}`);
+  if (c.task === 'ranking') {
+    if (flags.has('resume')) throw new Error('--resume is not supported for --task ranking yet. HINT: start a fresh run; best.hstu holds the best epoch.');
+    const { trainRankingCommand } = await import('./ranking_cli.js');
+    return trainRankingCommand(c, data, flags.get('out'), maxSteps);
+  }
   const r = await train({ config: c, data, outDir: flags.get('out'), resume: flags.get('resume'), maxSteps });
   if (r.test && r.best) {
     console.log(`\ntest metrics at the best validation epoch (${r.best.epoch}), ${Math.round(r.trainTokensPerSec)} train tokens/s:`);
@@ -100,6 +105,10 @@ export async function evalCommand(args: string[]): Promise<void> {
   const path = flags.get('checkpoint');
   if (!path) throw new Error(`eval: --checkpoint <file> is required\n\n${USAGE}`);
   const ck = loadCheckpoint(path);
+  if (ck.task === 'ranking') {
+    const { evalRankingCommand } = await import('./ranking_cli.js');
+    return evalRankingCommand(path, ck, await loadData(flags));
+  }
   const c = applyOverrides(defaultConfig, ck.config);
   const data = await loadData(flags, c);
   if (data.numItems !== ck.itemRawIds.length) {

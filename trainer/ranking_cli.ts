@@ -1,0 +1,44 @@
+// `--task ranking` for the command line (trainer/cli.ts hands over here): train, print the test
+// metrics of the best-validation epoch beside the two baselines; and `eval` of a ranking checkpoint.
+import type { Config } from '../model/config.js';
+import type { CheckpointData } from './checkpoint.js';
+import type { Interactions } from './data/index.js';
+import { loadRankingModel } from './ranking_checkpoint.js';
+import { prepareRankingSplit } from './ranking_data.js';
+import { rankingMetrics, type RankingMetrics } from './ranking_metrics.js';
+import { scoreRanking, trainRanking } from './ranking_train.js';
+
+export function fmtRanking(name: string, m: RankingMetrics): string {
+  const f = (x: number) => x.toFixed(4);
+  return `${name.padEnd(16)} AUC ${f(m.auc)}  NE ${f(m.ne)}  logloss ${f(m.logloss)}  RMSE ${f(m.rmse)}  (n=${m.count}, like-rate ${f(m.like_rate)})`;
+}
+
+export async function trainRankingCommand(c: Config, data: Interactions, outDir: string | undefined, maxSteps: number | undefined): Promise<void> {
+  const r = await trainRanking({ config: c, data, outDir, maxSteps });
+  if (r.test && r.best) {
+    console.log(`\ntest metrics (like: AUC, NE, logloss; rating: RMSE) at the best validation epoch (${r.best.epoch}), ${Math.round(r.trainTokensPerSec)} train tokens/s:`);
+    console.log(fmtRanking(`${c.model.toUpperCase()} ranking`, r.test));
+    if (r.baselines) for (const [name, m] of Object.entries(r.baselines)) console.log(fmtRanking(name, m));
+  }
+  if (outDir) console.log(`\nwrote ${outDir}/metrics.jsonl, checkpoint.hstu, best.hstu`);
+}
+
+export async function evalRankingCommand(path: string, ck: CheckpointData, data: Interactions): Promise<void> {
+  if (data.numItems !== ck.itemRawIds.length) throw new Error(`${path}: the checkpoint knows ${ck.itemRawIds.length - 1} items, the data has ${data.numItems - 1}. HINT: evaluate on the dataset the model was trained on.`);
+  for (let i = 1; i < data.numItems; i++) {
+    if (String(data.itemRawIds[i]) !== ck.itemRawIds[i]) throw new Error(`${path}: item id mapping differs at dense id ${i} (checkpoint ${ck.itemRawIds[i]}, data ${data.itemRawIds[i]}). HINT: evaluate on the dataset the model was trained on.`);
+  }
+  const { createGpu } = await import('../kernels/gpu/index.js');
+  const gpu = await createGpu();
+  try {
+    const { model, config } = await loadRankingModel(gpu, ck);
+    const rs = prepareRankingSplit(data, config);
+    for (const [name, ex] of [['validation', rs.validation], ['test', rs.test]] as const) {
+      const s = await scoreRanking(model, rs.all, ex);
+      console.log(fmtRanking(name, rankingMetrics(s.pLike, s.rating, s.likes, s.ratings)));
+    }
+    model.release();
+  } finally {
+    gpu.dispose();
+  }
+}
