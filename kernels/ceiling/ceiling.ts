@@ -6,7 +6,7 @@ import type { Gpu, KernelSource, Tensor } from '../gpu/index.js';
 import { Params } from '../gpu/index.js';
 import { timeRecorded } from '../gpu/timing.js';
 import type { Ceiling } from '../testing/bench.js';
-import { matmul, MATMUL_VARIANTS, type MatmulVariant } from '../matmul/matmul.js';
+import { matmul, MATMUL_VARIANTS, resolvedMatmulVariant, type MatmulVariant } from '../matmul/matmul.js';
 import { Rng } from '../testing/rng.js';
 
 const COPY_WG = 256;
@@ -21,7 +21,7 @@ export interface CeilingDetail extends Ceiling {
   copyBufferGBps: number;
   copyKernelGBps: number;
   matmulSize: number;
-  matmulByVariant: Record<MatmulVariant, number>;
+  matmulByVariant: Partial<Record<MatmulVariant, number>>;
 }
 
 export async function measureCeilingDetail(gpu: Gpu, quick: boolean): Promise<CeilingDetail> {
@@ -40,10 +40,12 @@ export async function measureCeilingDetail(gpu: Gpu, quick: boolean): Promise<Ce
   const rng = new Rng(7);
   const a = gpu.f32(rng.f32(s * s), [s, s], 'ceiling:A'), b = gpu.f32(rng.f32(s * s), [s, s], 'ceiling:B');
   const c = gpu.empty([s, s], 'f32', 'ceiling:C');
-  const matmulByVariant = {} as Record<MatmulVariant, number>;
+  const matmulByVariant: Partial<Record<MatmulVariant, number>> = {};
   for (const variant of MATMUL_VARIANTS) {
     // The naive variant is never the best and costs seconds at 1024³: measure it only in quick mode.
     if (variant === 'naive' && !quick) continue;
+    // A variant this device cannot run (subgroup without subgroups) would time its fallback.
+    if (resolvedMatmulVariant(variant, { n: s }, gpu) !== variant) continue;
     const t = await timeRecorded(gpu, (rec) => matmul(rec, a, b, c, { m: s, n: s, k: s, variant }), quick ? 1 : 2);
     matmulByVariant[variant] = (2 * s * s * s) / (t.ms * 1e6);
   }

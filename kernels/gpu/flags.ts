@@ -12,7 +12,8 @@ export interface Flags {
   /** HSTU_DEBUG=1: one error scope per dispatch (names the failing kernel exactly, slower) and
    *  the WGSL of a failing kernel is printed. */
   debug: boolean;
-  /** HSTU_MATMUL: force a matmul variant (`naive`, `regblock`, `vec4`, `tiled`); empty = by device class. */
+  /** HSTU_MATMUL: force a matmul variant (`naive`, `regblock`, `vec4`, `subgroup`, `tiled`); empty = by
+   *  device class (see defaultMatmulVariant in kernels/matmul/matmul.ts). */
   matmulVariant: string;
   /** HSTU_TIMESTAMPS=0: never use timestamp queries for timing (fall back to submit-and-wait). */
   timestamps: boolean;

@@ -5,6 +5,7 @@ import { poison } from '../testing/poison.js';
 import { Rng } from '../testing/rng.js';
 import { defaultMatmulVariant, matmul, MATMUL_VARIANTS, resolvedMatmulVariant, type MatmulOptions, type MatmulVariant } from './matmul.js';
 import { matmulRef } from './matmul.ref.js';
+import { expandSubgroupTemplate, subgroupModes, subgroupVariantSupported, type SubgroupAMode, type SubgroupBMode } from './matmul_subgroup.js';
 
 let gpu: Gpu;
 beforeAll(async () => {
@@ -78,8 +79,17 @@ describe('matmul', () => {
     await check({ m: 66, n: 131, k: 35, batch: 2, withBias: true }, 15);
   });
 
-  it('default variant follows the device class', () => {
-    expect(defaultMatmulVariant(gpu)).toBe(gpu.deviceClass === 'cpu' ? 'vec4' : 'tiled');
+  it('default variant follows the device class (subgroup on CPU adapters with ≥ 8-lane subgroups)', () => {
+    const cpuDefault = subgroupVariantSupported(gpu) ? 'subgroup' : 'vec4';
+    expect(defaultMatmulVariant(gpu)).toBe(gpu.deviceClass === 'cpu' ? cpuDefault : 'tiled');
+    // lavapipe on this project's machines: subgroups of 8 lanes.
+    if (/llvmpipe/.test(gpu.adapter.description) && gpu.has('subgroups')) expect(defaultMatmulVariant(gpu)).toBe('subgroup');
+  });
+
+  it('subgroup falls back to vec4 (then regblock) where it cannot run', () => {
+    expect(resolvedMatmulVariant('subgroup', { n: 36 })).toBe('vec4');
+    expect(resolvedMatmulVariant('subgroup', { n: 34 })).toBe('regblock');
+    expect(resolvedMatmulVariant('subgroup', { n: 34, transB: true }, gpu)).toBe(subgroupVariantSupported(gpu) ? 'subgroup' : 'regblock');
   });
 
   it('vec4 runs its own kernel only when B is untransposed and n % 4 == 0', () => {
@@ -107,6 +117,40 @@ describe('matmul', () => {
     });
     it('spans more than one 8 × 32 tile in every dimension, batch 2', async () => {
       await check({ m: 66, n: 76, k: 35, batch: 2, withBias: true }, 25);
+    });
+  });
+
+  // The subgroup variant compiles one kernel per pair of load modes; every pair runs here on shapes
+  // that are not multiples of its 8 × 32 tile, with k % 4 != 0 where the modes allow (k-tail zeroing).
+  describe('subgroup variant, every load mode (A: k4 | m4 | scalar, B: n4 | k4 | scalar)', () => {
+    const cases: [SubgroupAMode, SubgroupBMode, Case][] = [
+      ['k4', 'n4', { m: 13, n: 44, k: 36, batch: 2, withBias: true }],
+      ['k4', 'k4', { m: 21, n: 37, k: 20, transB: true, accumulate: true, alpha: -0.5 }],
+      ['k4', 'scalar', { m: 1000, n: 1, k: 1000, batch: 2, broadcastB: true }],
+      ['m4', 'n4', { m: 12, n: 40, k: 37, transA: true, batch: 2, withBias: true, accumulate: true }],
+      ['m4', 'k4', { m: 20, n: 35, k: 12, transA: true, transB: true, alpha: 1.5 }],
+      ['m4', 'scalar', { m: 16, n: 65, k: 3, transA: true, batch: 2, broadcastB: true, withBias: true }],
+      ['scalar', 'n4', { m: 17, n: 36, k: 65, accumulate: true }],
+      ['scalar', 'k4', { m: 11, n: 30, k: 16, transA: true, transB: true, batch: 2, withBias: true }],
+      ['scalar', 'scalar', { m: 17, n: 33, k: 65, batch: 2, withBias: true, alpha: 0.25 }],
+      ['scalar', 'scalar', { m: 1, n: 1, k: 1 }],
+    ];
+    it.each(cases)('A=%s B=%s', async (A, B, cs) => {
+      expect(subgroupModes(cs)).toEqual({ A, B });
+      await check(cs, 200 + cases.findIndex((c) => c[2] === cs));
+      if (subgroupVariantSupported(gpu)) expect(resolvedMatmulVariant('subgroup', cs, gpu)).toBe('subgroup');
+    });
+    it('the template expander repeats, selects and rejects unknown directives', () => {
+      const template = '//#if A=k4: //#for r: a{r} {r4} {rh};\n//#if B=scalar: //#for q: //#for c: b{q}{c};\n//#for c: c{c};';
+      expect(expandSubgroupTemplate(template, 'k4', 'scalar').split('\n')).toEqual([
+        ...[0, 1, 2, 3, 4, 5, 6, 7].map((r) => `a${r} ${r & 3} ${r >> 2};`),
+        ...[0, 1, 2, 3].flatMap((q) => [0, 1, 2, 3].map((c) => `b${q}${c};`)),
+        'c0;', 'c1;', 'c2;', 'c3;',
+      ]);
+      expect(expandSubgroupTemplate(template, 'm4', 'n4')).toBe('c0;\nc1;\nc2;\nc3;');
+      expect(() => expandSubgroupTemplate('//#for x: y;', 'k4', 'n4')).toThrow(/unknown directive/);
+      expect(() => expandSubgroupTemplate('//#if C=k4: y;', 'k4', 'n4')).toThrow(/unknown directive/);
+      expect(() => expandSubgroupTemplate('  x{r};', 'k4', 'n4')).toThrow(/unexpanded directive/);
     });
   });
 

@@ -1,8 +1,10 @@
 // Host for batched f32 matmul: C = (accumulate ? C : 0) + alpha · op(A) · op(B) + bias, with
-// four variants (naive; vec4 and regblock for CPU adapters; tiled for GPUs) chosen by device
-// class. vec4 needs B untransposed with n % 4 == 0 and falls back to regblock otherwise.
+// five variants (naive; subgroup, vec4 and regblock for CPU adapters; tiled for GPUs) chosen by
+// device class. subgroup needs subgroups of ≥ 8 lanes and falls back to vec4 without them; vec4
+// needs B untransposed with n % 4 == 0 and falls back to regblock otherwise.
 import { readFileSync } from 'node:fs';
 import { flags, Params, type Gpu, type KernelSource, type Recorder, type Tensor } from '../gpu/index.js';
+import { SUBGROUP_COLS, SUBGROUP_ROWS, subgroupKernel, subgroupModes, subgroupVariantSupported } from './matmul_subgroup.js';
 
 const read = (f: string) => readFileSync(new URL(f, import.meta.url), 'utf8');
 const COMMON = read('./matmul.wgsl');
@@ -16,8 +18,8 @@ const SOURCES = {
   vec4: COMMON.replace(B_SCALAR, 'var<storage, read> b: array<vec4<f32>>;') + read('./matmul_vec4.wgsl'),
 };
 
-export type MatmulVariant = 'naive' | 'regblock' | 'vec4' | 'tiled';
-export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['naive', 'regblock', 'vec4', 'tiled'];
+export type MatmulVariant = 'naive' | 'regblock' | 'vec4' | 'subgroup' | 'tiled';
+export const MATMUL_VARIANTS: readonly MatmulVariant[] = ['naive', 'regblock', 'vec4', 'subgroup', 'tiled'];
 
 export interface MatmulOptions {
   m: number;
@@ -53,20 +55,24 @@ const VEC4_ROWS = 8;
 const VEC4_WG = 8;
 const VEC4_COLS = 4 * VEC4_WG;
 
-function kernel(variant: MatmulVariant): KernelSource {
+function kernel(variant: Exclude<MatmulVariant, 'subgroup'>): KernelSource {
   const defines: Record<string, number> =
     variant === 'naive' ? { WG: NAIVE_WG } : variant === 'regblock' ? { WG: REGBLOCK_WG } : variant === 'vec4' ? { WG: VEC4_WG, R: VEC4_ROWS } : {};
   return { name: `matmul_${variant}`, wgsl: SOURCES[variant], defines };
 }
 
-/** 'vec4' on CPU adapters (lavapipe; it runs regblock where its alignment fails), 'tiled' on real GPUs. */
+/** On CPU adapters (lavapipe): 'subgroup' where subgroups of ≥ 8 lanes exist, else 'vec4' (which
+ *  runs regblock where its alignment fails); 'tiled' on real GPUs. */
 export function defaultMatmulVariant(gpu: Gpu): MatmulVariant {
-  return gpu.deviceClass === 'cpu' ? 'vec4' : 'tiled';
+  if (gpu.deviceClass !== 'cpu') return 'tiled';
+  return subgroupVariantSupported(gpu) ? 'subgroup' : 'vec4';
 }
 
-/** The kernel that `variant` actually runs for these options: 'vec4' needs B untransposed and
- *  n % 4 == 0 (B rows read as vec4), otherwise it falls back to 'regblock'. */
-export function resolvedMatmulVariant(variant: MatmulVariant, opts: Pick<MatmulOptions, 'n' | 'transB'>): MatmulVariant {
+/** The kernel that `variant` actually runs for these options on this device: 'subgroup' needs
+ *  subgroups of ≥ 8 lanes (else 'vec4'; it handles every layout itself); 'vec4' needs B
+ *  untransposed and n % 4 == 0 (B rows read as vec4), otherwise it falls back to 'regblock'. */
+export function resolvedMatmulVariant(variant: MatmulVariant, opts: Pick<MatmulOptions, 'n' | 'transB'>, gpu?: Gpu): MatmulVariant {
+  if (variant === 'subgroup' && !(gpu && subgroupVariantSupported(gpu))) variant = 'vec4';
   if (variant === 'vec4' && (opts.transB || opts.n % 4 !== 0 || opts.n < 4)) return 'regblock';
   return variant;
 }
@@ -113,7 +119,7 @@ export function matmul(rec: Recorder, a: Tensor<'f32'>, b: Tensor<'f32'>, c: Ten
   const requested = opts.variant ?? selectedMatmulVariant(rec.gpu);
   if (!(MATMUL_VARIANTS as readonly string[]).includes(requested)) throw new Error(`matmul: expected variant ${MATMUL_VARIANTS.join('|')}, got '${requested}'`);
   if (batch * m * n === 0) return;
-  const variant = resolvedMatmulVariant(requested, { n, transB: opts.transB });
+  const variant = resolvedMatmulVariant(requested, { n, transB: opts.transB }, rec.gpu);
 
   let tilesM = 1, tilesN = 1, groups: number;
   if (variant === 'naive') {
@@ -125,6 +131,10 @@ export function matmul(rec: Recorder, a: Tensor<'f32'>, b: Tensor<'f32'>, c: Ten
   } else if (variant === 'vec4') {
     tilesM = Math.ceil(m / VEC4_ROWS);
     tilesN = Math.ceil(n / VEC4_COLS);
+    groups = batch * tilesM * tilesN;
+  } else if (variant === 'subgroup') {
+    tilesM = Math.ceil(m / SUBGROUP_ROWS);
+    tilesN = Math.ceil(n / SUBGROUP_COLS);
     groups = batch * tilesM * tilesN;
   } else {
     tilesM = Math.ceil(m / TILED_TILE);
@@ -139,5 +149,12 @@ export function matmul(rec: Recorder, a: Tensor<'f32'>, b: Tensor<'f32'>, c: Ten
     .u32(opts.bias ? 1 : 0).u32(opts.accumulate ? 1 : 0)
     .f32(alpha)
     .done();
-  rec.dispatch(kernel(variant), [a, b, opts.bias ?? a, c], groups, params);
+  const source = variant === 'subgroup' ? subgroupSource({ m, n, k, transA: opts.transA, transB: opts.transB }) : kernel(variant);
+  rec.dispatch(source, [a, b, opts.bias ?? a, c], groups, params);
+}
+
+/** The subgroup kernel for this layout (vec4 loads where the alignment allows, scalars otherwise). */
+function subgroupSource(o: { m: number; n: number; k: number; transA?: boolean; transB?: boolean }): KernelSource {
+  const { A, B } = subgroupModes(o);
+  return subgroupKernel(COMMON, A, B);
 }

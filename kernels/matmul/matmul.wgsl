@@ -1,5 +1,6 @@
-// matmul: the uniform block and epilogue shared by the three variants (prepended to each of
-// matmul_naive.wgsl, matmul_regblock.wgsl, matmul_tiled.wgsl). The math:
+// matmul: the uniform block and epilogue shared by every variant (prepended to each of
+// matmul_naive.wgsl, matmul_regblock.wgsl, matmul_vec4.wgsl, matmul_subgroup.wgsl, matmul_tiled.wgsl;
+// vec4 and subgroup rebind A and/or B as vec4 arrays where their layout allows). The math:
 //   C[b, i, j] = (accumulate ? C[b, i, j] : 0) + alpha · Σ_p A[b, i, p] · B[b', p, j] + bias[j]
 // with A(i, p) = a[b·a_bs + i·a_rs + p·a_ps] and B(p, j) = b[b'·b_bs + p·b_ps + j·b_js]: the host
 // encodes transA/transB as strides (transA: a_rs = 1, a_ps = m) and broadcastB as b_bs = 0, so one
