@@ -171,7 +171,10 @@ export class MfalconEngine {
     const digest = historyDigest(hist);
     const key = cacheKey(userId, digest);
     const pending = this.inflight.get(key);
-    if (pending) return { entry: (await pending).pin(), cache: 'hit', encodedEvents: 0 };
+    if (pending) {
+      this.cache.counters.hits++; // joins the same history's encode in flight: no work of its own
+      return { entry: (await pending).pin(), cache: 'hit', encodedEvents: 0 };
+    }
     const found = this.cache.lookup(userId, hist);
     if (found.kind === 'hit') return { entry: found.value.pin(), cache: 'hit', encodedEvents: 0 };
     // Re-encode from the last cached event on: its query time (rab_time) was its own timestamp

@@ -1,0 +1,85 @@
+// The retrieval stage of /v1/recommend: a retrieval checkpoint's encoder turns the history into a
+// user vector (its last token's output), and exact top-K' by cosine over the whole catalogue
+// (kernels/topk; item rows L2-normalised once at load) with the history's items excluded.
+import type { Gpu, Tensor } from '../kernels/gpu/index.js';
+import { gatherDense } from '../kernels/embedding/dense_gather.js';
+import { topK, PAD_ID } from '../kernels/topk/topk.js';
+import { uploadBatch } from '../model/batch.js';
+import { applyOverrides, defaultConfig, type Config } from '../model/config.js';
+import { createEncoder, type Encoder } from '../model/encoder.js';
+import { paramLayout } from '../model/params.js';
+import { loadCheckpoint, type CheckpointData } from '../trainer/checkpoint.js';
+import { normalisedItems } from '../trainer/eval.js';
+import { GpuLock } from './batcher.js';
+
+export class Retriever {
+  private constructor(
+    readonly gpu: Gpu,
+    readonly config: Config,
+    readonly encoder: Encoder,
+    readonly itemRawIds: string[],
+    private readonly items: Tensor<'f32'>,
+    private readonly lock: GpuLock,
+  ) {}
+
+  static async load(gpu: Gpu, source: string | CheckpointData, lock = new GpuLock()): Promise<Retriever> {
+    const where = typeof source === 'string' ? source : 'retrieval checkpoint';
+    const ck = typeof source === 'string' ? loadCheckpoint(source) : source;
+    if (ck.task !== 'retrieval') throw new Error(`${where}: holds a '${ck.task}' model, not a retrieval model. HINT: pass a ranking checkpoint as --ranking and a retrieval one as --retrieval.`);
+    const config = applyOverrides(defaultConfig, ck.config, ` in ${where}`);
+    const numItems = ck.itemRawIds.length - 1;
+    const blobs = new Map(ck.params.map((b) => [b.name, b.data as Float32Array]));
+    for (const spec of paramLayout(config, numItems)) {
+      if (!blobs.has(spec.name)) throw new Error(`${where}: lacks tensor ${spec.name}. HINT: the checkpoint was written for another config or an older version.`);
+    }
+    const encoder = await createEncoder(gpu, config, ck.itemRawIds.length, blobs);
+    const host = await normalisedItems(encoder);
+    const items = gpu.upload(host, [ck.itemRawIds.length, config.dim], 'f32', 'retrieval:items_normalised');
+    return new Retriever(gpu, config, encoder, ck.itemRawIds, items, lock);
+  }
+
+  get maxHistory(): number {
+    return this.config.maxLen;
+  }
+
+  /** Top-k item dense ids by cosine(user, item), best first, history items and padding excluded. */
+  async retrieve(hist: { items: Uint32Array; timestamps: Uint32Array }, k: number): Promise<{ ids: Uint32Array; scores: Float32Array }> {
+    const n = hist.items.length, d = this.config.dim, numRows = this.itemRawIds.length;
+    if (n === 0 || n > this.config.maxLen) throw new Error(`retrieval: expected 1..${this.config.maxLen} history events, got ${n}`);
+    const kk = Math.max(1, Math.min(k, numRows));
+    return this.lock.run(async () => {
+      const b = uploadBatch(this.gpu, { seqOffsets: Uint32Array.of(0, n), items: hist.items, timestamps: hist.timestamps }, this.config.maxLen, numRows);
+      const rec = this.gpu.recorder('retrieval');
+      const f = this.encoder.forward(rec, b, { train: false, seed: 0 });
+      const exclude = Uint32Array.from(new Set([0, ...hist.items]));
+      const t = {
+        last: this.gpu.u32([n - 1], [1], 'retrieval:last'),
+        user: this.gpu.empty([1, d], 'f32', 'retrieval:user'),
+        exclOffsets: this.gpu.u32([0, exclude.length], [2], 'retrieval:excl_offsets'),
+        exclIds: this.gpu.u32(exclude, [exclude.length], 'retrieval:excl_ids'),
+        topIds: this.gpu.empty([1, kk], 'u32', 'retrieval:top_ids'),
+        topScores: this.gpu.empty([1, kk], 'f32', 'retrieval:top_scores'),
+      };
+      try {
+        gatherDense(rec, f.out, t.last, t.user, 1, d);
+        topK(rec, { queries: t.user, items: this.items, exclOffsets: t.exclOffsets, exclIds: t.exclIds }, kk, { topIds: t.topIds, topScores: t.topScores });
+        await rec.submit();
+        const ids = await this.gpu.read(t.topIds), scores = await this.gpu.read(t.topScores);
+        // Cosine: the items are unit rows; divide by the user vector's norm on the host.
+        const u = await this.gpu.read(t.user);
+        const norm = Math.max(Math.hypot(...u), 1e-6);
+        const keep = Array.from(ids.keys()).filter((i) => ids[i] !== PAD_ID);
+        return { ids: Uint32Array.from(keep, (i) => ids[i]!), scores: Float32Array.from(keep, (i) => scores[i]! / norm) };
+      } finally {
+        Object.values(t).forEach((x) => x.release());
+        f.release();
+        b.release();
+      }
+    });
+  }
+
+  release(): void {
+    this.items.release();
+    this.encoder.release();
+  }
+}
