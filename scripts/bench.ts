@@ -18,6 +18,8 @@ const USAGE = `usage: npm run bench -- [names...|all] [--json] [--quick] [--list
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
+  // `npm run bench -- serving …`: the M-FALCON serving benchmark has its own options (serving/bench.ts).
+  if (args[0] === 'serving') return (await import('../serving/bench.js')).runServingBench(args.slice(1));
   const json = args.includes('--json');
   const quick = args.includes('--quick');
   const outIdx = args.indexOf('--out');
