@@ -1,4 +1,5 @@
-// Benchmark: every matmul variant at square sizes, after a correctness check on one shape.
+// Benchmark: every matmul variant at square sizes, then the HSTU training layouts, after a
+// correctness check on two shapes.
 // Napkin math: flops = 2·m·n·k, bytes = 4·(mk + kn + mn) (each matrix moved once).
 import type { BenchRow, BenchSpec } from '../testing/bench.js';
 import { compare } from '../testing/compare.js';
@@ -52,6 +53,41 @@ export const bench: BenchSpec = {
             bytes: 4 * 3 * s * s,
             bound: 'compute',
             extra: { speedup_vs_naive: Math.round((ms.naive! / ms[variant]!) * 100) / 100, selected: variant === selected },
+          }),
+        );
+      }
+      [a, b, c].forEach((t) => t.release());
+    }
+    // The layouts HSTU trains with (ML-100K config: d = 50, u/v/q/k width 200, L tokens): forward
+    // X·W, input gradient dY·Wᵀ, weight gradient Xᵀ·dY. 'vec4' is the previous CPU default; it runs
+    // regblock where its alignment fails (column `runs`).
+    const L = ctx.quick ? 256 : 12800;
+    const layouts: { name: string; m: number; n: number; k: number; transA?: boolean; transB?: boolean }[] = [
+      { name: 'X·W', m: L, n: 200, k: 50 },
+      { name: 'dY·Wᵀ', m: L, n: 50, k: 200, transB: true },
+      { name: 'Xᵀ·dY', m: 50, n: 200, k: L, transA: true },
+    ];
+    for (const o of layouts) {
+      const a = gpu.f32(rng.f32(o.m * o.k), [o.m * o.k], 'matmul:A'), b = gpu.f32(rng.f32(o.k * o.n), [o.k * o.n], 'matmul:B');
+      const c = gpu.empty([o.m, o.n], 'f32', 'matmul:C');
+      const ms: Record<string, number> = {};
+      const variants = (['naive', 'vec4', 'subgroup'] as const).filter((v) => timed.includes(v));
+      for (const variant of variants) ms[variant] = await ctx.time((rec) => matmul(rec, a, b, c, { ...o, variant }), 2);
+      for (const variant of variants) {
+        rows.push(
+          await ctx.row({
+            kernel: 'matmul',
+            variant,
+            shape: `${o.name} ${o.m}x${o.n}x${o.k}`,
+            ms: ms[variant]!,
+            flops: 2 * o.m * o.n * o.k,
+            bytes: 4 * (o.m * o.k + o.k * o.n + o.m * o.n),
+            bound: 'compute',
+            extra: {
+              speedup_vs_naive: Math.round((ms.naive! / ms[variant]!) * 100) / 100,
+              selected: variant === selected,
+              runs: resolvedMatmulVariant(variant, o, gpu),
+            },
           }),
         );
       }
