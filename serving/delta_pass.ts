@@ -54,8 +54,11 @@ export class PaddedRab {
       rec.copy(rabPos, padded, (2 * N - 1) * 4, 0, (this.N - N) * 4);
       this.layers.push({ rabPos: padded, rabTime });
     }
-    void rec.submit();
+    this.ready = rec.submit(); // awaited by every pass (a failure surfaces there, not unhandled)
   }
+
+  /** Resolves once the padded copies are submitted. */
+  readonly ready: Promise<void>;
 
   layer(l: number): { rabPos: Tensor<'f32'>; rabTime: Tensor<'f32'> } {
     return this.layers[l]!;
@@ -72,6 +75,7 @@ export async function runDeltaPass(model: RankingModel, rab: PaddedRab, seqs: re
   const gpu = model.gpu;
   const { H, dqk, dv, N: maxLen, alpha, useRab } = model.hstuAttentionOptions();
   const N = rab.N;
+  await rab.ready;
   const numLayers = model.config.numLayers;
   const kW = H * dqk, vW = H * dv;
   const B = seqs.length;
