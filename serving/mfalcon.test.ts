@@ -112,8 +112,15 @@ describe('M-FALCON = each candidate alone at position n', () => {
     expectClose('extended history vs reference', e.scores, reference(h2, cands, t2), { ...TOL, shape: [8, NUM_TASKS] });
     // The extension replaced alice's old entry; the extended one is now a hit.
     expect((await engine.score({ userId: 'alice', history: h2, candidates: cands, candidateTime: t2 })).cache).toBe('hit');
+    // Extending a one-event history (the only cached row is the one re-encoded) and extending twice in a row.
+    const one = randomHistory(rng, 1), e1 = extend(one, randomHistory(rng, 2)), e2 = extend(e1, randomHistory(rng, 1));
+    for (const [hh, kind, events] of [[one, 'miss', 1], [e1, 'extend', 3], [e2, 'extend', 2]] as const) {
+      const r = await engine.score({ userId: 'carol', history: hh, candidates: cands, candidateTime: lastTime(hh) });
+      expect([r.cache, r.encodedEvents]).toEqual([kind, events]);
+      expectClose(`carol ${hh.items.length}`, r.scores, await scoreOneAtATime(model, hh, cands, lastTime(hh)), TOL);
+    }
     const s = engine.cacheStats();
-    expect([s.hits, s.extensions, s.misses, s.entries]).toEqual([2, 1, 2, 2]);
+    expect([s.hits, s.extensions, s.misses, s.entries]).toEqual([2, 3, 3, 3]);
     engine.close();
     expect(engine.cacheStats().bytes).toBe(0);
   });
