@@ -39,10 +39,22 @@ export class ServerMetrics {
           this.set(s ? pick(s) : 0);
         },
       });
-    cacheGauge('hstu_cache_hits', 'Requests whose exact history was cached (cumulative).', (s) => s.hits);
-    cacheGauge('hstu_cache_extensions', 'Requests that extended a cached history prefix (cumulative).', (s) => s.extensions);
-    cacheGauge('hstu_cache_misses', 'Requests that encoded the whole history (cumulative).', (s) => s.misses);
-    cacheGauge('hstu_cache_evictions', 'Cache entries evicted to stay within the byte budget (cumulative).', (s) => s.evictions);
+    // The engine keeps the cumulative counts; each scrape adds what happened since the last one.
+    const cacheCounter = (name: string, help: string, pick: (s: CacheStats) => number) => {
+      let seen = 0;
+      return new Counter({
+        name, help, registers,
+        collect() {
+          const s = cacheStats(), now = s ? pick(s) : 0;
+          if (now > seen) this.inc(now - seen);
+          seen = now;
+        },
+      });
+    };
+    cacheCounter('hstu_cache_hits_total', 'Requests whose exact history was cached.', (s) => s.hits);
+    cacheCounter('hstu_cache_extensions_total', 'Requests that extended a cached history prefix (encoding only the new events).', (s) => s.extensions);
+    cacheCounter('hstu_cache_misses_total', 'Requests that encoded the whole history.', (s) => s.misses);
+    cacheCounter('hstu_cache_evictions_total', 'Cache entries evicted to stay within the byte budget.', (s) => s.evictions);
     cacheGauge('hstu_cache_entries', 'Cached user encodings.', (s) => s.entries);
     cacheGauge('hstu_cache_bytes', 'Bytes held by cached user encodings.', (s) => s.bytes);
     cacheGauge('hstu_cache_max_bytes', 'Byte budget of the cache.', (s) => s.maxBytes);

@@ -186,8 +186,9 @@ describe('serving over HTTP', () => {
     expect(text).toMatch(/hstu_request_duration_seconds_bucket\{le="0.1",route="\/v1\/score"\} \d+/);
     expect(text).toMatch(/hstu_candidates_scored_total [1-9]\d*/);
     expect(text).toMatch(/hstu_candidates_per_second \d/);
-    expect(text).toMatch(/hstu_cache_hits [1-9]/);
-    expect(text).toMatch(/hstu_cache_misses [1-9]/);
+    expect(text).toMatch(/# TYPE hstu_cache_hits_total counter\nhstu_cache_hits_total [1-9]/);
+    expect(text).toMatch(/hstu_cache_misses_total [1-9]/);
+    expect(text).toMatch(/hstu_cache_bytes [1-9]/);
     expect(text).toMatch(/hstu_gpu_pass_sequences_count\{kind="score"\} [1-9]/);
     expect(text).toMatch(/hstu_gpu_pass_tokens_sum\{kind="encode"\} [1-9]/);
   });
