@@ -57,6 +57,7 @@ function randomHistory(rng: Rng, n: number, numItems: number, numActions: number
 }
 
 export async function runServingBench(argv: string[]): Promise<void> {
+  if (argv.includes('--help') || argv.includes('-h')) return void console.log(USAGE);
   const opt = new Map<string, string>();
   for (const a of argv) {
     const m = /^--([A-Za-z]+)(?:=(.*))?$/.exec(a);
