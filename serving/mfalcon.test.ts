@@ -139,6 +139,21 @@ describe('M-FALCON = each candidate alone at position n', () => {
     expect((await engine.score({ userId: 'c', history: users[2]!.h, candidates: cands, candidateTime: lastTime(users[2]!.h) })).cache).toBe('hit');
   });
 
+  it('an entry evicted while its request is in flight stays valid until that request is scored', async () => {
+    const rng = new Rng(11);
+    const perEntry = c.numLayers * 9 * c.numHeads * (2 + 3) * 4;
+    // Room for one entry: both histories are encoded in one pass, the second insert evicts the
+    // first while the first request still waits for its score pass.
+    const engine = new MfalconEngine(model, { microbatch: 2, windowMs: 30, cacheBytes: perEntry });
+    const reqs = [0, 1].map((i) => {
+      const h = randomHistory(rng, 9);
+      return { userId: `e${i}`, history: h, candidates: candidatesOf(rng, 5), candidateTime: lastTime(h) };
+    });
+    const outs = await Promise.all(reqs.map((r) => engine.score(r)));
+    expect(engine.cacheStats()).toMatchObject({ entries: 1, evictions: 1 });
+    for (const [i, r] of reqs.entries()) expectClose(`request ${i}`, outs[i]!.scores, await scoreOneAtATime(model, r.history, r.candidates, r.candidateTime), TOL);
+  });
+
   it('concurrent requests share GPU passes (microbatches packed) and every score stays exact', async () => {
     const rng = new Rng(8);
     const engine = new MfalconEngine(model, { microbatch: 3, windowMs: 30, maxPassCandidates: 1000 });
