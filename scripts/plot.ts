@@ -24,17 +24,20 @@ export async function renderChart(spec: vl.TopLevelSpec, base: string): Promise<
   return { svg: `${base}.svg`, png: `${base}.png` };
 }
 
-/** Metric vs training FLOPs, log–log, points per run and each family's preferred fit as a line. */
-export function scalingChart(runs: RunRecord[], metric: string, fits: Record<string, Fit | undefined>, title: string): vl.TopLevelSpec {
+/** Metric vs training FLOPs, log–log: points per run, each family's preferred fit as a solid line
+ *  and its other fitted form (if any) dashed. `fits[family]` lists the preferred fit first. */
+export function scalingChart(runs: RunRecord[], metric: string, fits: Record<string, Fit[]>, title: string): vl.TopLevelSpec {
   const points = runs.map((r) => ({ family: r.family, flops: r.train_flops, value: r.test[metric], run: r.id, layers: r.config.numLayers, dim: r.config.dim, epochs: r.epochs }));
-  const lines: { family: string; flops: number; value: number }[] = [];
-  for (const [family, f] of Object.entries(fits)) {
-    if (!f) continue;
+  const lines: { family: string; flops: number; value: number; fit: string }[] = [];
+  for (const [family, list] of Object.entries(fits)) {
     const cs = runs.filter((r) => r.family === family).map((r) => r.train_flops);
     const lo = Math.log(Math.min(...cs)), hi = Math.log(Math.max(...cs));
-    for (let i = 0; i <= 40; i++) {
-      const C = Math.exp(lo + ((hi - lo) * i) / 40);
-      lines.push({ family, flops: C, value: predict(f, C) });
+    for (const [k, f] of list.entries()) {
+      const fit = k === 0 ? 'preferred' : 'other form';
+      for (let i = 0; i <= 40; i++) {
+        const C = Math.exp(lo + ((hi - lo) * i) / 40);
+        lines.push({ family, flops: C, value: predict(f, C), fit });
+      }
     }
   }
   const x = { field: 'flops', type: 'quantitative' as const, scale: { type: 'log' as const }, title: 'training compute (FLOPs)', axis: { format: '.0e' } };
@@ -47,7 +50,7 @@ export function scalingChart(runs: RunRecord[], metric: string, fits: Record<str
     height: 340,
     config: CONFIG,
     layer: [
-      { data: { values: lines }, mark: { type: 'line', strokeWidth: 2 }, encoding: { x, y, color } },
+      { data: { values: lines }, mark: { type: 'line', strokeWidth: 2 }, encoding: { x, y, color, strokeDash: { field: 'fit', type: 'nominal', title: 'fit', sort: ['preferred', 'other form'] }, detail: { field: 'fit' } } },
       { data: { values: points }, mark: { type: 'point', filled: true, size: 60 }, encoding: { x, y, color, shape: color, tooltip: [{ field: 'run' }, { field: 'layers' }, { field: 'dim' }, { field: 'epochs' }] } },
     ],
   } as vl.TopLevelSpec;
@@ -77,7 +80,7 @@ export function lossChart(runs: RunRecord[], title: string): vl.TopLevelSpec {
 }
 
 /** Both charts into `outDir`; returns the files written (relative names). */
-export async function writePlots(outDir: string, runs: RunRecord[], metric: string, fits: Record<string, Fit | undefined>, sweepName: string): Promise<string[]> {
+export async function writePlots(outDir: string, runs: RunRecord[], metric: string, fits: Record<string, Fit[]>, sweepName: string): Promise<string[]> {
   const a = await renderChart(scalingChart(runs, metric, fits, `${sweepName}: ${metric} vs training compute`), join(outDir, 'scaling'));
   const b = await renderChart(lossChart(runs, `${sweepName}: training loss per run`), join(outDir, 'loss_curves'));
   return [a.svg, a.png, b.svg, b.png].map((p) => p.slice(outDir.length + 1));

@@ -48,10 +48,14 @@ export function fitRuns(runs: RunRecord[], metric: string, sweep: string, level 
   return { sweep, metric, x: 'train_flops', level, families };
 }
 
-/** The preferred fit of each family (for the plot). */
-export function preferredFits(f: FitFile): Record<string, Fit | undefined> {
-  const out: Record<string, Fit | undefined> = {};
-  for (const [k, v] of Object.entries(f.families)) out[k] = 'power' in v ? (v.best === 'saturating' && v.saturating ? v.saturating : v.power) : undefined;
+/** Each family's fits for the plot, the preferred one first. */
+export function plotFits(f: FitFile): Record<string, Fit[]> {
+  const out: Record<string, Fit[]> = {};
+  for (const [k, v] of Object.entries(f.families)) {
+    if (!('power' in v)) continue;
+    const both: Fit[] = v.saturating ? [v.power, v.saturating] : [v.power];
+    out[k] = v.best === 'saturating' ? both.reverse() : both;
+  }
   return out;
 }
 
@@ -79,6 +83,8 @@ export function renderReport(runs: RunRecord[], fit: FitFile, ctx: ReportContext
   lines.push(`- Data: ${ctx.dataset}${ctx.fallbackNote ? ` — **${ctx.fallbackNote}**` : ''}`);
   lines.push(`- Device: ${ctx.device}`);
   lines.push(`- Machine load (\`uptime\`) at the start of this invocation: ${ctx.loadBefore}; at the end: ${ctx.loadAfter}`);
+  const loads = runs.flatMap((r) => r.load_avg ?? []);
+  if (loads.length) lines.push(`- 1-minute load average during the runs: ${Math.min(...loads).toFixed(1)} – ${Math.max(...loads).toFixed(1)} (start and end of each run)`);
   lines.push(`- Runs: ${runs.length}; wall time of the runs (sum): ${(runs.reduce((a, r) => a + r.wall_s, 0) / 60).toFixed(1)} min; this invocation: ${(ctx.sweepWallS / 60).toFixed(1)} min`);
   lines.push(`- Compute C = analytic training FLOPs of the whole run (model/flops.ts: forward + backward products, causal pairs, jagged lengths). Metric: test ${m} at the best-validation epoch.`, '');
   lines.push(`## Fits of ${m} against C (least squares in log space, ${Math.round(fit.level * 100)}% intervals)`, '');

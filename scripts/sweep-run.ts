@@ -2,6 +2,7 @@
 // one runs.jsonl record: config, parameter counts, training FLOPs, wall time, tokens/s, every
 // metric at the best-validation epoch, and the curves (per-step loss, validation per evaluation).
 import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { Gpu } from '../kernels/gpu/index.js';
 import type { Config } from '../model/config.js';
@@ -64,6 +65,8 @@ export interface RunRecord {
   train_tokens: number;
   train_tokens_per_s: number;
   wall_s: number;
+  /** 1-minute load average at the start and the end of the run (the machine is often shared). */
+  load_avg: [number, number];
   /** Metrics at the best-validation epoch. */
   validation: Record<string, number>;
   test: Record<string, number>;
@@ -90,6 +93,7 @@ export async function runPoint(p: SweepPoint, ds: LoadedDataset, sweepName: stri
   if (p.computeBudget !== undefined) c.epochs = Math.max(1, Math.round(p.computeBudget / perEpoch.total));
   if (c.evalEvery > c.epochs) c.evalEvery = c.epochs;
   rmSync(runDir, { recursive: true, force: true });
+  const load0 = loadavg()[0]!;
   const t0 = performance.now();
   const r = await train({ config: c, data: ds.data, outDir: runDir, gpu, log });
   const wall = (performance.now() - t0) / 1000;
@@ -114,6 +118,7 @@ export async function runPoint(p: SweepPoint, ds: LoadedDataset, sweepName: stri
     train_tokens: tokensPerEpoch * r.epoch,
     train_tokens_per_s: r.trainTokensPerSec,
     wall_s: wall,
+    load_avg: [round2(load0), round2(loadavg()[0]!)],
     validation: metricsOf(r.best),
     test: metricsOf(r.test),
     ...(r.popularity ? { popularity_test: metricsOf(r.popularity.test) } : {}),
@@ -122,6 +127,8 @@ export async function runPoint(p: SweepPoint, ds: LoadedDataset, sweepName: stri
     finished_at: new Date().toISOString(),
   };
 }
+
+const round2 = (x: number) => Math.round(x * 100) / 100;
 
 function readValidationCurve(path: string): RunRecord['validation_curve'] {
   if (!existsSync(path)) return [];

@@ -13,7 +13,7 @@ import { flopShapeOf, trainingFlops } from '../model/flops.js';
 import { fmtTime } from '../trainer/progress.js';
 import { expandSpec, loadSpec, type SweepPoint } from './sweep-spec.js';
 import { epochLengths, loadDataset, runPoint, type RunRecord } from './sweep-run.js';
-import { fitRuns, preferredFits, renderReport } from './report.js';
+import { fitRuns, plotFits, renderReport } from './report.js';
 import { writePlots } from './plot.js';
 
 const USAGE = `usage: npm run sweep -- --spec <file> --out <dir> [--report-only]
@@ -125,7 +125,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
   if (!ran.length) device = `not opened by this invocation; the runs say: ${[...new Set(runs.map((r) => r.device))].join(', ')}`;
   const fit = fitRuns(runs, spec.metric, spec.name);
   writeFileSync(join(o.outDir, 'fit.json'), JSON.stringify(fit, null, 2) + '\n');
-  const plots = await writePlots(o.outDir, runs, spec.metric, preferredFits(fit), spec.name);
+  const plots = await writePlots(o.outDir, runs, spec.metric, plotFits(fit), spec.name);
   const report = renderReport(runs, fit, {
     specPath: o.specPath,
     outDir: o.outDir,
