@@ -5,7 +5,7 @@ import { poison } from '../testing/poison.js';
 import { Rng } from '../testing/rng.js';
 import { defaultMatmulVariant, matmul, MATMUL_VARIANTS, resolvedMatmulVariant, type MatmulOptions, type MatmulVariant } from './matmul.js';
 import { matmulRef } from './matmul.ref.js';
-import { B_WINDOW_MIN_M, expandSubgroupTemplate, subgroupModes, subgroupVariantSupported, useBWindows, type SubgroupAMode, type SubgroupBMode } from './matmul_subgroup.js';
+import { expandSubgroupTemplate, subgroupModes, subgroupVariantSupported, type SubgroupAMode, type SubgroupBMode } from './matmul_subgroup.js';
 
 let gpu: Gpu;
 beforeAll(async () => {
@@ -121,13 +121,12 @@ describe('matmul', () => {
   });
 
   // The subgroup variant compiles one kernel per pair of load modes; every pair runs here on shapes
-  // that are not multiples of its 8 × 32 tile, with k % 4 != 0 where the modes allow (k-tail zeroing),
-  // and m < 256 so that B is read directly (larger m goes through uniform-buffer windows, below).
+  // that are not multiples of its 8 × 32 tile, with k % 4 != 0 where the modes allow (k-tail zeroing).
   describe('subgroup variant, every load mode (A: k4 | m4 | scalar, B: n4 | k4 | scalar)', () => {
     const cases: [SubgroupAMode, SubgroupBMode, Case][] = [
       ['k4', 'n4', { m: 13, n: 44, k: 36, batch: 2, withBias: true }],
       ['k4', 'k4', { m: 21, n: 37, k: 20, transB: true, accumulate: true, alpha: -0.5 }],
-      ['k4', 'scalar', { m: 200, n: 1, k: 1000, batch: 2, broadcastB: true }],
+      ['k4', 'scalar', { m: 1000, n: 1, k: 1000, batch: 2, broadcastB: true }],
       ['m4', 'n4', { m: 12, n: 40, k: 37, transA: true, batch: 2, withBias: true, accumulate: true }],
       ['m4', 'k4', { m: 20, n: 35, k: 12, transA: true, transB: true, alpha: 1.5 }],
       ['m4', 'scalar', { m: 16, n: 65, k: 3, transA: true, batch: 2, broadcastB: true, withBias: true }],
@@ -138,30 +137,9 @@ describe('matmul', () => {
     ];
     it.each(cases)('A=%s B=%s', async (A, B, cs) => {
       expect(subgroupModes(cs)).toEqual({ A, B });
-      expect(useBWindows(gpu, { ...cs, batch: cs.batch ?? 1 })).toBe(false); // these run the plain kernel
       await check(cs, 200 + cases.findIndex((c) => c[2] === cs));
       if (subgroupVariantSupported(gpu)) expect(resolvedMatmulVariant('subgroup', cs, gpu)).toBe('subgroup');
     });
-    // m ≥ B_WINDOW_MIN_M: B is packed into 64 KiB uniform-buffer windows (512 k × 32 columns),
-    // one dispatch per window; k > 512 spans two windows (C accumulated across them), n > 32 two panels.
-    const windowed: Case[] = [
-      { m: 260, n: 40, k: 37 },
-      { m: 264, n: 36, k: 516, batch: 2, withBias: true, accumulate: true, alpha: -0.75 },
-      { m: 257, n: 33, k: 520, transA: true, withBias: true },
-      { m: 256, n: 70, k: 12, transA: true, transB: true, batch: 2 },
-      { m: 300, n: 65, k: 600, batch: 2, broadcastB: true, transB: true, accumulate: true },
-      { m: 1000, n: 1, k: 1000 },
-    ];
-    it.each(windowed)('B through uniform-buffer windows %o', async (cs) => {
-      expect(cs.m).toBeGreaterThanOrEqual(B_WINDOW_MIN_M);
-      if (subgroupVariantSupported(gpu)) expect(useBWindows(gpu, { ...cs, batch: cs.batch ?? 1 })).toBe(true);
-      await check(cs, 300 + windowed.indexOf(cs));
-    });
-    it('B windows are not used for short A (m < 256) or k = 0', () => {
-      expect(useBWindows(gpu, { m: 255, n: 64, k: 64, batch: 1 })).toBe(false);
-      expect(useBWindows(gpu, { m: 1024, n: 64, k: 0, batch: 1 })).toBe(false);
-    });
-
     it('the template expander repeats, selects and rejects unknown directives', () => {
       const template = '//#if A=k4: //#for r: a{r} {r4} {rh};\n//#if B=scalar: //#for q: //#for c: b{q}{c};\n//#for c: c{c};';
       expect(expandSubgroupTemplate(template, 'k4', 'scalar').split('\n')).toEqual([

@@ -1,13 +1,10 @@
 // Host for batched f32 matmul: C = (accumulate ? C : 0) + alpha · op(A) · op(B) + bias, with
 // five variants (naive; subgroup, vec4 and regblock for CPU adapters; tiled for GPUs) chosen by
-// device class. subgroup needs subgroups of ≥ 8 lanes and falls back to vec4 without them; for
-// m ≥ 256 it packs B and reads it through 64 KiB uniform-buffer windows (recordWindowed). vec4
+// device class. subgroup needs subgroups of ≥ 8 lanes and falls back to vec4 without them; vec4
 // needs B untransposed with n % 4 == 0 and falls back to regblock otherwise.
 import { readFileSync } from 'node:fs';
 import { flags, Params, type Gpu, type KernelSource, type Recorder, type Tensor } from '../gpu/index.js';
-import {
-  B_PACK_KERNEL, B_PACK_WG, B_WINDOW_BYTES, B_WINDOW_K, bWindowBuffer, SUBGROUP_COLS, SUBGROUP_ROWS, subgroupKernel, subgroupModes, subgroupVariantSupported, useBWindows,
-} from './matmul_subgroup.js';
+import { SUBGROUP_COLS, SUBGROUP_ROWS, subgroupKernel, subgroupModes, subgroupVariantSupported } from './matmul_subgroup.js';
 
 const read = (f: string) => readFileSync(new URL(f, import.meta.url), 'utf8');
 const COMMON = read('./matmul.wgsl');
@@ -144,87 +141,20 @@ export function matmul(rec: Recorder, a: Tensor<'f32'>, b: Tensor<'f32'>, c: Ten
     tilesN = Math.ceil(n / TILED_TILE);
     groups = batch * tilesM * tilesN;
   }
-  const layout = { m, n, k, batch, transA: opts.transA, transB: opts.transB, broadcastB: opts.broadcastB };
-  if (variant === 'subgroup' && useBWindows(rec.gpu, layout)) {
-    recordWindowed(rec, a, b, c, layout, { bias: opts.bias, accumulate: opts.accumulate, alpha });
-    return;
-  }
-  const params = matmulParams(layout, { tilesM, tilesN, hasBias: !!opts.bias, accumulate: !!opts.accumulate, alpha });
-  const source = variant === 'subgroup' ? subgroupSource(layout) : kernel(variant);
+  const params = new Params()
+    .u32(m).u32(n).u32(k).u32(batch)
+    .u32(m * k).u32(opts.transA ? 1 : k).u32(opts.transA ? m : 1)
+    .u32(opts.broadcastB ? 0 : k * n).u32(opts.transB ? 1 : n).u32(opts.transB ? k : 1)
+    .u32(tilesM).u32(tilesN)
+    .u32(opts.bias ? 1 : 0).u32(opts.accumulate ? 1 : 0)
+    .f32(alpha)
+    .done();
+  const source = variant === 'subgroup' ? subgroupSource({ m, n, k, transA: opts.transA, transB: opts.transB }) : kernel(variant);
   rec.dispatch(source, [a, b, opts.bias ?? a, c], groups, params);
 }
 
-interface Layout {
-  m: number;
-  n: number;
-  k: number;
-  batch: number;
-  transA?: boolean;
-  transB?: boolean;
-  broadcastB?: boolean;
-}
-
-/** The uniform block of matmul.wgsl. The optional fields restrict a dispatch to k in [k0, kend),
- *  columns from colBase (tilesN tiles) and batches from batchBase (`batch` of them). */
-function matmulParams(
-  o: Layout,
-  d: { tilesM: number; tilesN: number; hasBias: boolean; accumulate: boolean; alpha: number; k0?: number; kend?: number; colBase?: number; batchBase?: number; batch?: number },
-): ArrayBuffer {
-  const { m, n, k } = o;
-  return new Params()
-    .u32(m).u32(n).u32(k).u32(d.batch ?? o.batch)
-    .u32(m * k).u32(o.transA ? 1 : k).u32(o.transA ? m : 1)
-    .u32(o.broadcastB ? 0 : k * n).u32(o.transB ? 1 : n).u32(o.transB ? k : 1)
-    .u32(d.tilesM).u32(d.tilesN)
-    .u32(d.hasBias ? 1 : 0).u32(d.accumulate ? 1 : 0)
-    .f32(d.alpha)
-    .u32(d.k0 ?? 0).u32(d.kend ?? k).u32(d.colBase ?? 0).u32(d.batchBase ?? 0)
-    .done();
-}
-
 /** The subgroup kernel for this layout (vec4 loads where the alignment allows, scalars otherwise). */
-function subgroupSource(o: Layout, windowed = false): KernelSource {
-  const { A, B } = subgroupModes(o, windowed);
+function subgroupSource(o: { m: number; n: number; k: number; transA?: boolean; transB?: boolean }): KernelSource {
+  const { A, B } = subgroupModes(o);
   return subgroupKernel(COMMON, A, B);
-}
-
-/**
- * The subgroup variant with B through uniform-buffer windows (B = ubo in matmul_subgroup.wgsl):
- * one pack dispatch copies B into 64 KiB windows of 512 k × 32 columns, then one dispatch per
- * window computes its 32 columns for all rows of the batches that use it, adding into C after
- * the first k window (so alpha, bias and the caller's accumulate apply exactly once).
- */
-function recordWindowed(rec: Recorder, a: Tensor<'f32'>, b: Tensor<'f32'>, c: Tensor<'f32'>, o: Layout, e: { bias?: Tensor<'f32'>; accumulate?: boolean; alpha: number }): void {
-  const { m, n, k, batch } = o;
-  const panels = Math.ceil(n / SUBGROUP_COLS);
-  const chunks = Math.max(1, Math.ceil(k / B_WINDOW_K));
-  const bBatches = o.broadcastB ? 1 : batch;
-  const windows = bBatches * panels * chunks;
-  const packed = bWindowBuffer(rec.gpu, windows * B_WINDOW_BYTES);
-  const total = windows * (B_WINDOW_BYTES / 16);
-  const pack = new Params()
-    .u32(n).u32(k)
-    .u32(o.broadcastB ? 0 : k * n).u32(o.transB ? 1 : n).u32(o.transB ? k : 1)
-    .u32(panels).u32(chunks).u32(total)
-    .done();
-  rec.dispatch(B_PACK_KERNEL, [b, { buffer: packed, offset: 0, size: windows * B_WINDOW_BYTES }], Math.ceil(total / B_PACK_WG), pack);
-  const source = subgroupSource(o, true);
-  const tilesM = Math.ceil(m / SUBGROUP_ROWS);
-  // With broadcastB one window serves every batch; otherwise batch bt reads its own windows.
-  const perDispatch = o.broadcastB ? batch : 1;
-  for (let bb = 0; bb < bBatches; bb++) {
-    for (let j = 0; j < panels; j++) {
-      for (let ch = 0; ch < chunks; ch++) {
-        const first = ch === 0;
-        const params = matmulParams(o, {
-          tilesM, tilesN: 1, alpha: e.alpha,
-          hasBias: first && !!e.bias, accumulate: !first || !!e.accumulate,
-          k0: ch * B_WINDOW_K, kend: Math.min(k, (ch + 1) * B_WINDOW_K), colBase: j * SUBGROUP_COLS,
-          batchBase: bb, batch: perDispatch,
-        });
-        const w = (bb * panels + j) * chunks + ch;
-        rec.dispatch(source, [a, b, e.bias ?? a, c, { buffer: packed, offset: w * B_WINDOW_BYTES, size: B_WINDOW_BYTES }], perDispatch * tilesM, params);
-      }
-    }
-  }
 }

@@ -13,9 +13,6 @@ struct Params {
   tiles_m: u32, tiles_n: u32,
   has_bias: u32, accumulate: u32,
   alpha: f32,
-  // Used by the subgroup variant only (the others get k0 = 0, kend = k, bases 0): the k range,
-  // first column and first batch of this dispatch (it runs B in 64 KiB windows: matmul_subgroup.ts).
-  k0: u32, kend: u32, col_base: u32, batch_base: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;

@@ -18,10 +18,6 @@
 //   B = n4:     B untransposed, n % 4 == 0: B[p + q, col0 … col0+3] is one vec4 per q.
 //   B = k4:     B transposed ([n, k]), k % 4 == 0: B[p … p+3, col0 + c] is one vec4 per column c.
 //   B = scalar: any strides: 16 scalar loads per 4 k steps.
-//   B = ubo:    B packed by matmul_bpack.wgsl into 64 KiB windows of 512 k × 32 columns, one bound
-//               as a uniform buffer per dispatch (k range [k0, kend), columns col_base + 0..31):
-//               lavapipe gathers uniform-buffer loads without per-lane branches or bounds checks,
-//               ~3 instructions per float instead of ~10, which halves the instructions per FMA.
 // Edges: indices are clamped for loads (no branches in the k loop); k steps ≥ k are zeroed on both
 // sides (so clamped duplicates never add, and Inf/NaN in them cannot leak); rows ≥ m and columns
 // ≥ n are computed on clamped data and never stored. Accumulation: f32, k in order.
@@ -29,17 +25,15 @@
 // `c:` lines are repeated for r = 0..7, q = 0..3, c = 0..3 by matmul_subgroup.ts ({r}, {r4} = r & 3,
 // {rh} = r >> 2, {q}, {c}). Grid: workgroup id = wid.x + wid.y·nwg.x → (batch, row tile, column tile).
 
-//#if B=ubo: @group(0) @binding(5) var<uniform> bw: array<vec4<f32>, 4096>;
-
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(subgroup_invocation_id) s: u32) {
   let g = wid.x + wid.y * nwg.x;
   let per_batch = params.tiles_m * params.tiles_n;
   if (g >= params.batch * per_batch) { return; }
-  let bt = params.batch_base + g / per_batch;
+  let bt = g / per_batch;
   let t = g % per_batch;
   let row0 = (t / params.tiles_n) * 8u;
-  let col0 = params.col_base + ((t % params.tiles_n) * 8u + s) * 4u;
+  let col0 = ((t % params.tiles_n) * 8u + s) * 4u;
   let m1 = params.m - 1u;
   let n1 = params.n - 1u;
   let k1 = max(params.k, 1u) - 1u;
@@ -52,19 +46,17 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   //#if B=n4: let b_row4 = params.n / 4u;
   //#if B=k4: //#for c: let b_col{c} = (bb + min(col0 + {c}u, n1) * params.k) / 4u;
   //#if B=scalar: //#for c: let b_col{c} = bb + min(col0 + {c}u, n1) * params.b_js;
-  //#if B=ubo: _ = b[0];  // B itself is read through the window (binding kept for the layout)
   //#for r: var acc{r} = vec4<f32>(0.0);
-  for (var p = params.k0; p < params.kend; p += 4u) {
+  for (var p = 0u; p < params.k; p += 4u) {
     // k steps past the end (only when k % 4 != 0) contribute exactly zero.
-    let live = vec4<u32>(p, p + 1u, p + 2u, p + 3u) < vec4<u32>(params.kend);
+    let live = vec4<u32>(p, p + 1u, p + 2u, p + 3u) < vec4<u32>(params.k);
     // This lane's piece of the A block (vec4 over 4 k steps, or over 4 rows for m4).
     //#if A=k4: let av = a[a_lane + p / 4u];
     //#if A=m4: let ak = p + (s >> 1u);
-    //#if A=m4: let av = select(vec4<f32>(0.0), a[(a_lane + min(ak, k1) * params.m) / 4u], ak < params.kend);
+    //#if A=m4: let av = select(vec4<f32>(0.0), a[(a_lane + min(ak, k1) * params.m) / 4u], ak < params.k);
     //#if A=scalar: let av = select(vec4<f32>(0.0), vec4<f32>(a[a_lane + min(p, k1) * params.a_ps], a[a_lane + min(p + 1u, k1) * params.a_ps], a[a_lane + min(p + 2u, k1) * params.a_ps], a[a_lane + min(p + 3u, k1) * params.a_ps]), live);
     //#if B=n4: //#for q: let bv{q} = select(vec4<f32>(0.0), b[b_lane + min(p + {q}u, k1) * b_row4], live[{q}]);
     //#if B=k4: //#for c: let bt{c} = b[b_col{c} + p / 4u];
-    //#if B=ubo: //#for q: let bv{q} = select(vec4<f32>(0.0), bw[min(p - params.k0 + {q}u, 511u) * 8u + s], live[{q}]);
     //#if B=k4: //#for q: let bv{q} = vec4<f32>(bt0[{q}], bt1[{q}], bt2[{q}], bt3[{q}]);
     //#if B=scalar: //#for q: let bv{q} = select(vec4<f32>(0.0), vec4<f32>(b[b_col0 + min(p + {q}u, k1) * params.b_ps], b[b_col1 + min(p + {q}u, k1) * params.b_ps], b[b_col2 + min(p + {q}u, k1) * params.b_ps], b[b_col3 + min(p + {q}u, k1) * params.b_ps]), live[{q}]);
     // A(row0 + r, p + q) for q = 0..3, from the lane that loaded it.
