@@ -1,8 +1,9 @@
 // The kernel cases of the micro-benchmark suite: every kernel a training step (and the full-ranking
 // evaluation) of the configured model records, at that model's real shapes — L tokens of a real
 // jagged batch (the data's first training batch), d, H, dqk, dv, N, R, the item count. Each case
-// builds its inputs once, checks its output (against the float64 reference where one is cheap at
-// this size, otherwise finite and not the poison value), and returns a timed closure with its
+// builds its inputs once, checks its output (against the float64 reference for every forward and
+// the layer-norm backward, scatter-add and AdamW; finite and un-poisoned for the remaining
+// backward outputs, the gate, row-wise Adam and the rank, whose own benches check them), and returns a timed closure with its
 // napkin-math FLOPs and bytes (each operand moved once), so rows are comparable across runs.
 import type { Gpu, Recorder, Tensor } from '../kernels/gpu/index.js';
 import { matmul } from '../kernels/matmul/matmul.js';
@@ -10,13 +11,17 @@ import { matmulRef } from '../kernels/matmul/matmul.ref.js';
 import { hstuAttention, hstuAttentionBackward } from '../kernels/hstu_attention/hstu_attention.js';
 import { attentionRef } from '../kernels/hstu_attention/hstu_attention.ref.js';
 import { softmaxAttention, softmaxAttentionBackward } from '../kernels/softmax_attention/softmax_attention.js';
+import { softmaxAttentionRef } from '../kernels/softmax_attention/softmax_attention.ref.js';
 import { layerNorm, layerNormBackward, gateForward, gateBackward } from '../kernels/layer_norm/layer_norm.js';
-import { layerNormRef } from '../kernels/layer_norm/layer_norm.ref.js';
+import { layerNormBackwardRef, layerNormRef } from '../kernels/layer_norm/layer_norm.ref.js';
 import { silu, add } from '../kernels/elementwise/elementwise.js';
 import { siluRef } from '../kernels/elementwise/elementwise.ref.js';
-import { sampledSoftmaxLoss, sampledSoftmaxBackward } from '../kernels/sampled_softmax/sampled_softmax.js';
+import { sampledSoftmaxLoss, sampledSoftmaxBackward, DEFAULT_EPS } from '../kernels/sampled_softmax/sampled_softmax.js';
+import { sampledSoftmaxRef } from '../kernels/sampled_softmax/sampled_softmax.ref.js';
 import { EmbeddingTable, gatherRows, planScatter, scatterAddRows } from '../kernels/embedding/embedding.js';
+import { scatterAddRef } from '../kernels/embedding/embedding.ref.js';
 import { adamW, rowwiseAdam } from '../kernels/optim/optim.js';
+import { adamWRef } from '../kernels/optim/optim.ref.js';
 import { rankTargets } from '../kernels/rank/rank.js';
 import { compare } from '../kernels/testing/compare.js';
 import { poison } from '../kernels/testing/poison.js';
@@ -162,7 +167,8 @@ export async function buildCases(gpu: Gpu, s: ModelShapes, seed = 7): Promise<Bu
     const fwd = (rec: Recorder) => softmaxAttention(rec, q, k, v, seqOffsets, o, lse, opts);
     poison(gpu, o);
     await runOnce(gpu, fwd);
-    await check(gpu, 'softmax_attention fwd', o);
+    const want = softmaxAttentionRef({ seqOffsets: s.offsets, H, dk: dqk, dv, scale: opts.scale }, await gpu.read(q), await gpu.read(k), await gpu.read(v)).out;
+    await check(gpu, 'softmax_attention fwd', o, want, { atol: 1e-4, rtol: 1e-3 });
     const fb = (rec: Recorder) => {
       fwd(rec);
       softmaxAttentionBackward(rec, q, k, v, seqOffsets, o, lse, dOut, dq, dk, dV, opts);
@@ -178,14 +184,15 @@ export async function buildCases(gpu: Gpu, s: ModelShapes, seed = 7): Promise<Bu
   {
     const xh = rng.f32(L * d);
     const x = f32(xh, [L, d], 'ln_x'), y = empty([L, d], 'ln_y'), mean = empty([L], 'mean'), rstd = empty([L], 'rstd');
-    const dy = rand([L, d], 'ln_dy'), dx = empty([L, d], 'ln_dx');
+    const dyh = rng.f32(L * d);
+    const dy = f32(dyh, [L, d], 'ln_dy'), dx = empty([L, d], 'ln_dx');
     const fwd = (rec: Recorder) => layerNorm(rec, x, y, { rows: L, cols: d, saveStats: { mean, rstd } });
     poison(gpu, y);
     await runOnce(gpu, fwd);
     await check(gpu, 'layer_norm fwd', y, layerNormRef(xh, L, d, 1e-6).y, { atol: 1e-4, rtol: 1e-4 });
     const bwd = (rec: Recorder) => layerNormBackward(rec, x, dy, dx, { rows: L, cols: d, mean, rstd });
     await runOnce(gpu, bwd);
-    await check(gpu, 'layer_norm bwd', dx);
+    await check(gpu, 'layer_norm bwd', dx, layerNormBackwardRef(xh, dyh, L, d, 1e-6).dx, { atol: 1e-3, rtol: 1e-3 });
     cases.push({ kernel: 'layer_norm', variant: 'fwd', shape: `${L}x${d}`, flops: 0, bytes: 4 * 2 * L * d, bound: 'memory', record: fwd });
     cases.push({ kernel: 'layer_norm', variant: 'bwd', shape: `${L}x${d}`, flops: 0, bytes: 4 * 3 * L * d, bound: 'memory', record: bwd });
     if (c.model === 'hstu') {
@@ -248,7 +255,9 @@ export async function buildCases(gpu: Gpu, s: ModelShapes, seed = 7): Promise<Bu
   };
   poison(gpu, loss, dU, dPos, dNeg);
   await runOnce(gpu, lfb);
-  for (const [n, t] of [['loss', loss], ['dU', dU], ['dPos', dPos], ['dNeg', dNeg]] as const) await check(gpu, `sampled_softmax ${n}`, t);
+  const lossWant = sampledSoftmaxRef({ P: L, R, d, temperature: c.temperature, eps: DEFAULT_EPS, u: await gpu.read(u), posEmb: await gpu.read(posEmb), negEmb: await gpu.read(negEmb), posIds: posHost, negIds: negHost, shared: true }).loss;
+  await check(gpu, 'sampled_softmax loss', loss, [lossWant], { atol: 1e-4, rtol: 1e-4 });
+  for (const [n, t] of [['dU', dU], ['dPos', dPos], ['dNeg', dNeg]] as const) await check(gpu, `sampled_softmax ${n}`, t);
   const lossFlops = 2 * L * (R + 1) * d;
   cases.push({ kernel: 'sampled_softmax', variant: 'fwd (shared negatives)', shape: `P=${L} R=${R} d=${d}`, flops: lossFlops, bytes: 4 * (2 * L * d + R * d), bound: 'compute', record: lf });
   cases.push({ kernel: 'sampled_softmax', variant: 'fwd+bwd', shape: `P=${L} R=${R} d=${d}`, flops: 3 * lossFlops, bytes: 4 * (4 * L * d + 2 * R * d), bound: 'compute', record: lfb });
@@ -261,22 +270,28 @@ export async function buildCases(gpu: Gpu, s: ModelShapes, seed = 7): Promise<Bu
     ids.set(negHost, 2 * L);
     const plan = planScatter(gpu, ids, rows);
     releases.push(() => plan.release());
-    const gradRows = rand([ids.length, d], 'grad_rows', 0.01), summed = empty([plan.numUnique, d], 'grad_sum');
+    const gradHost = rng.f32(ids.length * d).map((x) => x * 0.01);
+    const gradRows = f32(gradHost, [ids.length, d], 'grad_rows'), summed = empty([plan.numUnique, d], 'grad_sum');
     const sc = (rec: Recorder) => scatterAddRows(rec, plan, gradRows, d, summed);
     poison(gpu, summed);
     await runOnce(gpu, sc);
-    await check(gpu, 'embedding scatter', summed);
+    const sref = scatterAddRef(ids, gradHost, d);
+    if (sref.uniqueRows.join() !== Array.from(plan.host.uniqueRows).join()) throw new Error('bench-suite embedding scatter: the plan\'s unique rows differ from the reference\'s');
+    await check(gpu, 'embedding scatter', summed, sref.sums, { atol: 1e-6, rtol: 1e-4 });
     cases.push({ kernel: 'embedding', variant: 'scatter-add (segmented)', shape: `${ids.length} ids → ${plan.numUnique} rows, d=${d}`, flops: 0, bytes: 4 * (ids.length + plan.numUnique) * d, bound: 'memory', record: sc });
     const adam = { lr: 1e-3, beta1: 0.9, beta2: 0.98, weightDecay: 0, step: 1 };
     const ra = (rec: Recorder) => rowwiseAdam(rec, table, plan, summed, adam);
     await runOnce(gpu, ra);
     cases.push({ kernel: 'optim', variant: 'row-wise Adam (touched rows)', shape: `${plan.numUnique} rows x ${d}`, flops: 0, bytes: plan.numUnique * (4 * d /* grad */ + 2 * (8 * d + 4)), bound: 'memory', record: ra });
     const dense = paramCounts(c, rows - 1).nonEmbedding + N * d;
-    const w = rand([dense], 'adam_w'), gd = rand([dense], 'adam_g', 0.01);
+    const wh = rng.f32(dense), gh = rng.f32(dense).map((x) => x * 0.01);
+    const w = f32(wh, [dense], 'adam_w'), gd = f32(gh, [dense], 'adam_g');
     const m = f32(new Float32Array(dense), [dense], 'adam_m'), vv = f32(new Float32Array(dense), [dense], 'adam_v');
     const aw = (rec: Recorder) => adamW(rec, w, gd, m, vv, adam);
     await runOnce(gpu, aw);
-    await check(gpu, 'adamW', w);
+    const wRef = Float64Array.from(wh);
+    adamWRef(wRef, gh, new Float64Array(dense), new Float64Array(dense), { ...adam, eps: 1e-8 });
+    await check(gpu, 'adamW', w, wRef, { atol: 1e-6, rtol: 1e-5 });
     cases.push({ kernel: 'optim', variant: 'AdamW (all dense params)', shape: `${dense}`, flops: 0, bytes: 4 * 7 * dense, bound: 'memory', record: aw });
   }
 
