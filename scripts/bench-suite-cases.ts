@@ -15,6 +15,8 @@ import { softmaxAttentionRef } from '../kernels/softmax_attention/softmax_attent
 import { layerNorm, layerNormBackward, gateForward, gateBackward } from '../kernels/layer_norm/layer_norm.js';
 import { layerNormBackwardRef, layerNormRef } from '../kernels/layer_norm/layer_norm.ref.js';
 import { silu, add } from '../kernels/elementwise/elementwise.js';
+import { siluSplit, siluConcatBackward } from '../kernels/silu_split/silu_split.js';
+import { columnSum } from '../kernels/reduce/reduce.js';
 import { siluRef } from '../kernels/elementwise/elementwise.ref.js';
 import { sampledSoftmaxLoss, sampledSoftmaxBackward, DEFAULT_EPS } from '../kernels/sampled_softmax/sampled_softmax.js';
 import { sampledSoftmaxRef } from '../kernels/sampled_softmax/sampled_softmax.ref.js';
@@ -215,6 +217,37 @@ export async function buildCases(gpu: Gpu, s: ModelShapes, seed = 7): Promise<Bu
     await runOnce(gpu, sf);
     await check(gpu, 'silu', sy, siluRef(sh), { atol: 1e-6, rtol: 1e-5 });
     cases.push({ kernel: 'elementwise', variant: 'silu', shape: `${L}x${wSilu}`, flops: 0, bytes: 4 * 2 * L * wSilu, bound: 'memory', record: sf });
+    if (c.model === 'hstu') {
+      // U, V, Q, K = split(SiLU(n·W_uvqk)) fused, and its backward.
+      const widths = [H * dv, H * dv, H * dqk, H * dqk];
+      const blocks = widths.map((width, i) => ({ t: empty([L, width], `split_${i}`), width }));
+      const grads = widths.map((width, i) => ({ t: rand([L, width], `split_grad_${i}`), width }));
+      const dh = empty([L, wSilu], 'split_dh');
+      const sp = (rec: Recorder) => siluSplit(rec, sx, L, blocks);
+      const sb = (rec: Recorder) => siluConcatBackward(rec, sx, grads, dh, L);
+      poison(gpu, ...blocks.map((b) => b.t), dh);
+      await runOnce(gpu, (rec) => (sp(rec), sb(rec)));
+      const full = siluRef(sh);
+      let col = 0;
+      for (const [i, b] of blocks.entries()) {
+        const want = new Float64Array(L * b.width);
+        for (let r = 0; r < L; r++) for (let j = 0; j < b.width; j++) want[r * b.width + j] = full[r * wSilu + col + j]!;
+        await check(gpu, `silu_split block ${i}`, b.t, want, { atol: 1e-6, rtol: 1e-5 });
+        col += b.width;
+      }
+      await check(gpu, 'silu_concat_bwd', dh);
+      cases.push({ kernel: 'silu_split', variant: 'fwd (SiLU + split U,V,Q,K)', shape: `${L}x${wSilu}`, flops: 0, bytes: 4 * 2 * L * wSilu, bound: 'memory', record: sp });
+      cases.push({ kernel: 'silu_split', variant: 'bwd (concat · SiLU\')', shape: `${L}x${wSilu}`, flops: 0, bytes: 4 * 3 * L * wSilu, bound: 'memory', record: sb });
+    }
+    // Bias gradient: column sums of dy over the L tokens.
+    const cs = empty([d], 'colsum');
+    const csr = (rec: Recorder) => columnSum(rec, dy, cs, { rows: L, cols: d });
+    poison(gpu, cs);
+    await runOnce(gpu, csr);
+    const csWant = new Float64Array(d);
+    for (let r = 0; r < L; r++) for (let j = 0; j < d; j++) csWant[j]! += dyh[r * d + j]!;
+    await check(gpu, 'reduce column_sum', cs, csWant, { atol: 1e-3, rtol: 1e-4 });
+    cases.push({ kernel: 'reduce', variant: 'column_sum (bias grad)', shape: `${L}x${d}`, flops: 0, bytes: 4 * L * d, bound: 'memory', record: csr });
     const ay = empty([L, d], 'add_y');
     const af = (rec: Recorder) => add(rec, x, dy, ay);
     await runOnce(gpu, af);

@@ -32,7 +32,7 @@ describe('cases at a tiny model shape', () => {
     const built = await buildCases(gpu, { name: model, config, offsets, tableRows: 23 });
     try {
       const kernels = new Set(built.cases.map((c) => c.kernel));
-      for (const k of ['matmul', model === 'hstu' ? 'hstu_attention' : 'softmax_attention', 'layer_norm', 'elementwise', 'sampled_softmax', 'embedding', 'optim', 'rank']) expect(kernels.has(k), k).toBe(true);
+      for (const k of ['matmul', model === 'hstu' ? 'hstu_attention' : 'softmax_attention', 'layer_norm', 'elementwise', 'sampled_softmax', 'embedding', 'optim', 'rank', 'reduce', ...(model === 'hstu' ? ['silu_split'] : [])]) expect(kernels.has(k), k).toBe(true);
       const rec = gpu.recorder('bench-suite-test');
       for (const c of built.cases) c.record(rec);
       await rec.submit();
