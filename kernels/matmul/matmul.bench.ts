@@ -1,5 +1,7 @@
 // Benchmark: every matmul variant at square sizes, then the HSTU training layouts, after a
-// correctness check on two shapes.
+// correctness check on two shapes. Square sizes also report worker_cpu_gflops: GFLOP per CPU-second
+// of the process's non-main threads (lavapipe's workers), which other load on the machine does not
+// dilute; with P free cores the wall rate approaches P × that.
 // Napkin math: flops = 2·m·n·k, bytes = 4·(mk + kn + mn) (each matrix moved once).
 import type { BenchRow, BenchSpec } from '../testing/bench.js';
 import { compare } from '../testing/compare.js';
@@ -7,6 +9,7 @@ import { poison } from '../testing/poison.js';
 import { Rng } from '../testing/rng.js';
 import { matmul, MATMUL_VARIANTS, resolvedMatmulVariant, selectedMatmulVariant } from './matmul.js';
 import { matmulRef } from './matmul.ref.js';
+import { otherThreadsCpuMs } from './thread_cpu.js';
 
 export const bench: BenchSpec = {
   name: 'matmul',
@@ -39,8 +42,16 @@ export const bench: BenchSpec = {
       const a = gpu.f32(rng.f32(s * s), [s, s], 'matmul:A'), b = gpu.f32(rng.f32(s * s), [s, s], 'matmul:B');
       const c = gpu.empty([s, s], 'f32', 'matmul:C');
       const ms: Record<string, number> = {};
+      const cpuGflops: Record<string, number | string> = {};
       for (const variant of timed) {
-        ms[variant] = await ctx.time((rec) => matmul(rec, a, b, c, { m: s, n: s, k: s, variant }), ctx.quick ? 2 : s >= 1024 ? 2 : 5);
+        const reps = ctx.quick ? 2 : s >= 1024 ? 2 : 5;
+        const cpu0 = otherThreadsCpuMs();
+        ms[variant] = await ctx.time((rec) => matmul(rec, a, b, c, { m: s, n: s, k: s, variant }), reps);
+        const cpu1 = otherThreadsCpuMs();
+        // GFLOP per CPU-second of the worker threads over warm-up + reps runs (the pipeline was
+        // compiled at the first size); only where it is well above the 10 ms tick.
+        const cpuMs = cpu0 !== undefined && cpu1 !== undefined ? cpu1 - cpu0 : 0;
+        cpuGflops[variant] = cpuMs >= 200 ? Math.round(((2 * s ** 3 * (reps + 1)) / (cpuMs * 1e6)) * 100) / 100 : '';
       }
       for (const variant of timed) {
         rows.push(
@@ -52,7 +63,7 @@ export const bench: BenchSpec = {
             flops: 2 * s * s * s,
             bytes: 4 * 3 * s * s,
             bound: 'compute',
-            extra: { speedup_vs_naive: Math.round((ms.naive! / ms[variant]!) * 100) / 100, selected: variant === selected },
+            extra: { speedup_vs_naive: Math.round((ms.naive! / ms[variant]!) * 100) / 100, selected: variant === selected, worker_cpu_gflops: cpuGflops[variant]! },
           }),
         );
       }
