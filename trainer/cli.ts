@@ -8,7 +8,7 @@ import { train, toRecord, prepareSplit, type EvalRecord } from './train.js';
 
 const FORMATS = ['auto', 'ml-1m', 'ml-100k', 'ratings-csv', 'sasrec', 'csv'];
 
-export const USAGE = `hstu-webgpu — train and evaluate HSTU / SASRec retrieval models on the GPU (WebGPU)
+export const USAGE = `hstu-webgpu — train and evaluate HSTU / SASRec retrieval (default) and ranking (--task=ranking) models on the GPU (WebGPU)
 
 usage:
   npm run train -- [--data <path> --format <fmt>] [--config <file>] [--key=value ...] [--out <dir>] [--resume <ckpt>]
