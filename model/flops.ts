@@ -14,7 +14,13 @@
 // tokens (query i sees keys j ≤ i of its sequence: n·(n+1)/2 pairs per head), tokens per
 // sequence as the batcher cuts them (jagged, nothing padded), and the loss over every position
 // (each has a target) against its positive and the R shared negatives.
-import { paramLayout, numel } from './params.js';
+//
+// Ranking (task 'ranking', model/ranking.ts): a sequence of n tokens whose last k are candidates;
+// a candidate sees the history and itself only (h·(h+1)/2 + k·h + k pairs, h = n − k); the
+// encoder runs on all n tokens, then the head LN → ReLU(z·W1 + b1) → ·W2 (hidden × 2 tasks) on
+// every token; the BCE/MSE loss is element-wise (not counted).
+import { paramLayout, numel, type ParamSpec } from './params.js';
+import { rankingExtraLayout } from './ranking_params.js';
 import { resolvedDqk, resolvedDv, type Config } from './config.js';
 
 /** The config keys that determine training FLOPs. */
@@ -84,20 +90,48 @@ export function exampleTrainingFlops(s: FlopShape, n: number): FlopBreakdown {
   return { dense: 3 * fwdDense, attention: 3 * fwdAttn, loss: 3 * fwdLoss, forward, backward: 2 * forward, total: 3 * forward };
 }
 
+/** Visible pairs (per head) of n tokens whose last k are candidates seeing the history and themselves. */
+export function maskedPairs(n: number, k: number): number {
+  if (!(Number.isInteger(k) && k >= 0 && k <= n)) throw new Error(`flops: expected 0 ≤ candidates ≤ length, got ${k} of ${n}`);
+  const h = n - k;
+  return causalPairs(h) + k * h + k;
+}
+
+/** The ranking head's width: hidden units and tasks (outputs). */
+export interface RankingHeadShape {
+  hidden: number;
+  tasks: number;
+}
+
+/** Training FLOPs of one ranking example: n tokens, the last k of them candidates. */
+export function rankingExampleFlops(s: FlopShape, n: number, k: number, head: RankingHeadShape): FlopBreakdown {
+  if (!Number.isInteger(n) || n < 0) throw new Error(`flops: expected a sequence length ≥ 0, got ${n}`);
+  const fwdDense = n * (s.numLayers * denseForwardPerToken(s) + 2 * s.dim * head.hidden + 2 * head.hidden * head.tasks);
+  const fwdAttn = s.numLayers * maskedPairs(n, k) * attentionForwardPerPair(s);
+  const forward = fwdDense + fwdAttn;
+  return { dense: 3 * fwdDense, attention: 3 * fwdAttn, loss: 0, forward, backward: 2 * forward, total: 3 * forward };
+}
+
 /** Training FLOPs of a set of examples (e.g. one epoch's sequence lengths), summed. */
 export function trainingFlops(s: FlopShape, lengths: Iterable<number>): FlopBreakdown {
+  return sumFlops([...lengths].map((n) => exampleTrainingFlops(s, n)));
+}
+
+/** Training FLOPs of ranking examples given as [tokens, candidates] pairs, summed. */
+export function rankingTrainingFlops(s: FlopShape, examples: Iterable<readonly [number, number]>, head: RankingHeadShape): FlopBreakdown {
+  return sumFlops([...examples].map(([n, k]) => rankingExampleFlops(s, n, k, head)));
+}
+
+function sumFlops(parts: FlopBreakdown[]): FlopBreakdown {
   const sum: FlopBreakdown = { dense: 0, attention: 0, loss: 0, forward: 0, backward: 0, total: 0 };
-  for (const n of lengths) {
-    const e = exampleTrainingFlops(s, n);
-    for (const k of Object.keys(sum) as (keyof FlopBreakdown)[]) sum[k] += e[k];
-  }
+  for (const e of parts) for (const k of Object.keys(sum) as (keyof FlopBreakdown)[]) sum[k] += e[k];
   return sum;
 }
 
 export interface ParamCounts {
-  /** Item table (incl. padding row 0) and the learned absolute position table. */
+  /** Item table (incl. padding row 0), the learned absolute position table, and (ranking) the action table. */
   embedding: number;
-  /** Everything else: layer weights and biases, layer-norm affines, HSTU's rab tables. */
+  /** Everything else: layer weights and biases, layer-norm affines, HSTU's rab tables, the ranking head. */
   nonEmbedding: number;
   total: number;
 }
@@ -105,8 +139,9 @@ export interface ParamCounts {
 /** Parameter counts of the model as built (from params.ts's layout, so they match the model). */
 export function paramCounts(c: Config, numItems: number): ParamCounts {
   let embedding = 0, nonEmbedding = 0;
-  for (const p of paramLayout(c, numItems)) {
-    if (p.name === 'item_emb' || p.name === 'pos_emb') embedding += numel(p.shape);
+  const layout: ParamSpec[] = [...paramLayout(c, numItems), ...(c.task === 'ranking' ? rankingExtraLayout(c) : [])];
+  for (const p of layout) {
+    if (p.name === 'item_emb' || p.name === 'pos_emb' || p.name === 'action_emb') embedding += numel(p.shape);
     else nonEmbedding += numel(p.shape);
   }
   return { embedding, nonEmbedding, total: embedding + nonEmbedding };
