@@ -71,6 +71,17 @@ describe('saturating y = a − b·C^(−c)', () => {
     expect(fitScaling(C, y).best).toBe('saturating');
   });
 
+  it('recovers a falling law y = a + b·C^(−c) (lower is better, e.g. NE)', () => {
+    const C = logspace(9, 12, 9);
+    const y = C.map((c) => 0.8 + 30 * c ** -0.2);
+    const f = fitSaturating(C, y, 0.95, true)!;
+    expect(f.sign).toBe(1);
+    expect(f.a).toBeCloseTo(0.8, 4);
+    expect(f.c).toBeCloseTo(0.2, 3);
+    expect(predict(f, 1e10)).toBeCloseTo(0.8 + 30 * 1e10 ** -0.2, 6);
+    expect(fitScaling(C, y, 0.95, true).best).toBe('saturating');
+  });
+
   it('is not preferred over a pure power law', () => {
     const C = logspace(9, 12, 9);
     const z = normals(9, 7);

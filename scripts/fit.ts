@@ -1,6 +1,7 @@
 // Scaling-law fits of a metric y against training compute C, by least squares in log space:
 //   power law    y = a·C^b            ln y = ln a + b·ln C          (ordinary least squares)
 //   saturating   y = a − b·C^(−c)     min Σ (ln y − ln(a − b·C^(−c)))²   (Levenberg–Marquardt)
+//                (y = a + b·C^(−c) for metrics where lower is better, e.g. NE: a floor approached from above)
 // with R² in log space (comparable between the two), and confidence intervals from the usual
 // linearised covariance s²·(JᵀJ)⁻¹ with Student-t quantiles (n − p degrees of freedom). The
 // saturating form is preferred only where it converges to a > 0, b > 0, c > 0 and its adjusted
@@ -25,6 +26,8 @@ export interface PowerLawFit {
 
 export interface SaturatingFit {
   kind: 'saturating';
+  /** −1: y = a − b·C^(−c) (rising to a ceiling a); +1: y = a + b·C^(−c) (falling to a floor a). */
+  sign: -1 | 1;
   a: number;
   b: number;
   c: number;
@@ -38,7 +41,7 @@ export interface SaturatingFit {
 export type Fit = PowerLawFit | SaturatingFit;
 
 export function predict(f: Fit, C: number): number {
-  return f.kind === 'power' ? f.a * Math.pow(C, f.b) : f.a - f.b * Math.pow(C, -f.c);
+  return f.kind === 'power' ? f.a * Math.pow(C, f.b) : f.a + f.sign * f.b * Math.pow(C, -f.c);
 }
 
 function checkData(C: readonly number[], y: readonly number[], minPoints: number): void {
@@ -102,29 +105,30 @@ export function fitPowerLaw(C: readonly number[], y: readonly number[], level = 
  * y = a − β·e^(−c·x), β = b·C0^(−c), which keeps the problem well conditioned; several starts.
  * Returns undefined when no start converges to a valid fit (a, β, c > 0, every prediction > 0).
  */
-export function fitSaturating(C: readonly number[], y: readonly number[], level = 0.95): SaturatingFit | undefined {
+export function fitSaturating(C: readonly number[], y: readonly number[], level = 0.95, decreasing = false): SaturatingFit | undefined {
   checkData(C, y, 4);
   const n = C.length;
+  const sign: -1 | 1 = decreasing ? 1 : -1;
   const lnC0 = mean(C.map(Math.log));
   const x = C.map((c) => Math.log(c) - lnC0), ly = y.map(Math.log);
-  const ymax = Math.max(...y);
-  const model = (p: number[], xi: number) => p[0]! - p[1]! * Math.exp(-p[2]! * xi);
+  const ymax = Math.max(...y), ymin = Math.min(...y);
+  const model = (p: number[], xi: number) => p[0]! + sign * p[1]! * Math.exp(-p[2]! * xi);
   const residuals = (p: number[]) => x.map((xi, i) => {
     const m = model(p, xi);
     return m > 0 ? ly[i]! - Math.log(m) : NaN;
   });
   const jacobian = (p: number[]) => x.map((xi) => {
     const e = Math.exp(-p[2]! * xi), m = model(p, xi);
-    // d/dp of −ln m(p): residual r = ly − ln m, so J = ∂r/∂p = −∂m/∂p / m.
-    return [-1 / m, e / m, -(p[1]! * xi * e) / m];
+    // residual r = ly − ln m, so J = ∂r/∂p = −(∂m/∂p) / m.
+    return [-1 / m, (-sign * e) / m, (sign * p[1]! * xi * e) / m];
   });
   let best: { p: number[]; ssr: number } | undefined;
-  for (const aMul of [1.02, 1.1, 1.3, 1.6, 2.5, 5]) {
+  const starts = decreasing ? [0.98, 0.9, 0.7, 0.5, 0.25, 0.05].map((f) => ymin * f) : [1.02, 1.1, 1.3, 1.6, 2.5, 5].map((f) => ymax * f);
+  for (const a0 of starts) {
     for (const c0 of [0.1, 0.3, 0.7, 1.5]) {
-      const a0 = ymax * aMul;
-      // β from linear least squares of (a − y) on e^(−c x) at this (a, c).
+      // β from linear least squares of ±(y − a) on e^(−c x) at this (a, c).
       const z = x.map((xi) => Math.exp(-c0 * xi));
-      const beta0 = z.reduce((s, zi, i) => s + zi * (a0 - y[i]!), 0) / z.reduce((s, zi) => s + zi * zi, 0);
+      const beta0 = z.reduce((s, zi, i) => s + zi * sign * (y[i]! - a0), 0) / z.reduce((s, zi) => s + zi * zi, 0);
       if (!(beta0 > 0)) continue;
       const r = levenbergMarquardt([a0, beta0, c0], residuals, jacobian);
       if (r && r.p.every((v) => v > 0) && (!best || r.ssr < best.ssr)) best = r;
@@ -145,6 +149,7 @@ export function fitSaturating(C: readonly number[], y: readonly number[], level 
   const ci = (v: number, s: number): Interval => ({ lo: v - t * s, hi: v + t * s });
   return {
     kind: 'saturating',
+    sign,
     a,
     b,
     c,
@@ -160,10 +165,10 @@ export function fitSaturating(C: readonly number[], y: readonly number[], level 
   };
 }
 
-/** Both fits and the preferred one (see the header). */
-export function fitScaling(C: readonly number[], y: readonly number[], level = 0.95): { power: PowerLawFit; saturating?: SaturatingFit; best: 'power' | 'saturating' } {
+/** Both fits and the preferred one (see the header); `decreasing` for lower-is-better metrics. */
+export function fitScaling(C: readonly number[], y: readonly number[], level = 0.95, decreasing = false): { power: PowerLawFit; saturating?: SaturatingFit; best: 'power' | 'saturating' } {
   const power = fitPowerLaw(C, y, level);
-  const saturating = C.length >= 5 ? fitSaturating(C, y, level) : undefined;
+  const saturating = C.length >= 5 ? fitSaturating(C, y, level, decreasing) : undefined;
   const best = saturating && saturating.adj_r2 > power.adj_r2 ? 'saturating' : 'power';
   return { power, saturating, best };
 }

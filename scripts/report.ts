@@ -3,6 +3,7 @@
 // R² and confidence intervals; then the plots and one table row per run.
 import { fitScaling, type Fit, type PowerLawFit, type SaturatingFit } from './fit.js';
 import type { RunRecord } from './sweep-run.js';
+import { lowerIsBetter } from './sweep-spec.js';
 
 export interface FamilyFit {
   n: number;
@@ -30,7 +31,7 @@ export function fitRuns(runs: RunRecord[], metric: string, sweep: string, level 
     const rs = runs.filter((r) => r.family === family);
     const C = rs.map((r) => r.train_flops), y = rs.map((r) => r.test[metric] ?? NaN);
     try {
-      const f = fitScaling(C, y, level);
+      const f = fitScaling(C, y, level, lowerIsBetter(metric));
       const lo = Math.min(...C), hi = Math.max(...C);
       families[family] = {
         n: rs.length,
@@ -88,7 +89,8 @@ export function renderReport(runs: RunRecord[], fit: FitFile, ctx: ReportContext
   lines.push(`- Runs: ${runs.length}; wall time of the runs (sum): ${(runs.reduce((a, r) => a + r.wall_s, 0) / 60).toFixed(1)} min; this invocation: ${(ctx.sweepWallS / 60).toFixed(1)} min`);
   lines.push(`- Compute C = analytic training FLOPs of the whole run (model/flops.ts: forward + backward products, causal pairs, jagged lengths). Metric: test ${m} at the best-validation epoch.`, '');
   lines.push(`## Fits of ${m} against C (least squares in log space, ${Math.round(fit.level * 100)}% intervals)`, '');
-  lines.push('| model | runs | C range (orders of magnitude) | power law a·C^b: a | b (exponent) | R² | preferred | saturating a − b·C^(−c): a | b | c | R² |');
+  const satForm = lowerIsBetter(m) ? 'a + b·C^(−c)' : 'a − b·C^(−c)';
+  lines.push(`| model | runs | C range (orders of magnitude) | power law a·C^b: a | b (exponent) | R² | preferred | saturating ${satForm}: a | b | c | R² |`);
   lines.push('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const [family, f] of Object.entries(fit.families)) {
     if (!('power' in f)) {
@@ -104,12 +106,15 @@ export function renderReport(runs: RunRecord[], fit: FitFile, ctx: ReportContext
   for (const p of ctx.plots.filter((x) => x.endsWith('.png'))) lines.push(`![${p}](${p})`, '');
   lines.push(`SVG versions: ${ctx.plots.filter((x) => x.endsWith('.svg')).map((x) => `[${x}](${x})`).join(', ')}`, '');
   lines.push('## Runs', '');
-  lines.push(`| run | model | layers | d | heads | N | epochs | params (emb / non-emb) | train FLOPs | wall s | tokens/s | best epoch | test HR@10 | test NDCG@10 | test MRR |`);
-  lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  const cols = runs[0]?.task === 'ranking' ? ['auc', 'ne', 'logloss', 'rmse'] : ['hr@10', 'ndcg@10', 'mrr'];
+  lines.push(`| run | model | layers | d | heads | N | epochs | params (emb / non-emb) | train FLOPs | wall s | tokens/s | best epoch | ${cols.map((k) => `test ${k.toUpperCase()}`).join(' | ')} |`);
+  lines.push(`|${'---|'.repeat(12 + cols.length)}`);
   for (const r of [...runs].sort((a, b) => a.family.localeCompare(b.family) || a.train_flops - b.train_flops)) {
     const c = r.config;
-    lines.push(`| ${r.id} | ${r.family} | ${c.numLayers} | ${c.dim} | ${c.numHeads} | ${c.maxLen} | ${r.epochs} | ${r.params.embedding} / ${r.params.nonEmbedding} | ${e(r.train_flops)} | ${r.wall_s.toFixed(1)} | ${Math.round(r.train_tokens_per_s)} | ${r.best_epoch} | ${(r.test['hr@10'] ?? NaN).toFixed(4)} | ${(r.test['ndcg@10'] ?? NaN).toFixed(4)} | ${(r.test.mrr ?? NaN).toFixed(4)} |`);
+    lines.push(`| ${r.id} | ${r.family} | ${c.numLayers} | ${c.dim} | ${c.numHeads} | ${c.maxLen} | ${r.epochs} | ${r.params.embedding} / ${r.params.nonEmbedding} | ${e(r.train_flops)} | ${r.wall_s.toFixed(1)} | ${Math.round(r.train_tokens_per_s)} | ${r.best_epoch} | ${cols.map((k) => (r.test[k] ?? NaN).toFixed(4)).join(' | ')} |`);
   }
+  const base = runs.find((r) => r.baselines_test)?.baselines_test;
+  if (base) for (const [name, b] of Object.entries(base)) lines.push('', `Baseline ${name} (same split): ${cols.map((k) => `test ${k.toUpperCase()} ${(b[k] ?? NaN).toFixed(4)}`).join(', ')}.`);
   const pop = runs.find((r) => r.popularity_test)?.popularity_test;
   if (pop) lines.push('', `Popularity baseline (same split): test HR@10 ${pop['hr@10']!.toFixed(4)}, NDCG@10 ${pop['ndcg@10']!.toFixed(4)}, MRR ${pop.mrr!.toFixed(4)}.`);
   lines.push('', 'Every run: `runs.jsonl` (config, parameter counts, FLOPs per epoch by kind, wall time, tokens/s, all metrics at the best-validation epoch, per-step losses, validation curve).', '');

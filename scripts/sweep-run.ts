@@ -6,7 +6,10 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { Gpu } from '../kernels/gpu/index.js';
 import type { Config } from '../model/config.js';
-import { flopShapeOf, paramCounts, trainingFlops, type FlopBreakdown, type ParamCounts } from '../model/flops.js';
+import { flopShapeOf, paramCounts, rankingTrainingFlops, trainingFlops, type FlopBreakdown, type ParamCounts } from '../model/flops.js';
+import { RANKING_TASKS } from '../model/ranking_params.js';
+import { prepareRankingSplit, rankingTrainExamples } from '../trainer/ranking_data.js';
+import { trainRanking } from '../trainer/ranking_train.js';
 import { generateSynthetic, loadInteractions, seqLength, type DataFormat, type Interactions } from '../trainer/data/index.js';
 import { prepareSplit, train, type EvalRecord } from '../trainer/train.js';
 import type { DatasetSpec, SweepPoint } from './sweep-spec.js';
@@ -47,6 +50,18 @@ export function epochLengths(data: Interactions, c: Config): number[] {
   return out;
 }
 
+/** Training FLOPs of epoch `epoch` (ranking examples are cut at seeded per-epoch points). */
+export function epochFlops(data: Interactions, c: Config, epoch: number, cache = new Map<string, number[]>()): FlopBreakdown {
+  if (c.task === 'ranking') {
+    const train = prepareRankingSplit(data, c).split.train;
+    const ex = rankingTrainExamples(train, c, epoch).map((e) => [e.candEnd - e.histStart, e.candEnd - e.cut] as const);
+    return rankingTrainingFlops(flopShapeOf(c), ex, { hidden: c.headHidden, tasks: RANKING_TASKS.length });
+  }
+  const key = `${c.maxLen}`;
+  if (!cache.has(key)) cache.set(key, epochLengths(data, c));
+  return trainingFlops(flopShapeOf(c), cache.get(key)!);
+}
+
 export interface RunRecord {
   id: string;
   sweep: string;
@@ -55,7 +70,8 @@ export interface RunRecord {
   device: string;
   config: Config;
   params: ParamCounts;
-  /** Training FLOPs of one epoch and of the whole run (epochs actually trained). */
+  task: string;
+  /** Training FLOPs of the first epoch and of the whole run (epochs actually trained). */
   flops_per_epoch: FlopBreakdown;
   train_flops: number;
   compute_budget?: number;
@@ -71,10 +87,12 @@ export interface RunRecord {
   validation: Record<string, number>;
   test: Record<string, number>;
   popularity_test?: Record<string, number>;
+  /** Ranking: the trainer's baselines on the test set (item-mean, user+item-bias LR). */
+  baselines_test?: Record<string, Record<string, number>>;
   /** Per optimizer step. */
   losses: number[];
-  /** Validation metrics per evaluation (epoch, hr@10, ndcg@10, mrr). */
-  validation_curve: { epoch: number; 'hr@10': number; 'ndcg@10': number; mrr: number }[];
+  /** Validation metrics per evaluation (epoch and every metric). */
+  validation_curve: Record<string, number>[];
   finished_at: string;
 }
 
@@ -88,40 +106,50 @@ const metricsOf = (r: EvalRecord): Record<string, number> =>
  */
 export async function runPoint(p: SweepPoint, ds: LoadedDataset, sweepName: string, runDir: string, gpu: Gpu, log: (s: string) => void): Promise<RunRecord> {
   const c: Config = { ...p.config };
-  const lengths = epochLengths(ds.data, c);
-  const perEpoch = trainingFlops(flopShapeOf(c), lengths);
-  if (p.computeBudget !== undefined) c.epochs = Math.max(1, Math.round(p.computeBudget / perEpoch.total));
+  const first = epochFlops(ds.data, c, 0);
+  if (p.computeBudget !== undefined) c.epochs = Math.max(1, Math.round(p.computeBudget / first.total));
   if (c.evalEvery > c.epochs) c.evalEvery = c.epochs;
   rmSync(runDir, { recursive: true, force: true });
   const load0 = loadavg()[0]!;
   const t0 = performance.now();
-  const r = await train({ config: c, data: ds.data, outDir: runDir, gpu, log });
+  const r = c.task === 'ranking' ? await trainRanking({ config: c, data: ds.data, outDir: runDir, gpu, log }) : await train({ config: c, data: ds.data, outDir: runDir, gpu, log });
   const wall = (performance.now() - t0) / 1000;
   if (!r.best || !r.test) throw new Error(`run ${p.id}: finished without a validation evaluation. HINT: set evalEvery ≤ epochs`);
-  const tokensPerEpoch = lengths.reduce((a, b) => a + b, 0);
+  let trainFlops = 0, tokens = 0;
+  for (let e = 0; e < r.epoch; e++) {
+    trainFlops += e === 0 ? first.total : epochFlops(ds.data, c, e).total;
+  }
+  if (c.task === 'ranking') {
+    const train = prepareRankingSplit(ds.data, c).split.train;
+    for (let e = 0; e < r.epoch; e++) tokens += rankingTrainExamples(train, c, e).reduce((a, x) => a + x.candEnd - x.histStart, 0);
+  } else tokens = epochLengths(ds.data, c).reduce((a, b) => a + b, 0) * r.epoch;
   const curve = readValidationCurve(join(runDir, 'metrics.jsonl'));
   rmSync(join(runDir, 'checkpoint.hstu'), { force: true });
+  const baselines = 'baselines' in r && r.baselines ? Object.fromEntries(Object.entries(r.baselines).map(([k, v]) => [k, metricsOf(v as unknown as EvalRecord)])) : undefined;
+  const popularity = 'popularity' in r && r.popularity ? metricsOf(r.popularity.test) : undefined;
   return {
     id: p.id,
     sweep: sweepName,
     family: c.model,
+    task: c.task,
     dataset: ds.name,
     device: gpu.adapter.description,
     config: c,
     params: paramCounts(c, ds.data.numItems - 1),
-    flops_per_epoch: perEpoch,
-    train_flops: perEpoch.total * r.epoch,
+    flops_per_epoch: first,
+    train_flops: trainFlops,
     ...(p.computeBudget !== undefined ? { compute_budget: p.computeBudget } : {}),
     epochs: r.epoch,
     steps: r.step,
     best_epoch: r.best.epoch,
-    train_tokens: tokensPerEpoch * r.epoch,
+    train_tokens: tokens,
     train_tokens_per_s: r.trainTokensPerSec,
     wall_s: wall,
     load_avg: [round2(load0), round2(loadavg()[0]!)],
-    validation: metricsOf(r.best),
-    test: metricsOf(r.test),
-    ...(r.popularity ? { popularity_test: metricsOf(r.popularity.test) } : {}),
+    validation: metricsOf(r.best as unknown as EvalRecord),
+    test: metricsOf(r.test as unknown as EvalRecord),
+    ...(popularity ? { popularity_test: popularity } : {}),
+    ...(baselines ? { baselines_test: baselines } : {}),
     losses: r.losses,
     validation_curve: curve,
     finished_at: new Date().toISOString(),
@@ -137,5 +165,5 @@ function readValidationCurve(path: string): RunRecord['validation_curve'] {
     .filter((l) => l.trim())
     .map((l) => JSON.parse(l) as Record<string, number | string>)
     .filter((m) => m.split === 'validation')
-    .map((m) => ({ epoch: m.epoch as number, 'hr@10': m['hr@10'] as number, 'ndcg@10': m['ndcg@10'] as number, mrr: m.mrr as number }));
+    .map((m) => Object.fromEntries(Object.entries(m).filter(([, v]) => typeof v === 'number')) as Record<string, number>);
 }

@@ -12,7 +12,7 @@
 //     "grid":   { "model": ["hstu", "sasrec"], "numLayers": [1, 2], "epochs": [2, 4] },
 //     "points": [ { "model": "hstu", "dim": 64, "computeBudget": 1e12 } ],
 //     "seeds":  [1, 2],
-//     "metric": "ndcg@10"                                           // fitted against compute
+//     "metric": "ndcg@10"          // fitted against compute; default ndcg@10, or ne for "task": "ranking" 
 //   }
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -26,8 +26,12 @@ export type DatasetSpec =
 /** Keys of a point that are not config keys. */
 const POINT_KEYS = ['computeBudget'] as const;
 
-export const FIT_METRICS = ['hr@10', 'hr@50', 'hr@200', 'ndcg@10', 'ndcg@200', 'mrr'] as const;
+/** Metrics a sweep can fit, per task; `lowerIsBetter` ones are fitted as decreasing laws. */
+export const RETRIEVAL_METRICS = ['hr@10', 'hr@50', 'hr@200', 'ndcg@10', 'ndcg@200', 'mrr'] as const;
+export const RANKING_METRICS = ['ne', 'auc', 'logloss', 'rmse'] as const;
+export const FIT_METRICS = [...RETRIEVAL_METRICS, ...RANKING_METRICS] as const;
 export type FitMetric = (typeof FIT_METRICS)[number];
+export const lowerIsBetter = (m: string): boolean => ['ne', 'logloss', 'rmse'].includes(m);
 
 export interface SweepSpec {
   name: string;
@@ -36,7 +40,17 @@ export interface SweepSpec {
   grid?: Record<string, unknown[]>;
   points?: Record<string, unknown>[];
   seeds: number[];
-  metric: FitMetric;
+  /** Absent: ndcg@10 for retrieval sweeps, ne for ranking sweeps (set by expandSpec's caller via metricOf). */
+  metric?: FitMetric;
+}
+
+/** The metric a sweep fits: the spec's, else NDCG@10 (retrieval) or NE (ranking). */
+export function metricOf(spec: SweepSpec, points: SweepPoint[]): FitMetric {
+  const task = points[0]?.config.task ?? 'retrieval';
+  const m = spec.metric ?? (task === 'ranking' ? 'ne' : 'ndcg@10');
+  const allowed: readonly string[] = task === 'ranking' ? RANKING_METRICS : RETRIEVAL_METRICS;
+  if (!allowed.includes(m)) throw new Error(`sweep spec: metric '${m}' is not a ${task} metric. HINT: use one of ${allowed.join(', ')}`);
+  return m;
 }
 
 /** One run of the sweep, fully resolved except for a compute budget's epoch count. */
@@ -77,9 +91,9 @@ export function parseSpec(json: unknown, where: string): SweepSpec {
   if (!Array.isArray(seeds) || seeds.length === 0 || !seeds.every((s) => Number.isInteger(s) && s >= 0)) {
     throw fail(where, `expected "seeds" to be a non-empty list of integers ≥ 0, got ${JSON.stringify(seeds)}`, 'e.g. "seeds": [1, 2]');
   }
-  const metric = json.metric ?? 'ndcg@10';
-  if (!FIT_METRICS.includes(metric as FitMetric)) throw fail(where, `expected "metric" to be one of ${FIT_METRICS.join(', ')}, got ${JSON.stringify(metric)}`, 'the metric is fitted against compute');
-  return { name, dataset, base, grid: grid as Record<string, unknown[]> | undefined, points: points as Record<string, unknown>[] | undefined, seeds: seeds as number[], metric: metric as FitMetric };
+  const metric = json.metric;
+  if (metric !== undefined && !FIT_METRICS.includes(metric as FitMetric)) throw fail(where, `expected "metric" to be one of ${FIT_METRICS.join(', ')}, got ${JSON.stringify(metric)}`, 'the metric is fitted against compute');
+  return { name, dataset, base, grid: grid as Record<string, unknown[]> | undefined, points: points as Record<string, unknown>[] | undefined, seeds: seeds as number[], metric: metric as FitMetric | undefined };
 }
 
 function parseDataset(d: unknown, where: string): DatasetSpec {
@@ -137,7 +151,7 @@ export function expandSpec(spec: SweepSpec): SweepPoint[] {
       } catch (e) {
         throw new Error(`${(e as Error).message}${/HINT:/.test((e as Error).message) ? '' : '. HINT: fix that key in the spec\'s base, grid or points'}`);
       }
-      if (config.task !== 'retrieval') throw new Error(`sweep spec point ${i}: task '${config.task}' is not supported by the sweep yet. HINT: sweep retrieval models`);
+      if (out.length && out[0]!.config.task !== config.task) throw new Error(`sweep spec point ${i}: task '${config.task}' differs from the first point's '${out[0]!.config.task}'. HINT: one sweep fits one task's metric; split it into two specs`);
       const id = pointId(config, budget as number | undefined);
       if (seen.has(id)) continue; // the same run listed twice runs once
       seen.add(id);

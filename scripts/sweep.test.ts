@@ -7,14 +7,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGpu, type Gpu } from '../kernels/gpu/index.js';
-import { flopShapeOf, trainingFlops } from '../model/flops.js';
+import { flopShapeOf, rankingTrainingFlops, trainingFlops } from '../model/flops.js';
+import { RANKING_TASKS } from '../model/ranking_params.js';
+import { prepareRankingSplit, rankingTrainExamples } from '../trainer/ranking_data.js';
 import { generateSynthetic } from '../trainer/data/index.js';
-import { expandSpec, loadSpec, parseSpec } from './sweep-spec.js';
+import { expandSpec, loadSpec, metricOf, parseSpec } from './sweep-spec.js';
 import { epochLengths, type RunRecord } from './sweep-run.js';
 import { readRuns, runSweep } from './sweep.js';
 import type { FitFile } from './report.js';
 
 const SMOKE = 'scripts/sweeps/smoke.json';
+const SMOKE_RANKING = 'scripts/sweeps/smoke-ranking.json';
 
 describe('sweep specs', () => {
   const base = { dataset: { kind: 'synthetic' }, base: { maxLen: 8 } };
@@ -29,11 +32,16 @@ describe('sweep specs', () => {
   it('rejects bad specs with a hint', () => {
     expect(() => parseSpec({ ...base, points: [{}], colour: 1 }, 't')).toThrow(/unknown key 'colour'.*HINT/);
     expect(() => parseSpec({ ...base }, 't')).toThrow(/nothing to run.*HINT/);
-    expect(() => parseSpec({ ...base, points: [{}], metric: 'auc' }, 't')).toThrow(/metric.*HINT/);
+    expect(() => parseSpec({ ...base, points: [{}], metric: 'hr@11' }, 't')).toThrow(/metric.*HINT/);
     expect(() => parseSpec({ dataset: { kind: 'ftp' }, points: [{}] }, 't')).toThrow(/dataset.kind.*HINT/);
     expect(() => expandSpec(parseSpec({ ...base, points: [{ numLayer: 2 }] }, 't'))).toThrow(/unknown config key 'numLayer'.*numLayers/);
     expect(() => expandSpec(parseSpec({ ...base, points: [{ computeBudget: -1 }] }, 't'))).toThrow(/computeBudget.*HINT/);
     expect(() => loadSpec('/nonexistent/spec.json')).toThrow(/HINT/);
+    expect(() => expandSpec(parseSpec({ ...base, points: [{}, { task: 'ranking' }] }, 't'))).toThrow(/differs from the first point.*HINT/);
+    const ranking = parseSpec({ ...base, points: [{ task: 'ranking' }], metric: 'ndcg@10' }, 't');
+    expect(() => metricOf(ranking, expandSpec(ranking))).toThrow(/not a ranking metric.*HINT/);
+    const defaults = parseSpec({ ...base, points: [{ task: 'ranking' }] }, 't');
+    expect(metricOf(defaults, expandSpec(defaults))).toBe('ne');
   });
 });
 
@@ -96,5 +104,29 @@ describe('smoke sweep end to end', () => {
     const rerun = readRuns(path).find((r) => r.id === last.id)!;
     expect(rerun.losses).toEqual(last.losses); // seeded: the rerun is the same run
     expect(readRuns(path).length).toBe(points.length);
+  });
+
+  it('ranking: runs, FLOPs from each epoch\'s examples, NE fitted', async () => {
+    const dir = join(out, 'ranking');
+    await runSweep({ specPath: SMOKE_RANKING, outDir: dir, gpu, log: quiet });
+    const spec = loadSpec(SMOKE_RANKING);
+    const data = generateSynthetic(spec.dataset.synthetic ?? {});
+    const runs = readRuns(join(dir, 'runs.jsonl'));
+    expect(runs.length).toBe(expandSpec(spec).length);
+    for (const r of runs) {
+      expect(r.task).toBe('ranking');
+      expect(r.test.ne! > 0 && r.test.auc! >= 0 && r.test.auc! <= 1).toBe(true);
+      const train = prepareRankingSplit(data, r.config).split.train;
+      let want = 0;
+      for (let e = 0; e < r.epochs; e++) {
+        const ex = rankingTrainExamples(train, r.config, e).map((x) => [x.candEnd - x.histStart, x.candEnd - x.cut] as const);
+        want += rankingTrainingFlops(flopShapeOf(r.config), ex, { hidden: r.config.headHidden, tasks: RANKING_TASKS.length }).total;
+      }
+      expect(r.train_flops).toBe(want);
+    }
+    const fit = JSON.parse(readFileSync(join(dir, 'fit.json'), 'utf8')) as FitFile;
+    expect(fit.metric).toBe('ne');
+    expect(Object.keys(fit.families).sort()).toEqual(['hstu', 'sasrec']);
+    expect(readFileSync(join(dir, 'report.md'), 'utf8')).toContain('test NE');
   });
 });

@@ -9,10 +9,9 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } fr
 import { execSync } from 'node:child_process';
 import { join } from 'node:path';
 import { createGpu, type Gpu } from '../kernels/gpu/index.js';
-import { flopShapeOf, trainingFlops } from '../model/flops.js';
 import { fmtTime } from '../trainer/progress.js';
-import { expandSpec, loadSpec, type SweepPoint } from './sweep-spec.js';
-import { epochLengths, loadDataset, runPoint, type RunRecord } from './sweep-run.js';
+import { expandSpec, loadSpec, metricOf, type SweepPoint } from './sweep-spec.js';
+import { epochFlops, loadDataset, runPoint, type RunRecord } from './sweep-run.js';
 import { fitRuns, plotFits, renderReport } from './report.js';
 import { writePlots } from './plot.js';
 
@@ -75,6 +74,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
   const loadBefore = uptime();
   const spec = loadSpec(o.specPath);
   const points = expandSpec(spec);
+  const metric = metricOf(spec, points);
   mkdirSync(o.outDir, { recursive: true });
   writeFileSync(join(o.outDir, 'spec.json'), JSON.stringify(spec, null, 2) + '\n');
   const runsPath = join(o.outDir, 'runs.jsonl');
@@ -89,12 +89,8 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
   let device = '';
   if (!o.reportOnly && pending.length) {
     // Planned compute per pending point, for the sweep-wide progress line.
-    const lengthsByN = new Map<number, number[]>();
-    const planned = (p: SweepPoint) => {
-      if (!lengthsByN.has(p.config.maxLen)) lengthsByN.set(p.config.maxLen, epochLengths(ds.data, p.config));
-      const perEpoch = trainingFlops(flopShapeOf(p.config), lengthsByN.get(p.config.maxLen)!).total;
-      return p.computeBudget ?? perEpoch * p.config.epochs;
-    };
+    const cache = new Map<string, number[]>();
+    const planned = (p: SweepPoint) => p.computeBudget ?? epochFlops(ds.data, p.config, 0, cache).total * p.config.epochs;
     const plan = pending.map(planned);
     const totalPlanned = plan.reduce((a, b) => a + b, 0);
     const gpu = o.gpu ?? (await createGpu());
@@ -113,7 +109,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
         done.set(p.id, rec);
         ran.push(p.id);
         flopsDone += plan[k]!;
-        log(`  done: ${rec.train_flops.toExponential(2)} FLOPs in ${rec.wall_s.toFixed(1)} s, ${Math.round(rec.train_tokens_per_s)} tokens/s, best epoch ${rec.best_epoch}: test ${spec.metric} ${(rec.test[spec.metric] ?? NaN).toFixed(4)}`);
+        log(`  done: ${rec.train_flops.toExponential(2)} FLOPs in ${rec.wall_s.toFixed(1)} s, ${Math.round(rec.train_tokens_per_s)} tokens/s, best epoch ${rec.best_epoch}: test ${metric} ${(rec.test[metric] ?? NaN).toFixed(4)}`);
       }
     } finally {
       if (!o.gpu) gpu.dispose();
@@ -123,9 +119,9 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
   const runs = points.map((p) => done.get(p.id)).filter((r): r is RunRecord => r !== undefined);
   if (runs.length === 0) throw new Error(`sweep ${spec.name}: no finished runs to fit. HINT: run without --report-only`);
   if (!ran.length) device = `not opened by this invocation; the runs say: ${[...new Set(runs.map((r) => r.device))].join(', ')}`;
-  const fit = fitRuns(runs, spec.metric, spec.name);
+  const fit = fitRuns(runs, metric, spec.name);
   writeFileSync(join(o.outDir, 'fit.json'), JSON.stringify(fit, null, 2) + '\n');
-  const plots = await writePlots(o.outDir, runs, spec.metric, plotFits(fit), spec.name);
+  const plots = await writePlots(o.outDir, runs, metric, plotFits(fit), spec.name);
   const report = renderReport(runs, fit, {
     specPath: o.specPath,
     outDir: o.outDir,
@@ -139,7 +135,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
   });
   writeFileSync(join(o.outDir, 'report.md'), report);
   for (const [family, f] of Object.entries(fit.families)) {
-    if ('power' in f) log(`${family}: ${spec.metric} ≈ ${f.power.a.toPrecision(3)}·C^${f.power.b.toPrecision(3)} (b in [${f.power.intervals.b.lo.toPrecision(3)}, ${f.power.intervals.b.hi.toPrecision(3)}], R² ${f.power.r2.toFixed(3)}); preferred: ${f.best}`);
+    if ('power' in f) log(`${family}: ${metric} ≈ ${f.power.a.toPrecision(3)}·C^${f.power.b.toPrecision(3)} (b in [${f.power.intervals.b.lo.toPrecision(3)}, ${f.power.intervals.b.hi.toPrecision(3)}], R² ${f.power.r2.toFixed(3)}); preferred: ${f.best}`);
     else log(`${family}: no fit (${f.error})`);
   }
   log(`wrote ${join(o.outDir, 'runs.jsonl')}, fit.json, ${plots.join(', ')}, report.md`);
