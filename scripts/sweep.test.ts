@@ -12,7 +12,7 @@ import { RANKING_TASKS } from '../model/ranking_params.js';
 import { prepareRankingSplit, rankingTrainExamples } from '../trainer/ranking_data.js';
 import { generateSynthetic } from '../trainer/data/index.js';
 import { expandSpec, loadSpec, metricOf, parseSpec } from './sweep-spec.js';
-import { epochLengths, type RunRecord } from './sweep-run.js';
+import { epochLengths, loadDataset, type RunRecord } from './sweep-run.js';
 import { readRuns, runSweep } from './sweep.js';
 import type { FitFile } from './report.js';
 
@@ -42,6 +42,18 @@ describe('sweep specs', () => {
     expect(() => metricOf(ranking, expandSpec(ranking))).toThrow(/not a ranking metric.*HINT/);
     const defaults = parseSpec({ ...base, points: [{ task: 'ranking' }] }, 't');
     expect(metricOf(defaults, expandSpec(defaults))).toBe('ne');
+  });
+});
+
+describe('sweep data', () => {
+  it('falls back to the synthetic data when the file is absent, and says so', async () => {
+    const notes: string[] = [];
+    const synthetic = { numUsers: 30, numItems: 20, numClusters: 4, minEvents: 5, maxEvents: 8 };
+    const ds = await loadDataset({ kind: 'file', paths: ['/nonexistent/u.data'], format: 'ml-100k', fallback: 'synthetic', synthetic }, (s) => notes.push(s));
+    expect(ds.name).toMatch(/^synthetic/);
+    expect(ds.fallbackNote).toMatch(/none of \/nonexistent\/u.data exists/);
+    expect(notes.join('\n')).toMatch(/synthetic default/);
+    await expect(loadDataset({ kind: 'file', paths: ['/nonexistent/u.data'], format: 'ml-100k' }, () => {})).rejects.toThrow(/HINT/);
   });
 });
 
