@@ -20,6 +20,7 @@ import { prepareRankingSplit, rankingBatches, rankingTrainExamples, type Labelle
 import { rankingMetrics, type RankingMetrics } from './ranking_metrics.js';
 import { learningRate } from './schedule.js';
 import { Progress } from './progress.js';
+import { judgeValidation, type SelectionState } from './model_selection.js';
 import { mixSeed } from './data/index.js';
 
 export interface RankingTrainOptions {
@@ -127,8 +128,8 @@ export async function trainRanking(o: RankingTrainOptions): Promise<RankingTrain
   let model: RankingModel | undefined;
   try {
     model = await RankingModel.create(gpu, c, tableRows, init);
-    let step = 0, epoch = 0, sinceBest = 0, trainTokens = 0, trainSecs = 0;
-    let best: RankingRecord | undefined, test: RankingRecord | undefined;
+    let step = 0, epoch = 0, trainTokens = 0, trainSecs = 0;
+    const sel: SelectionState<RankingRecord> = { sinceBest: 0 };
     const examplesPerEpoch = rankingTrainExamples(split.train, c, 0).length;
     if (examplesPerEpoch === 0) throw new Error('no ranking training examples (every user has < 2 training events). HINT: check the data file.');
     const batchesPerEpoch = Math.ceil(examplesPerEpoch / c.batchSize);
@@ -152,7 +153,7 @@ export async function trainRanking(o: RankingTrainOptions): Promise<RankingTrain
         params,
         optimizerState: state,
         itemRawIds: o.data.itemRawIds.map(String),
-        trainerState: { best, test, sinceBest, trainTokens, trainSecs, source: o.data.source },
+        trainerState: { best: sel.best, test: sel.test, sinceBest: sel.sinceBest, trainTokens, trainSecs, source: o.data.source },
       });
     };
 
@@ -181,13 +182,12 @@ export async function trainRanking(o: RankingTrainOptions): Promise<RankingTrain
         const v = await evaluate('validation');
         log(`epoch ${epoch}: validation AUC ${v.auc.toFixed(4)} NE ${v.ne.toFixed(4)} logloss ${v.logloss.toFixed(4)} RMSE ${v.rmse.toFixed(4)}`);
         write({ ...v, train_tokens_per_s: trainTokens / trainSecs });
-        if (!best || v.auc > best.auc) {
-          best = v;
-          test = await evaluate('test');
-          sinceBest = 0;
+        const verdict = judgeValidation(sel, v, (r) => r.auc, c.earlyStopPatience);
+        if (verdict === 'better') {
+          sel.test = await evaluate('test');
           await save('best.hstu');
-        } else if (c.earlyStopPatience > 0 && ++sinceBest >= c.earlyStopPatience) {
-          log(`early stop: no better validation AUC for ${sinceBest} evaluations`);
+        } else if (verdict === 'stop') {
+          log(`early stop: no better validation AUC for ${sel.sinceBest} evaluations`);
           stop = true;
         }
       }
@@ -195,6 +195,7 @@ export async function trainRanking(o: RankingTrainOptions): Promise<RankingTrain
     }
     if (o.outDir && o.maxSteps !== undefined) await save('checkpoint.hstu');
     const tokensPerSec = trainTokens / Math.max(trainSecs, 1e-9);
+    const { best, test } = sel;
     let baselines: RankingTrainResult['baselines'];
     if (!o.noEval && test) {
       write({ ...test, train_tokens_per_s: tokensPerSec, best_epoch: best!.epoch });

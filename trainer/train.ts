@@ -13,6 +13,7 @@ import { initParams } from '../model/params.js';
 import { loadCheckpoint, saveCheckpoint, type Blob, type CheckpointData } from './checkpoint.js';
 import { buildSequences, countTrainBatches, batchTrainSequences, evaluatePopularity, leaveLastOut, type Interactions, type MetricResult, type Split } from './data/index.js';
 import { evaluateRetrieval } from './eval.js';
+import { judgeValidation, type SelectionState } from './model_selection.js';
 import { recordRetrievalLoss } from './retrieval_loss.js';
 import { learningRate } from './schedule.js';
 import { Progress } from './progress.js';
@@ -126,9 +127,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     enc = await createEncoder(gpu, c, tableRows, initParams(c, tableRows - 1, c.seed));
     let step = 0;
     let epoch = 0;
-    let best: EvalRecord | undefined;
-    let test: EvalRecord | undefined;
-    let sinceBest = 0;
+    const sel: SelectionState<EvalRecord> = { sinceBest: 0 };
     let trainTokens = 0;
     let trainSecs = 0;
     if (o.resume) {
@@ -138,8 +137,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       step = ck.step;
       epoch = ck.epoch;
       const st = ck.trainerState as { best?: EvalRecord; test?: EvalRecord; sinceBest?: number; trainTokens?: number; trainSecs?: number };
-      ({ best, test } = st);
-      sinceBest = st.sinceBest ?? 0;
+      Object.assign(sel, { best: st.best, test: st.test, sinceBest: st.sinceBest ?? 0 });
       trainTokens = st.trainTokens ?? 0;
       trainSecs = st.trainSecs ?? 0;
       log(`resumed from ${o.resume} at step ${step} (epoch ${epoch})`);
@@ -163,7 +161,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           params,
           optimizerState: state,
           itemRawIds: o.data.itemRawIds.map(String),
-          trainerState: { best, test, sinceBest, trainTokens, trainSecs, source: o.data.source },
+          trainerState: { best: sel.best, test: sel.test, sinceBest: sel.sinceBest, trainTokens, trainSecs, source: o.data.source },
         }),
       );
     };
@@ -202,13 +200,12 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         const v = await evaluate('validation');
         log(`epoch ${epoch}: validation HR@10 ${v['hr@10'].toFixed(4)} NDCG@10 ${v['ndcg@10'].toFixed(4)} MRR ${v.mrr.toFixed(4)}`);
         if (metricsPath) appendFileSync(metricsPath, JSON.stringify({ ...v, train_tokens_per_s: trainTokens / trainSecs }) + '\n');
-        if (!best || v['ndcg@10'] > best['ndcg@10']) {
-          best = v;
-          test = await evaluate('test');
-          sinceBest = 0;
+        const verdict = judgeValidation(sel, v, (r) => r['ndcg@10'], c.earlyStopPatience);
+        if (verdict === 'better') {
+          sel.test = await evaluate('test');
           await save('best.hstu');
-        } else if (c.earlyStopPatience > 0 && ++sinceBest >= c.earlyStopPatience) {
-          log(`early stop: no better validation NDCG@10 for ${sinceBest} evaluations`);
+        } else if (verdict === 'stop') {
+          log(`early stop: no better validation NDCG@10 for ${sel.sinceBest} evaluations`);
           stop = true;
         }
       }
@@ -216,6 +213,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     }
     if (o.outDir && o.maxSteps !== undefined) await save('checkpoint.hstu');
     const tokensPerSec = trainTokens / Math.max(trainSecs, 1e-9);
+    const { best, test } = sel;
     let popularity: TrainResult['popularity'];
     if (!o.noEval && test) {
       popularity = {
