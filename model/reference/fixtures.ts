@@ -3,7 +3,7 @@
 // timestamp gaps (many time buckets), a negative equal to its target.
 import { Rng } from '../../kernels/testing/rng.js';
 import { type Config, applyOverrides, defaultConfig } from '../config.js';
-import { paramLayout } from '../params.js';
+import { type ParamSpec, paramLayout } from '../params.js';
 import type { RefBatch } from './batch.js';
 
 /** d=6, N=5, 2 layers; HSTU with H=2, dqk=2 ≠ dv=3 unless overridden. */
@@ -15,8 +15,13 @@ export function tinyConfig(overrides: Record<string, unknown> = {}): Config {
 
 /** Every parameter uniform in [−scale, scale] (item row 0 zero), so no gradient is trivially 0. */
 export function randomParams(c: Config, numItems: number, rng: Rng, scale = 0.5): Map<string, Float64Array> {
+  return randomTensors(paramLayout(c, numItems), rng, scale);
+}
+
+/** Every tensor of `specs` uniform in [−scale, scale], gammas around 1, zeroRow0 tables' row 0 zero. */
+export function randomTensors(specs: readonly ParamSpec[], rng: Rng, scale: number): Map<string, Float64Array> {
   const out = new Map<string, Float64Array>();
-  for (const spec of paramLayout(c, numItems)) {
+  for (const spec of specs) {
     const n = spec.shape.reduce((a, b) => a * b, 1);
     const a = Float64Array.from({ length: n }, () => rng.uniform(-scale, scale));
     if (spec.name.endsWith('gamma')) for (let i = 0; i < n; i++) a[i]! += 1;

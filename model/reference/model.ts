@@ -46,6 +46,27 @@ function checkParams(c: Config, params: ParamMap, numItems: number): Map<string,
   return shapes;
 }
 
+/** The encoder's layers (HSTU or SASRec, per c.model) on x0, registering each layer's parameters
+ *  in `leaves` as `layers.<l>.<name>`; returns every layer's output. Shared by the retrieval and
+ *  ranking references. */
+export function encoderLayers(c: Config, x0: Tensor, params: ParamMap, shapes: Map<string, number[]>, layout: Layout, timestamps: RefBatch['timestamps'], leaves: Map<string, Tensor>): Tensor[] {
+  const outs: Tensor[] = [];
+  let x = x0;
+  for (let l = 0; l < c.numLayers; l++) {
+    if (c.model === 'hstu') {
+      const lp = hstuLayerLeaves(c, params, l, shapes);
+      for (const [k, t] of Object.entries(lp)) leaves.set(`layers.${l}.${k}`, t as Tensor);
+      x = hstuLayer(c, x, lp, layout, timestamps).y;
+    } else {
+      const lp = sasrecLayerLeaves(params, l, shapes);
+      for (const [k, t] of Object.entries(lp)) leaves.set(`layers.${l}.${k}`, t);
+      x = sasrecLayer(c, x, lp, layout);
+    }
+    outs.push(x);
+  }
+  return outs;
+}
+
 /** Build the graph; returns the loss tensor, the leaves by name, the output and the hidden states. */
 export function buildReference(c: Config, params: ParamMap, batch: RefBatch) {
   const numItems = numItemsOf(c, params);
@@ -60,20 +81,8 @@ export function buildReference(c: Config, params: ParamMap, batch: RefBatch) {
   };
   const itemEmb = leaf('item_emb');
   const x0 = op.add(op.scale(op.gatherRows(itemEmb, batch.items), Math.sqrt(c.dim)), op.gatherRows(leaf('pos_emb'), layout.positions));
-  let x = x0;
-  const hidden: Tensor[] = [x0];
-  for (let l = 0; l < c.numLayers; l++) {
-    if (c.model === 'hstu') {
-      const lp = hstuLayerLeaves(c, params, l, shapes);
-      for (const [k, t] of Object.entries(lp)) leaves.set(`layers.${l}.${k}`, t as Tensor);
-      x = hstuLayer(c, x, lp, layout, batch.timestamps).y;
-    } else {
-      const lp = sasrecLayerLeaves(params, l, shapes);
-      for (const [k, t] of Object.entries(lp)) leaves.set(`layers.${l}.${k}`, t);
-      x = sasrecLayer(c, x, lp, layout);
-    }
-    hidden.push(x);
-  }
+  const hidden = [x0, ...encoderLayers(c, x0, params, shapes, layout, batch.timestamps, leaves)];
+  let x = hidden[hidden.length - 1]!;
   if (c.model === 'sasrec') x = affineLayerNorm(x, leaf('final_ln_gamma'), leaf('final_ln_beta'));
   const u = op.l2Normalize(x, L2_EPS);
   const loss = sampledSoftmaxLoss(u, itemEmb, batch, c.temperature);

@@ -11,9 +11,9 @@ import type { Config } from '../config.js';
 import { itemTableRows } from '../params.js';
 import { RATING_OFFSET, TASK_LIKE, TASK_RATING, RANKING_TASKS, rankingParamLayout } from '../ranking_params.js';
 import { batchLayout, type Layout } from './batch.js';
-import { hstuLayer, hstuLayerLeaves } from './hstu.js';
+import { encoderLayers } from './model.js';
 import * as op from './ops.js';
-import { affineLayerNorm, sasrecLayer, sasrecLayerLeaves } from './sasrec.js';
+import { affineLayerNorm } from './sasrec.js';
 import { Tensor, backward, constant, param } from './tape.js';
 
 /** LayerNorm eps of the head's input (model/ranking.ts HEAD_LN_EPS). */
@@ -91,17 +91,7 @@ export function buildRankingReference(c: Config, params: Map<string, ArrayLike<n
   for (const t of cands) hist.fill(0, t * d, t * d + d);
   const actionTerm = op.mul(op.gatherRows(leaf('action_emb'), batch.actions), constant(hist, [L, d]));
   let x = op.add(op.add(op.scale(op.gatherRows(leaf('item_emb'), batch.items), Math.sqrt(d)), op.gatherRows(leaf('pos_emb'), layout.positions)), actionTerm);
-  for (let l = 0; l < c.numLayers; l++) {
-    if (c.model === 'hstu') {
-      const lp = hstuLayerLeaves(c, params, l, shapes);
-      for (const [k, t] of Object.entries(lp)) leaves.set(`layers.${l}.${k}`, t as Tensor);
-      x = hstuLayer(c, x, lp, layout, batch.timestamps).y;
-    } else {
-      const lp = sasrecLayerLeaves(params, l, shapes);
-      for (const [k, t] of Object.entries(lp)) leaves.set(`layers.${l}.${k}`, t);
-      x = sasrecLayer(c, x, lp, layout);
-    }
-  }
+  x = encoderLayers(c, x, params, shapes, layout, batch.timestamps, leaves).at(-1) ?? x;
   if (c.model === 'sasrec') x = affineLayerNorm(x, leaf('final_ln_gamma'), leaf('final_ln_beta'));
   const r = op.relu(op.addRow(op.matmul(op.layerNorm(x, HEAD_LN_EPS), leaf('head.w1')), leaf('head.b1')));
   const y = op.addRow(op.matmul(r, leaf('head.w2')), leaf('head.b2'));

@@ -5,18 +5,11 @@ import type { Rng } from '../../kernels/testing/rng.js';
 import type { Config } from '../config.js';
 import { rankingParamLayout } from '../ranking_params.js';
 import type { RefRankingBatch } from './ranking.js';
+import { randomTensors } from './fixtures.js';
 
 /** Every ranking tensor uniform in [−scale, scale] (gammas around 1; item and action row 0 zero). */
 export function randomRankingParams(c: Config, numItems: number, rng: Rng, scale = 0.5): Map<string, Float64Array> {
-  const out = new Map<string, Float64Array>();
-  for (const spec of rankingParamLayout(c, numItems)) {
-    const n = spec.shape.reduce((a, b) => a * b, 1);
-    const a = Float64Array.from({ length: n }, () => rng.uniform(-scale, scale));
-    if (spec.name.endsWith('gamma')) for (let i = 0; i < n; i++) a[i]! += 1;
-    if (spec.zeroRow0) a.fill(0, 0, spec.shape[1]);
-    out.set(spec.name, a);
-  }
-  return out;
+  return randomTensors(rankingParamLayout(c, numItems), rng, scale);
 }
 
 /** A ranking batch: sequence b has histories[b] history tokens then targets[b] candidates. */
