@@ -1,4 +1,4 @@
-// Central finite differences (float64, h = 1e-6) against the tape's gradients of the whole
+// Central finite differences (float64, h = 1e-6; fd_check.ts) against the tape's gradients of the whole
 // reference loss, on a random sample of entries of EVERY parameter tensor.
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../kernels/testing/rng.js';
@@ -7,36 +7,13 @@ import { paramLayout } from '../params.js';
 import type { RefBatch } from './batch.js';
 import { randomBatch, randomParams, tinyConfig } from './fixtures.js';
 import { referenceLoss, referenceLossValue } from './model.js';
+import { finiteDifferenceCheck, type FdReport } from './fd_check.js';
 
-const NUM_ITEMS = 7, R = 3, H_STEP = 1e-6, TOL = 1e-5, FLOOR = 1e-4;
+const NUM_ITEMS = 7, R = 3, TOL = 1e-5;
 
-/** Worst relative error |analytic − fd| / max(|analytic|, |fd|, FLOOR) over sampled entries. */
-function gradCheck(c: Config, params: Map<string, Float64Array>, batch: RefBatch, rng: Rng, perTensor = 4) {
+function gradCheck(c: Config, params: Map<string, Float64Array>, batch: RefBatch, rng: Rng, perTensor = 4): FdReport[] {
   const { grads } = referenceLoss(c, params, batch);
-  const report: { name: string; worst: number; nonzero: number }[] = [];
-  for (const spec of paramLayout(c, NUM_ITEMS)) {
-    const p = params.get(spec.name)!, g = grads.get(spec.name)!;
-    expect(g.length, spec.name).toBe(p.length);
-    // Sample entries with a non-zero gradient first (the informative ones), then any entry.
-    const nz = [...g.keys()].filter((i) => Math.abs(g[i]!) > 1e-9);
-    const picks = new Set<number>();
-    for (let s = 0; s < perTensor && nz.length; s++) picks.add(nz[rng.int(0, nz.length - 1)]!);
-    picks.add(rng.int(0, p.length - 1));
-    let worst = 0;
-    for (const i of picks) {
-      const orig = p[i]!;
-      p[i] = orig + H_STEP;
-      const up = referenceLossValue(c, params, batch);
-      p[i] = orig - H_STEP;
-      const down = referenceLossValue(c, params, batch);
-      p[i] = orig;
-      const fd = (up - down) / (2 * H_STEP);
-      worst = Math.max(worst, Math.abs(g[i]! - fd) / Math.max(Math.abs(g[i]!), Math.abs(fd), FLOOR));
-    }
-    report.push({ name: spec.name, worst, nonzero: nz.length });
-    if (process.env.GRADCHECK_VERBOSE) console.log(spec.name, worst.toExponential(2), nz.length);
-  }
-  return report;
+  return finiteDifferenceCheck(paramLayout(c, NUM_ITEMS), params, grads, () => referenceLossValue(c, params, batch), rng, perTensor);
 }
 
 function expectPasses(report: ReturnType<typeof gradCheck>, unused: (name: string) => boolean = () => false) {

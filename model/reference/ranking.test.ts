@@ -10,8 +10,9 @@ const NUM_TASKS_REF = RANKING_TASKS.length;
 import { referenceRanking, referenceRankingLoss, type RefRankingBatch } from './ranking.js';
 import { randomRankingBatch, randomRankingParams, singleCandidate } from './ranking_fixtures.js';
 import { tinyConfig } from './fixtures.js';
+import { finiteDifferenceCheck } from './fd_check.js';
 
-const NUM_ITEMS = 7, H_STEP = 1e-6, TOL = 1e-5, FLOOR = 1e-4;
+const NUM_ITEMS = 7, TOL = 1e-5;
 // Histories 3, 0 (candidates only), 1, 2, and an empty sequence; 2, 3, 1, 0, 0 candidates.
 const HIST = [3, 0, 1, 2, 0], TARGETS = [2, 3, 1, 0, 0];
 
@@ -19,27 +20,7 @@ const rankCfg = (o: Record<string, unknown> = {}): Config => tinyConfig({ task: 
 
 function gradCheck(c: Config, params: Map<string, Float64Array>, batch: RefRankingBatch, rng: Rng) {
   const { grads } = referenceRanking(c, params, batch);
-  const report: { name: string; worst: number; nonzero: number }[] = [];
-  for (const spec of rankingParamLayout(c, NUM_ITEMS)) {
-    const p = params.get(spec.name)!, g = grads.get(spec.name)!;
-    const nz = [...g.keys()].filter((i) => Math.abs(g[i]!) > 1e-9);
-    const picks = new Set<number>();
-    for (let s = 0; s < 4 && nz.length; s++) picks.add(nz[rng.int(0, nz.length - 1)]!);
-    picks.add(rng.int(0, p.length - 1));
-    let worst = 0;
-    for (const i of picks) {
-      const orig = p[i]!;
-      p[i] = orig + H_STEP;
-      const up = referenceRankingLoss(c, params, batch);
-      p[i] = orig - H_STEP;
-      const down = referenceRankingLoss(c, params, batch);
-      p[i] = orig;
-      const fd = (up - down) / (2 * H_STEP);
-      worst = Math.max(worst, Math.abs(g[i]! - fd) / Math.max(Math.abs(g[i]!), Math.abs(fd), FLOOR));
-    }
-    report.push({ name: spec.name, worst, nonzero: nz.length });
-  }
-  return report;
+  return finiteDifferenceCheck(rankingParamLayout(c, NUM_ITEMS), params, grads, () => referenceRankingLoss(c, params, batch), rng);
 }
 
 describe('ranking reference', () => {
