@@ -198,6 +198,64 @@ describe('sampled_softmax gpu', () => {
     await runAndCheck(c, 77, 'naive');
   });
 
+  // Per-row sampled negatives over shared columns: row r's negatives are S draws (with
+  // repetition) of the R shared columns. The float64 reference is the plain per-row loss with
+  // negIds[r, t] = shared[samples[r, t]]; its per-slot dNeg summed onto the columns is the
+  // shared-mode dNeg (0 at columns nobody drew).
+  it.each([
+    { P: 1, R: 1, S: 1, d: 1, table: false, weights: false, tau: 1 },
+    { P: 7, R: 5, S: 13, d: 3, table: true, weights: true, tau: 0.05 },
+    { P: 300, R: 97, S: 128, d: 50, table: false, weights: true, tau: 0.05 },
+    { P: 203, R: 130, S: 3, d: 13, table: true, weights: false, tau: 0.2 },
+  ])('shared columns with per-row samples %o', async ({ S, ...cs }) => {
+    const c: Case = { ...cs, shared: true };
+    const x = makeCase(c, 500 + c.P + S);
+    const { P, R, d } = c;
+    const rng = new Rng(31 + S);
+    const samples = Uint32Array.from({ length: P * S }, () => rng.int(0, R - 1));
+    // Force collisions with the positive: some rows draw the column holding their positive.
+    for (let r = 0; r < P; r++) if (rng.next() < 0.3) { const j = rng.int(0, R - 1); x.posIds[r] = x.negIds[j]!; samples[r * S] = j; }
+    const perRowIds = Uint32Array.from(samples, (j) => x.negIds[j]!);
+    x.ref.posEmb = gatherRef(x.items, x.posIds, d);
+    const ref: LossRefInput = { ...x.ref, R: S, shared: false, negIds: perRowIds, negEmb: gatherRef(x.items, perRowIds, d) };
+    const { inp, all } = upload(c, x);
+    inp.rowSamples = gpu.u32(samples, [P, S], 'rowSamples');
+    const shape = { P, R, d, temperature: c.tau, sharedNegatives: true, samplesPerRow: S };
+    const rowLoss = gpu.empty([P], 'f32', 'rowLoss'), loss = gpu.empty([1], 'f32', 'loss');
+    const dU = gpu.empty([P, d], 'f32', 'dU'), dPos = gpu.empty([P, d], 'f32', 'dPos'), dNeg = gpu.empty([R, d], 'f32', 'dNeg');
+    poison(gpu, rowLoss, loss, dU, dPos, dNeg);
+    const rec = gpu.recorder();
+    sampledSoftmaxLoss(rec, inp, shape, { rowLoss, loss });
+    sampledSoftmaxBackward(rec, inp, shape, { rowLoss }, { dU, dPos, dNeg }, { dLoss: 1.5, reuseForward: true });
+    await rec.submit();
+    const want = sampledSoftmaxRef(ref);
+    const g = sampledSoftmaxBackwardRef(ref, 1.5);
+    const dNegCols = new Float64Array(R * d);
+    samples.forEach((j, slot) => { for (let i = 0; i < d; i++) dNegCols[j * d + i] += g.dNeg[slot * d + i]!; });
+    const tol = { atol: 3e-4 / c.tau, rtol: 1e-4 };
+    expectClose('rowLoss', await gpu.read(rowLoss), want.rowLoss, tol);
+    expectClose('loss', await gpu.read(loss), [want.loss], tol);
+    const gScale = Math.max(maxAbs(g.dU), maxAbs(g.dPos), maxAbs(dNegCols), 1.5 / (c.tau * P));
+    for (const [name, t, r] of [['dU', dU, g.dU], ['dPos', dPos, g.dPos], ['dNeg', dNeg, dNegCols]] as const) {
+      expectClose(name, await gpu.read(t), r, { atol: 2e-4 * gScale, rtol: 2e-3, shape: t.shape });
+    }
+    [...all, inp.rowSamples, rowLoss, loss, dU, dPos, dNeg].forEach((t) => t.release());
+  });
+
+  it('per-row samples are refused without shared negatives, on the naive variant and with a wrong shape', () => {
+    const c: Case = { P: 4, R: 3, d: 2, table: true, weights: false, tau: 0.05, shared: true };
+    const x = makeCase(c, 3);
+    const { inp, all } = upload(c, x);
+    const rowLoss = gpu.empty([4], 'f32', 'rowLoss'), loss = gpu.empty([1], 'f32', 'loss');
+    inp.rowSamples = gpu.u32(new Uint32Array(8), [4, 2], 'rowSamples');
+    const rec = gpu.recorder();
+    const base = { P: 4, R: 3, d: 2, temperature: 0.05 };
+    expect(() => sampledSoftmaxLoss(rec, inp, { ...base, sharedNegatives: true, samplesPerRow: 3 }, { rowLoss, loss })).toThrow(/rowSamples of shape \[4, 3\]/);
+    expect(() => sampledSoftmaxLoss(rec, inp, { ...base, sharedNegatives: true }, { rowLoss, loss })).toThrow(/samplesPerRow/);
+    expect(() => sampledSoftmaxLoss(rec, inp, { ...base, sharedNegatives: true, samplesPerRow: 2 }, { rowLoss, loss }, { variant: 'naive' })).toThrow(/fused variant only/);
+    [...all, inp.rowSamples, rowLoss, loss].forEach((t) => t.release());
+  });
+
   it('chunked backward (rowStart/rowCount) equals the slice of the full gradient; loss deterministic', async () => {
     const c: Case = { P: 300, R: 5, d: 3, table: true, weights: true, tau: 0.05 };
     const x = makeCase(c, 9);

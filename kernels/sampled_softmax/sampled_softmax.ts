@@ -48,6 +48,9 @@ export interface SampledSoftmaxShape {
   /** One set of R negatives shared by all rows: negIds [R], negEmb [R, d], dNeg [R, d] (summed
    *  over rows). Default false: R negatives per row (negIds [P, R], negEmb/dNeg [P, R, d]). */
   sharedNegatives?: boolean;
+  /** S: with shared negatives and `rowSamples`, each row's negatives are S columns drawn from the
+   *  R shared ones (per-row sampled negatives computed as dense GEMMs over the R columns). */
+  samplesPerRow?: number;
 }
 
 /** Item rows come from `items` [numItems, d] indexed by id (table mode), or from pre-gathered
@@ -61,6 +64,10 @@ export interface SampledSoftmaxInputs {
   negEmb?: Tensor<'f32'>;
   /** [P] row weights (0 = skip the row, e.g. padding); loss = Σ w·CE / Σ w. All 1 when absent. */
   weights?: Tensor<'f32'>;
+  /** [P, S] column indices (< R) into the shared negatives: row r's negatives are
+   *  negIds[rowSamples[r, ·]] (a column drawn twice counts twice). Needs sharedNegatives and
+   *  samplesPerRow = S; fused variant only. */
+  rowSamples?: Tensor<'u32'>;
 }
 
 /** 'fused': the default. 'naive': the benchmark baseline — for per-row negatives all logits
@@ -101,6 +108,12 @@ function validate(inp: SampledSoftmaxInputs, s: SampledSoftmaxShape): Resolved {
   const shared = s.sharedNegatives === true;
   expectTensor('negIds', inp.negIds, 'u32', shared ? [R] : [P, R]);
   if (inp.weights) expectTensor('weights', inp.weights, 'f32', [P]);
+  if (inp.rowSamples || s.samplesPerRow !== undefined) {
+    const S = s.samplesPerRow;
+    if (!shared) throw new Error('sampled_softmax: rowSamples pick columns of the shared negatives. HINT: set sharedNegatives: true.');
+    if (!Number.isInteger(S) || S! < 1) throw new Error(`sampled_softmax: expected integer samplesPerRow ≥ 1 with rowSamples, got ${S}`);
+    expectTensor('rowSamples', inp.rowSamples, 'u32', [P, S!]);
+  }
   if (inp.items && (inp.posEmb || inp.negEmb)) throw new Error('sampled_softmax: expected either items (table mode) or posEmb+negEmb (gathered mode), got both');
   if (inp.items) {
     if (inp.items.dtype !== 'f32' || inp.items.shape.length !== 2 || inp.items.shape[1] !== d) {
@@ -189,6 +202,7 @@ export function sampledSoftmaxLoss(
   const w = inp.weights ?? inp.u;
   const defs = { TABLE: v.table ? 1 : 0, SHARED: v.shared ? 1 : 0 };
   const variant = opts.variant ?? 'fused';
+  if (inp.rowSamples && variant !== 'fused') throw new Error('sampled_softmax: rowSamples run on the fused variant only. HINT: drop variant or rowSamples.');
   if (v.shared && variant === 'fused') {
     sharedForward(rec, inp, shape, v, out.rowLoss);
   } else if (v.shared || variant === 'fused') {
@@ -236,16 +250,22 @@ function sharedForward(rec: Recorder, inp: SampledSoftmaxInputs, shape: SampledS
   const { P, R, d } = shape;
   const t = sharedPrep(rec, inp, shape, v, true);
   const hasW = inp.weights ? 1 : 0;
-  const params = new Params().u32(P).u32(R).u32(d).u32(hasW).f32(1 / shape.temperature).f32(v.eps).done();
-  rec.dispatch(sharedKernel('fwd', { TABLE: v.table ? 1 : 0 }), [t.uHat, v.posSrc, inp.posIds, inp.negIds, inp.weights ?? inp.u, t.cos, rowLoss], Math.ceil(P / WG), params);
+  const S = inp.rowSamples ? shape.samplesPerRow! : 0;
+  const params = new Params().u32(P).u32(R).u32(d).u32(hasW).f32(1 / shape.temperature).f32(v.eps).u32(S).done();
+  rec.dispatch(
+    sharedKernel('fwd', { TABLE: v.table ? 1 : 0, SAMPLED: S ? 1 : 0 }),
+    [t.uHat, v.posSrc, inp.posIds, inp.negIds, inp.weights ?? inp.u, t.cos, rowLoss, inp.rowSamples ?? inp.posIds],
+    Math.ceil(P / WG),
+    params,
+  );
   lastSharedForward.set(rec.gpu, { rec, inp: { ...inp }, shape: { ...shape } });
 }
 
 function sameForward(a: SharedForwardRecord | undefined, rec: Recorder, inp: SampledSoftmaxInputs, shape: SampledSoftmaxShape): boolean {
   if (!a || a.rec !== rec) return false;
-  const keys = ['u', 'posIds', 'negIds', 'items', 'posEmb', 'negEmb', 'weights'] as const;
+  const keys = ['u', 'posIds', 'negIds', 'items', 'posEmb', 'negEmb', 'weights', 'rowSamples'] as const;
   if (keys.some((k) => a.inp[k] !== inp[k])) return false;
-  return a.shape.P === shape.P && a.shape.R === shape.R && a.shape.d === shape.d && a.shape.temperature === shape.temperature && (a.shape.eps ?? DEFAULT_EPS) === (shape.eps ?? DEFAULT_EPS);
+  return a.shape.P === shape.P && a.shape.R === shape.R && a.shape.d === shape.d && a.shape.temperature === shape.temperature && (a.shape.eps ?? DEFAULT_EPS) === (shape.eps ?? DEFAULT_EPS) && a.shape.samplesPerRow === shape.samplesPerRow;
 }
 
 function sharedBackward(
@@ -271,10 +291,11 @@ function sharedBackward(
   const gc = scratchView(gpu, 'gc', [P, R]);
   const b = scratchView(gpu, 'bsum', [1, R]);
   const hasW = inp.weights ? 1 : 0;
-  const params = new Params().u32(P).u32(R).u32(d).u32(hasW).f32(1 / shape.temperature).f32(v.eps).f32(dLoss).done();
+  const S = inp.rowSamples ? shape.samplesPerRow! : 0;
+  const params = new Params().u32(P).u32(R).u32(d).u32(hasW).f32(1 / shape.temperature).f32(v.eps).f32(dLoss).u32(S).done();
   rec.dispatch(
-    sharedKernel('bwd_rows', { TABLE: v.table ? 1 : 0 }),
-    [t.uHat, v.posSrc, inp.posIds, inp.negIds, inp.weights ?? inp.u, rowLoss, invW, t.cos, grads.dU, grads.dPos, g, gc],
+    sharedKernel('bwd_rows', { TABLE: v.table ? 1 : 0, SAMPLED: S ? 1 : 0 }),
+    [t.uHat, v.posSrc, inp.posIds, inp.negIds, inp.weights ?? inp.u, rowLoss, invW, t.cos, grads.dU, grads.dPos, g, gc, inp.rowSamples ?? inp.posIds],
     Math.ceil(P / WG),
     params,
   );
@@ -331,6 +352,7 @@ export function sampledSoftmaxBackward(
   const w = inp.weights ?? inp.u;
   const defs = { TABLE: v.table ? 1 : 0, SHARED: v.shared ? 1 : 0 };
   const variant = opts.variant ?? 'fused';
+  if (inp.rowSamples && variant !== 'fused') throw new Error('sampled_softmax: rowSamples run on the fused variant only. HINT: drop variant or rowSamples.');
   if (v.shared && variant === 'fused') {
     sharedBackward(rec, inp, shape, v, fwd.rowLoss, invW, grads, dLoss, opts.reuseForward === true);
     return;

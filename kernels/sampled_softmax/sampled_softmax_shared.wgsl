@@ -9,6 +9,11 @@
 // bwd_rows (G, GC, the positive's terms), du_project, dneg_finish. A row per invocation on a
 // CPU adapter beats a workgroup per row (no barriers). Accumulation f32, fixed order:
 // bitwise deterministic. Grids fold into 2D: linear id = wid.x + wid.y · nwg.x, bounds-checked.
+// SAMPLED = 1 (per-row sampled negatives over shared columns): row r's negatives are the multiset
+// {column samples[r, t] : t < S} of the R shared columns, so a column drawn twice counts twice and
+// an undrawn one not at all; fwd and bwd_rows read only those columns of cos, and G/GC stay 0 at
+// undrawn columns. The GEMMs are unchanged: they run over all R columns (the sampled loss's
+// gradient is simply zero at the rest).
 
 // ==== kernel: norm_rows ====
 // hat[r] = src[row(r)] / max(‖src[row(r)]‖, eps), norm[r] = (max(‖·‖, eps), [‖·‖ > eps]) with
@@ -47,6 +52,7 @@ struct Params {
   has_w: u32,
   inv_temp: f32,
   eps: f32,
+  s: u32,
 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> u_hat: array<f32>;
@@ -56,6 +62,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read> weights: array<f32>;
 @group(0) @binding(6) var<storage, read> cos: array<f32>;
 @group(0) @binding(7) var<storage, read_write> row_loss: array<f32>;
+@group(0) @binding(8) var<storage, read> samples: array<u32>;
 
 @compute @workgroup_size({{WG}})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -75,7 +82,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let lp = up / max(sqrt(pp), params.eps) * params.inv_temp;
   var m = lp;
   var s = 1.0;
-  for (var j = 0u; j < params.r; j++) {
+  let count = select(params.r, params.s, {{SAMPLED}}u == 1u);
+  for (var t = 0u; t < count; t++) {
+    var j = t;
+    if ({{SAMPLED}}u == 1u) { j = samples[row * params.s + t]; }
     if (neg_ids[j] == pid) { continue; }
     let l = cos[row * params.r + j] * params.inv_temp;
     if (l > m) { s = s * exp(m - l) + 1.0; m = l; } else { s += exp(l - m); }
@@ -95,6 +105,7 @@ struct Params {
   inv_temp: f32,
   eps: f32,
   dloss: f32,
+  s: u32,
 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> u_hat: array<f32>;
@@ -109,6 +120,7 @@ struct Params {
 @group(0) @binding(10) var<storage, read_write> dpos: array<f32>;
 @group(0) @binding(11) var<storage, read_write> g: array<f32>;
 @group(0) @binding(12) var<storage, read_write> gc: array<f32>;
+@group(0) @binding(13) var<storage, read> samples: array<u32>;
 
 @compute @workgroup_size({{WG}})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -142,6 +154,20 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     let eh = pos_src[pb + i] / np;
     du[ub + i] = cp * eh;
     dpos[ub + i] = cp / np * (u_hat[ub + i] - kp * cosp * eh);
+  }
+  if ({{SAMPLED}}u == 1u) {
+    // Undrawn columns get 0; a column drawn n times accumulates n equal terms (in draw order).
+    for (var j = 0u; j < R; j++) { g[row * R + j] = 0.0; gc[row * R + j] = 0.0; }
+    for (var t = 0u; t < params.s; t++) {
+      let j = samples[row * params.s + t];
+      if (neg_ids[j] == pid) { continue; }
+      let k = row * R + j;
+      let cs = cos[k];
+      let c = scale * exp(cs * params.inv_temp - lse) * params.inv_temp;
+      g[k] += c;
+      gc[k] += c * cs;
+    }
+    return;
   }
   for (var j = 0u; j < R; j++) {
     let k = row * R + j;
