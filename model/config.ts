@@ -34,6 +34,10 @@ export const defaultConfig = {
   outputFromUOAndGate: false,
   /** R: uniformly sampled negatives per predicted token. */
   numNegatives: 128,
+  /** 'per-position': every position draws its own R negatives (the paper's research code);
+   *  'shared': one draw of R negatives per batch, scored by every position (cheaper for very
+   *  large catalogues, but each step then pushes down only R items). */
+  negativeSampling: 'per-position' as 'per-position' | 'shared',
   /** tau: logits = cos(u, item) / tau. */
   temperature: 0.05,
   /** Sequences per batch. */
@@ -83,6 +87,7 @@ export type ConfigKey = keyof Config;
 export const configEnums: { [K in ConfigKey]?: readonly string[] } = {
   model: ['hstu', 'sasrec'],
   task: ['retrieval', 'ranking'],
+  negativeSampling: ['per-position', 'shared'],
   lrSchedule: ['constant', 'cosine', 'linear-warmup'],
   embeddingOptimizer: ['rowwise-adam', 'adam'],
 };

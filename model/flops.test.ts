@@ -95,18 +95,25 @@ vi.mock('../kernels/softmax_attention/softmax_attention.js', async (importOrigin
     },
   };
 });
+/** Negatives each row's loss uses: with per-row samples over shared columns, S (the dense
+ *  GEMMs over all R columns are how they are computed, not the algorithm's count). */
+function usedNegatives(inp: { rowSamples?: unknown }, shape: { R: number; samplesPerRow?: number }): number {
+  return inp.rowSamples ? shape.samplesPerRow! : shape.R;
+}
 vi.mock('../kernels/sampled_softmax/sampled_softmax.js', async (importOriginal) => {
   const m = await importOriginal<typeof import('../kernels/sampled_softmax/sampled_softmax.js')>();
   return {
     ...m,
     sampledSoftmaxLoss: (...a: Parameters<typeof m.sampledSoftmaxLoss>) => {
-      const { P, R, d } = a[2];
+      const { P, d } = a[2];
+      const R = usedNegatives(a[1], a[2]);
       seen.loss += P * (R + 1) * 2 * d; // one d-dot product per logit
       note('loss_fwd');
       return asLoss(() => m.sampledSoftmaxLoss(...a));
     },
     sampledSoftmaxBackward: (...a: Parameters<typeof m.sampledSoftmaxBackward>) => {
-      const { P, R, d } = a[2];
+      const { P, d } = a[2];
+      const R = usedNegatives(a[1], a[2]);
       const rows = a[5]?.rowCount ?? P - (a[5]?.rowStart ?? 0);
       seen.loss += rows * (R + 1) * 4 * d; // dU and the item-row gradient, 2·d per logit each
       note('loss_bwd');

@@ -35,7 +35,9 @@ export interface FlopShape {
   dqk: number;
   /** Per-head value dim (SASRec: d / H). */
   dv: number;
-  /** R: negatives per position (shared across the batch, each position scores all of them). */
+  /** R: negatives per position (per-position or shared, each position scores R of them). The
+   *  per-position path computes cosines against the whole catalogue as GEMMs and reads R per row;
+   *  these formulas count the algorithm's R + 1 logits, not that implementation's extra work. */
   numNegatives: number;
 }
 

@@ -8,7 +8,7 @@ import { Rng } from '../kernels/testing/rng.js';
 import { createEncoder } from '../model/encoder.js';
 import { referenceLoss } from '../model/reference/model.js';
 import { randomBatch, randomParams, tinyConfig } from '../model/reference/fixtures.js';
-import { batchNegatives } from './retrieval_loss.js';
+import { positionNegatives } from './retrieval_loss.js';
 import { recordGradients } from './train.js';
 
 let gpu: Gpu;
@@ -19,6 +19,7 @@ const NUM_ITEMS = 9; // real items 1..9, table rows 10
 
 describe.each([
   ['hstu with rab', { model: 'hstu', attnAlpha: -1 }],
+  ['hstu with rab, shared negatives', { model: 'hstu', attnAlpha: -1, negativeSampling: 'shared' }],
   ['hstu without rab', { model: 'hstu', useRab: false }],
   ['sasrec', { model: 'sasrec', numHeads: 2, dim: 6 }],
 ])('GPU model gradients equal the float64 reference: %s', (_name, overrides) => {
@@ -29,9 +30,7 @@ describe.each([
     const params = new Map([...params64].map(([k, v]) => [k, Float32Array.from(v)]));
     const ref0 = randomBatch(rng, [3, 0, 1, 5, 4], NUM_ITEMS, 1);
     const step = 3;
-    const neg = batchNegatives(c, step, NUM_ITEMS + 1);
-    const L = ref0.items.length;
-    const negatives = Array.from({ length: L * neg.length }, (_, i) => neg[i % neg.length]!);
+    const negatives = positionNegatives(c, step, ref0.items.length, NUM_ITEMS + 1);
     // The reference sees the f32-rounded parameters the GPU sees.
     const ref = referenceLoss(c, new Map([...params].map(([k, v]) => [k, Float64Array.from(v)])), { ...ref0, negatives });
 
