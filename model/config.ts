@@ -30,6 +30,8 @@ export const defaultConfig = {
   normalizeByLength: false,
   /** HSTU: SiLU on U only (V, Q, K stay linear) instead of on all of n·W_uvqk. */
   siluOnUOnly: false,
+  /** HSTU: w_uvqk init std, N(0, std) as in the research code; 0 = Xavier-uniform instead. */
+  uvqkInitStd: 0.02,
   /** HSTU: W_o input is [U, O, U⊙LN(O)] (3·H·dv wide) instead of U⊙LN(O). */
   outputFromUOAndGate: false,
   /** R: uniformly sampled negatives per predicted token. */
@@ -222,7 +224,7 @@ export function loadConfigFile(path: string, base: Config = defaultConfig): Conf
 export function validateConfig(c: Config): void {
   const positive: ConfigKey[] = ['maxLen', 'dim', 'numLayers', 'numHeads', 'numNegatives', 'batchSize', 'epochs', 'evalEvery'];
   for (const k of positive) if ((c[k] as number) < 1) throw new Error(`config key '${k}': expected ≥ 1, got ${c[k]}`);
-  const nonNegative: ConfigKey[] = ['dqk', 'dv', 'earlyStopPatience', 'warmupSteps', 'weightDecay', 'lr', 'ratingLossWeight'];
+  const nonNegative: ConfigKey[] = ['dqk', 'dv', 'earlyStopPatience', 'warmupSteps', 'weightDecay', 'lr', 'ratingLossWeight', 'uvqkInitStd'];
   for (const k of ['numActions', 'rankingCandidates', 'rankingWindows', 'headHidden'] as const) if (c[k] < 1) throw new Error(`config key '${k}': expected ≥ 1, got ${c[k]}`);
   for (const k of nonNegative) if ((c[k] as number) < 0) throw new Error(`config key '${k}': expected ≥ 0, got ${c[k]}`);
   if (!(c.dropout >= 0 && c.dropout < 1)) throw new Error(`config key 'dropout': expected in [0, 1), got ${c.dropout}`);

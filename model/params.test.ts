@@ -42,7 +42,13 @@ describe('parameter layout', () => {
     const item = a.get('item_emb')!;
     expect(Array.from(item.subarray(0, 16)).every((x) => x === 0)).toBe(true);
     expect(Math.max(...item.map(Math.abs))).toBeLessThanOrEqual(0.04 + 1e-7); // truncated at 2·0.02
-    const w = a.get('layers.0.w_uvqk')!;
+    // w_uvqk: N(0, 0.02) by default (the research code's init): sample std within 10%, untruncated.
+    const n = a.get('layers.0.w_uvqk')!;
+    const std = Math.sqrt(n.reduce((s, x) => s + x * x, 0) / n.length);
+    expect(Math.abs(std - 0.02)).toBeLessThan(0.002);
+    expect(Math.max(...n.map(Math.abs))).toBeGreaterThan(2 * 0.02);
+    // uvqkInitStd = 0: Xavier-uniform.
+    const w = initParams(applyOverrides(c, { uvqkInitStd: 0 }), 50, 1).get('layers.0.w_uvqk')!;
     const width = 2 * (2 * 8 + 2 * 8); // H·(2·dv + 2·dqk), dqk = dv = 16/2
     const bound = Math.sqrt(6 / (16 + width));
     expect(Math.max(...w.map(Math.abs))).toBeLessThanOrEqual(bound);

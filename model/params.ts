@@ -13,6 +13,8 @@ export type Init =
   | { kind: 'ones' }
   /** Normal(0, std) truncated to ±2 std (resampled). */
   | { kind: 'truncnormal'; std: number }
+  /** Normal(0, std), untruncated. */
+  | { kind: 'normal'; std: number }
   /** Uniform(±sqrt(6 / (fanIn + fanOut))). */
   | { kind: 'xavier'; fanIn: number; fanOut: number };
 
@@ -59,7 +61,9 @@ function hstuLayout(c: Config): ParamSpec[] {
   const out: ParamSpec[] = [];
   for (let l = 0; l < c.numLayers; l++) {
     const p = `layers.${l}.`;
-    out.push({ name: p + 'w_uvqk', shape: [d, uvqk], init: xavier(d, uvqk) });
+    // The research code draws w_uvqk from N(0, 0.02), not Xavier (≈ 4× larger at d = 50).
+    const uvqkInit: Init = c.uvqkInitStd > 0 ? { kind: 'normal', std: c.uvqkInitStd } : xavier(d, uvqk);
+    out.push({ name: p + 'w_uvqk', shape: [d, uvqk], init: uvqkInit });
     out.push({ name: p + 'w_o', shape: [oIn, d], init: xavier(oIn, d) });
     out.push({ name: p + 'b_o', shape: [d], init: zeros });
     out.push({ name: p + 'rab_pos', shape: [2 * c.maxLen - 1], init: { kind: 'truncnormal', std: 0.02 } });
@@ -140,13 +144,16 @@ function fill(spec: ParamSpec, seed: number): Float32Array {
       break;
     }
     case 'truncnormal':
+    case 'normal': {
+      const limit = init.kind === 'truncnormal' ? 2 : Infinity;
       for (let i = 0; i < a.length; i++) {
         let z: number;
         do z = Math.sqrt(-2 * Math.log(Math.max(u(), 1e-300))) * Math.cos(2 * Math.PI * u());
-        while (Math.abs(z) > 2);
+        while (Math.abs(z) > limit);
         a[i] = z * init.std;
       }
       break;
+    }
   }
   if (spec.zeroRow0) a.fill(0, 0, spec.shape[1] ?? 1);
   return a;
