@@ -8,7 +8,7 @@ import { Rng } from '../kernels/testing/rng.js';
 import { createEncoder } from '../model/encoder.js';
 import { referenceLoss } from '../model/reference/model.js';
 import { randomBatch, randomParams, tinyConfig } from '../model/reference/fixtures.js';
-import { positionNegatives } from './retrieval_loss.js';
+import { positionNegatives, type RetrievalLossOptions } from './retrieval_loss.js';
 import { recordGradients } from './train.js';
 
 let gpu: Gpu;
@@ -20,9 +20,11 @@ const NUM_ITEMS = 9; // real items 1..9, table rows 10
 describe.each([
   ['hstu with rab', { model: 'hstu', attnAlpha: -1 }],
   ['hstu with rab, shared negatives', { model: 'hstu', attnAlpha: -1, negativeSampling: 'shared' }],
+  // 9 items × 4 bytes × 4 rows: the batch's 13 positions run as 4 row chunks.
+  ['hstu with rab, per-position negatives in row chunks', { model: 'hstu', attnAlpha: -1 }, { denseChunkBytes: 9 * 4 * 4 }],
   ['hstu without rab', { model: 'hstu', useRab: false }],
   ['sasrec', { model: 'sasrec', numHeads: 2, dim: 6 }],
-])('GPU model gradients equal the float64 reference: %s', (_name, overrides) => {
+] as [string, Record<string, unknown>, RetrievalLossOptions?][])('GPU model gradients equal the float64 reference: %s', (_name, overrides, lossOpts = {}) => {
   it('loss, every dense gradient and the item-table gradient', async () => {
     const c = tinyConfig({ ...overrides, temperature: 0.5 });
     const rng = new Rng(11);
@@ -42,7 +44,7 @@ describe.each([
       targets: Uint32Array.from(ref0.targets),
     };
     const rec = gpu.recorder();
-    const g = recordGradients(rec, gpu, enc, c, tb, step, NUM_ITEMS + 1, false);
+    const g = recordGradients(rec, gpu, enc, c, tb, step, NUM_ITEMS + 1, false, lossOpts);
     await rec.submit();
     const loss = (await gpu.read(g.loss))[0]!;
     expect(Math.abs(loss - ref.loss)).toBeLessThan(1e-4 * Math.max(1, Math.abs(ref.loss)));

@@ -11,7 +11,7 @@
 //     [L, R, d]); each step then pushes down only R items.
 import type { Gpu, Recorder, Tensor } from '../kernels/gpu/index.js';
 import { gatherRows } from '../kernels/embedding/embedding.js';
-import { sampledSoftmaxLoss, sampledSoftmaxBackward, sampleNegatives, sharedNegativeIds } from '../kernels/sampled_softmax/sampled_softmax.js';
+import { sampledSoftmaxLoss, sampledSoftmaxBackward, sharedNegativeIds, weightedMeanLoss } from '../kernels/sampled_softmax/sampled_softmax.js';
 import { sampleNegativesRef } from '../kernels/sampled_softmax/sampled_softmax.ref.js';
 import type { Config } from '../model/config.js';
 import type { Encoder } from '../model/encoder.js';
@@ -46,44 +46,45 @@ export function positionNegatives(c: Config, step: number, L: number, tableRows:
   return sampleNegativesRef(L, R, tableRows - 1, stepSeed(c, step)).map((x) => x + 1);
 }
 
-/** Throws with a hint when the per-position path's [L, items] buffers would not fit the device. */
-function checkDenseFits(gpu: Gpu, P: number, cols: number): void {
-  const bytes = P * cols * 4;
+/** Bytes one [rows, items] buffer of the per-position path may take: the device's binding limit
+ *  (128 MiB on lavapipe), or less when a test forces row chunks. */
+function denseBudget(gpu: Gpu, override?: number): number {
   const limit = Math.min(gpu.device.limits.maxStorageBufferBindingSize, gpu.device.limits.maxBufferSize);
-  if (bytes > limit) {
-    throw new Error(
-      `retrieval loss: per-position negatives score ${P} positions against all ${cols} items (${(bytes / 2 ** 20).toFixed(0)} MiB per buffer), ` +
-        `over this device's ${(limit / 2 ** 20).toFixed(0)} MiB binding limit. HINT: use --negativeSampling=shared, or a smaller --batchSize / --maxLen.`,
-    );
-  }
+  return Math.min(limit, override ?? Infinity);
 }
 
-export function recordRetrievalLoss(rec: Recorder, gpu: Gpu, enc: Encoder, out: Tensor<'f32'>, b: GpuBatch, targets: Uint32Array, c: Config, step: number): RetrievalLoss {
+export interface RetrievalLossOptions {
+  /** Cap on one per-position [rows, items] buffer in bytes (default: the device limit); smaller
+   *  values split the rows into more chunks (tests use it to exercise chunking). */
+  denseChunkBytes?: number;
+}
+
+export function recordRetrievalLoss(rec: Recorder, gpu: Gpu, enc: Encoder, out: Tensor<'f32'>, b: GpuBatch, targets: Uint32Array, c: Config, step: number, opts: RetrievalLossOptions = {}): RetrievalLoss {
+  return c.negativeSampling === 'per-position' ? perPositionLoss(rec, gpu, enc, out, b, targets, c, step, opts) : sharedLoss(rec, gpu, enc, out, b, targets, c, step);
+}
+
+function common(rec: Recorder, gpu: Gpu, enc: Encoder, b: GpuBatch, targets: Uint32Array, negIds: Uint32Array) {
   const d = enc.items.dim;
   const P = Math.max(b.L, 1);
-  const numItems = enc.items.rows;
-  const perPosition = c.negativeSampling === 'per-position';
-  // Shared columns: the R drawn negatives, or (per-position) every real item once.
-  const negIds = perPosition ? Uint32Array.from({ length: numItems - 1 }, (_, j) => j + 1) : batchNegatives(c, step, numItems);
   const R = negIds.length;
-  if (perPosition) checkDenseFits(gpu, P, R);
   const owned: Tensor[] = [];
   const t = <T extends Tensor>(x: T) => (owned.push(x), x);
   const posIds = t(gpu.u32(targets.length ? targets : [0], [P], 'loss:pos_ids'));
-  const weights = t(gpu.f32(Float32Array.from(targets.length ? targets : [0], (x) => (x === 0 ? 0 : 1)), [P], 'loss:weights'));
+  const weightsHost = Float32Array.from(targets.length ? targets : [0], (x) => (x === 0 ? 0 : 1));
+  const weights = t(gpu.f32(weightsHost, [P], 'loss:weights'));
   const neg = t(gpu.u32(negIds, [R], 'loss:neg_ids'));
   const posEmb = t(gpu.empty([P, d], 'f32', 'loss:pos_emb'));
   const negEmb = t(gpu.empty([R, d], 'f32', 'loss:neg_emb'));
   gatherRows(rec, enc.items, posIds, posEmb, b.L);
   gatherRows(rec, enc.items, neg, negEmb, R);
-  let rowSamples: Tensor<'u32'> | undefined;
-  if (perPosition) {
-    // Column j of the shared set is item j + 1, so the sampler's ids in [0, R) are the columns.
-    rowSamples = t(gpu.empty([P, c.numNegatives], 'u32', 'loss:row_samples'));
-    sampleNegatives(rec, rowSamples, { P, R: c.numNegatives, numItems: R, seed: stepSeed(c, step) });
-  }
-  const inputs = { u: out, posIds, negIds: neg, posEmb, negEmb, weights, rowSamples };
-  const shape = { P, R, d, temperature: c.temperature, sharedNegatives: true, samplesPerRow: perPosition ? c.numNegatives : undefined };
+  return { d, P, R, t, owned, posIds, weightsHost, weights, neg, posEmb, negEmb };
+}
+
+function sharedLoss(rec: Recorder, gpu: Gpu, enc: Encoder, out: Tensor<'f32'>, b: GpuBatch, targets: Uint32Array, c: Config, step: number): RetrievalLoss {
+  const negIds = batchNegatives(c, step, enc.items.rows);
+  const { d, P, R, t, owned, posIds, weights, neg, posEmb, negEmb } = common(rec, gpu, enc, b, targets, negIds);
+  const inputs = { u: out, posIds, negIds: neg, posEmb, negEmb, weights };
+  const shape = { P, R, d, temperature: c.temperature, sharedNegatives: true };
   const rowLoss = t(gpu.empty([P], 'f32', 'loss:row_loss'));
   const loss = t(gpu.empty([1], 'f32', 'loss:loss'));
   sampledSoftmaxLoss(rec, inputs, shape, { rowLoss, loss });
@@ -98,5 +99,72 @@ export function recordRetrievalLoss(rec: Recorder, gpu: Gpu, enc: Encoder, out: 
   const itemIds = new Uint32Array(b.L + R);
   itemIds.set(targets.subarray(0, b.L), 0);
   itemIds.set(negIds, b.L);
+  return { loss, dOut, itemGrads, itemIds, release: () => owned.forEach((x) => x.release()) };
+}
+
+/**
+ * Per-position negatives: the shared columns are every real item once (column j = item j + 1) and
+ * row r reads its R drawn columns. Rows run in chunks small enough for one [chunk, items] buffer;
+ * each chunk's backward is scaled by its share of Σw (so the sum is the one-call gradient), its
+ * item-column gradient is appended as its own block of rows, and the table's scatter sums them.
+ */
+function perPositionLoss(rec: Recorder, gpu: Gpu, enc: Encoder, out: Tensor<'f32'>, b: GpuBatch, targets: Uint32Array, c: Config, step: number, opts: RetrievalLossOptions): RetrievalLoss {
+  const negIds = Uint32Array.from({ length: enc.items.rows - 1 }, (_, j) => j + 1);
+  const { d, P, R, t, owned, posIds, weightsHost, weights, neg, posEmb, negEmb } = common(rec, gpu, enc, b, targets, negIds);
+  const S = c.numNegatives;
+  const chunkRows = Math.floor(denseBudget(gpu, opts.denseChunkBytes) / (4 * R));
+  if (chunkRows < 1) {
+    throw new Error(`retrieval loss: per-position negatives need one row of all ${R} items in a buffer, over this device's limit. HINT: use --negativeSampling=shared.`);
+  }
+  const chunks = Math.ceil(P / chunkRows);
+  const samples = positionNegatives(c, step, P, enc.items.rows).map((id) => id - 1);
+  const totalW = weightsHost.reduce((a, w) => a + w, 0);
+  const rowLoss = t(gpu.empty([P], 'f32', 'loss:row_loss'));
+  const loss = t(gpu.empty([1], 'f32', 'loss:loss'));
+  const dOut = t(gpu.empty([P, d], 'f32', 'loss:d_out'));
+  const itemGrads = t(gpu.empty([P + chunks * R, d], 'f32', 'loss:item_grads'));
+  const whole = chunks === 1;
+  for (let k = 0; k < chunks; k++) {
+    const r0 = k * chunkRows, n = Math.min(chunkRows, P - r0);
+    // One chunk: the batch's own tensors; more: row slices copied into chunk tensors.
+    const slice = <T extends 'f32' | 'u32'>(src: Tensor<T>, width: number, dtype: T, role: string): Tensor<T> => {
+      if (whole) return src;
+      const dst = t(gpu.empty(width === 1 ? [n] : [n, width], dtype, `loss:${role}_chunk`)) as Tensor<T>;
+      rec.copy(src, dst, n * width * 4, r0 * width * 4);
+      return dst;
+    };
+    const wSlice = weightsHost.subarray(r0, r0 + n);
+    const inputs = {
+      u: slice(out, d, 'f32', 'u'),
+      posIds: slice(posIds, 1, 'u32', 'pos_ids'),
+      negIds: neg,
+      posEmb: slice(posEmb, d, 'f32', 'pos_emb'),
+      negEmb,
+      weights: slice(weights, 1, 'f32', 'weights'),
+      rowSamples: t(gpu.u32(samples.subarray(r0 * S, (r0 + n) * S), [n, S], 'loss:row_samples')),
+    };
+    const shape = { P: n, R, d, temperature: c.temperature, sharedNegatives: true, samplesPerRow: S };
+    const chunkLoss = whole ? rowLoss : t(gpu.empty([n], 'f32', 'loss:row_loss_chunk'));
+    sampledSoftmaxLoss(rec, inputs, shape, { rowLoss: chunkLoss, loss: t(gpu.empty([1], 'f32', 'loss:chunk_loss')) });
+    const dU = whole ? dOut : t(gpu.empty([n, d], 'f32', 'loss:d_out_chunk'));
+    const dPos = t(gpu.empty([n, d], 'f32', 'loss:d_pos'));
+    const dNeg = t(gpu.empty([R, d], 'f32', 'loss:d_neg'));
+    // The chunk's backward normalises by its own Σw; dLoss rescales that to the batch's.
+    const chunkW = wSlice.reduce((a, w) => a + w, 0);
+    const dLoss = totalW > 0 ? chunkW / totalW : 0;
+    sampledSoftmaxBackward(rec, inputs, shape, { rowLoss: chunkLoss }, { dU, dPos, dNeg }, { reuseForward: true, dLoss });
+    if (!whole) {
+      rec.copy(chunkLoss, rowLoss, n * 4, 0, r0 * 4);
+      rec.copy(dU, dOut, n * d * 4, 0, r0 * d * 4);
+    }
+    // Rows r ≥ b.L (only the placeholder row of an empty batch) carry no target: skip them.
+    const live = Math.max(0, Math.min(n, b.L - r0));
+    rec.copy(dPos, itemGrads, live * d * 4, 0, r0 * d * 4);
+    rec.copy(dNeg, itemGrads, R * d * 4, 0, (b.L + k * R) * d * 4);
+  }
+  weightedMeanLoss(rec, rowLoss, weights, loss);
+  const itemIds = new Uint32Array(b.L + chunks * R);
+  itemIds.set(targets.subarray(0, b.L), 0);
+  for (let k = 0; k < chunks; k++) itemIds.set(negIds, b.L + k * R);
   return { loss, dOut, itemGrads, itemIds, release: () => owned.forEach((x) => x.release()) };
 }

@@ -14,7 +14,7 @@ import { loadCheckpoint, saveCheckpoint, type Blob, type CheckpointData } from '
 import { buildSequences, countTrainBatches, batchTrainSequences, evaluatePopularity, leaveLastOut, type Interactions, type MetricResult, type Split } from './data/index.js';
 import { evaluateRetrieval } from './eval.js';
 import { judgeValidation, type SelectionState } from './model_selection.js';
-import { recordRetrievalLoss } from './retrieval_loss.js';
+import { recordRetrievalLoss, type RetrievalLossOptions } from './retrieval_loss.js';
 import { learningRate } from './schedule.js';
 import { Progress } from './progress.js';
 
@@ -247,10 +247,10 @@ export interface RecordedGradients {
   release(): void;
 }
 
-export function recordGradients(rec: Recorder, gpu: Gpu, enc: Encoder, c: Config, tb: HostTrainBatch, step: number, tableRows: number, train = true): RecordedGradients {
+export function recordGradients(rec: Recorder, gpu: Gpu, enc: Encoder, c: Config, tb: HostTrainBatch, step: number, tableRows: number, train = true, lossOpts: RetrievalLossOptions = {}): RecordedGradients {
   const b = uploadBatch(gpu, tb, c.maxLen, tableRows);
   const f = enc.forward(rec, b, { train, seed: (c.seed * 1000003 + step) >>> 0 });
-  const lossOut = recordRetrievalLoss(rec, gpu, enc, f.out, b, tb.targets, c, step);
+  const lossOut = recordRetrievalLoss(rec, gpu, enc, f.out, b, tb.targets, c, step, lossOpts);
   const bw = enc.backward(rec, f, lossOut.dOut);
   // Item-table gradient: input rows, positives and negatives, summed per row deterministically.
   const d = enc.items.dim;

@@ -231,7 +231,7 @@ describe('sampled_softmax gpu', () => {
     const want = sampledSoftmaxRef(ref);
     const g = sampledSoftmaxBackwardRef(ref, 1.5);
     const dNegCols = new Float64Array(R * d);
-    samples.forEach((j, slot) => { for (let i = 0; i < d; i++) dNegCols[j * d + i] += g.dNeg[slot * d + i]!; });
+    samples.forEach((j, slot) => { for (let i = 0; i < d; i++) dNegCols[j * d + i]! += g.dNeg[slot * d + i]!; });
     const tol = { atol: 3e-4 / c.tau, rtol: 1e-4 };
     expectClose('rowLoss', await gpu.read(rowLoss), want.rowLoss, tol);
     expectClose('loss', await gpu.read(loss), [want.loss], tol);

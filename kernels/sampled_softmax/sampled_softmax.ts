@@ -306,6 +306,15 @@ function sharedBackward(
   rec.dispatch(sharedKernel('dneg_finish'), [t.negHat, t.normE, b, grads.dNeg], Math.ceil((R * d) / WG), new Params().u32(R).u32(d).done());
 }
 
+/** loss [1] = Σ w·rowLoss / Σ w over P rows (0 when Σ w = 0), in the loss's fixed order: for
+ *  callers that compute rowLoss in row chunks and want the one-call loss. */
+export function weightedMeanLoss(rec: Recorder, rowLoss: Tensor<'f32'>, weights: Tensor<'f32'>, loss: Tensor<'f32'>): void {
+  const P = rowLoss.numel;
+  expectTensor('weights', weights, 'f32', [P]);
+  expectTensor('loss', loss, 'f32', [1]);
+  reduce(rec, P, rowLoss, weights, loss, 0);
+}
+
 function reduce(rec: Recorder, P: number, rowLoss: Tensor<'f32'>, weights: Tensor<'f32'> | undefined, out: Tensor<'f32'>, mode: 0 | 1): void {
   const params = new Params().u32(P).u32(weights ? 1 : 0).done();
   rec.dispatch(kernel('reduce', { MODE: mode }), [rowLoss, weights ?? rowLoss, out], 1, params);
