@@ -11,6 +11,7 @@
 //     [L, R, d]); each step then pushes down only R items.
 import type { Gpu, Recorder, Tensor } from '../kernels/gpu/index.js';
 import { gatherRows } from '../kernels/embedding/embedding.js';
+import { add } from '../kernels/elementwise/elementwise.js';
 import { sampledSoftmaxLoss, sampledSoftmaxBackward, sharedNegativeIds, weightedMeanLoss } from '../kernels/sampled_softmax/sampled_softmax.js';
 import { sampleNegativesRef } from '../kernels/sampled_softmax/sampled_softmax.ref.js';
 import type { Config } from '../model/config.js';
@@ -105,8 +106,8 @@ function sharedLoss(rec: Recorder, gpu: Gpu, enc: Encoder, out: Tensor<'f32'>, b
 /**
  * Per-position negatives: the shared columns are every real item once (column j = item j + 1) and
  * row r reads its R drawn columns. Rows run in chunks small enough for one [chunk, items] buffer;
- * each chunk's backward is scaled by its share of Σw (so the sum is the one-call gradient), its
- * item-column gradient is appended as its own block of rows, and the table's scatter sums them.
+ * each chunk's backward is scaled by its share of Σw (so the sum is the one-call gradient) and
+ * the chunks' item-column gradients are summed in chunk order (deterministic).
  */
 function perPositionLoss(rec: Recorder, gpu: Gpu, enc: Encoder, out: Tensor<'f32'>, b: GpuBatch, targets: Uint32Array, c: Config, step: number, opts: RetrievalLossOptions): RetrievalLoss {
   const negIds = Uint32Array.from({ length: enc.items.rows - 1 }, (_, j) => j + 1);
@@ -122,8 +123,12 @@ function perPositionLoss(rec: Recorder, gpu: Gpu, enc: Encoder, out: Tensor<'f32
   const rowLoss = t(gpu.empty([P], 'f32', 'loss:row_loss'));
   const loss = t(gpu.empty([1], 'f32', 'loss:loss'));
   const dOut = t(gpu.empty([P, d], 'f32', 'loss:d_out'));
-  const itemGrads = t(gpu.empty([P + chunks * R, d], 'f32', 'loss:item_grads'));
+  const itemGrads = t(gpu.empty([P + R, d], 'f32', 'loss:item_grads'));
   const whole = chunks === 1;
+  // Running sum of the chunks' [R, d] item-column gradients (ping-pong: a dispatch cannot read
+  // and write one buffer).
+  let dNegSum = t(gpu.empty([R, d], 'f32', 'loss:d_neg'));
+  let dNegNext = whole ? dNegSum : t(gpu.empty([R, d], 'f32', 'loss:d_neg_next'));
   for (let k = 0; k < chunks; k++) {
     const r0 = k * chunkRows, n = Math.min(chunkRows, P - r0);
     // One chunk: the batch's own tensors; more: row slices copied into chunk tensors.
@@ -148,7 +153,7 @@ function perPositionLoss(rec: Recorder, gpu: Gpu, enc: Encoder, out: Tensor<'f32
     sampledSoftmaxLoss(rec, inputs, shape, { rowLoss: chunkLoss, loss: t(gpu.empty([1], 'f32', 'loss:chunk_loss')) });
     const dU = whole ? dOut : t(gpu.empty([n, d], 'f32', 'loss:d_out_chunk'));
     const dPos = t(gpu.empty([n, d], 'f32', 'loss:d_pos'));
-    const dNeg = t(gpu.empty([R, d], 'f32', 'loss:d_neg'));
+    const dNeg = k === 0 ? dNegSum : t(gpu.empty([R, d], 'f32', 'loss:d_neg_chunk'));
     // The chunk's backward normalises by its own Σw; dLoss rescales that to the batch's.
     const chunkW = wSlice.reduce((a, w) => a + w, 0);
     const dLoss = totalW > 0 ? chunkW / totalW : 0;
@@ -160,11 +165,15 @@ function perPositionLoss(rec: Recorder, gpu: Gpu, enc: Encoder, out: Tensor<'f32
     // Rows r ≥ b.L (only the placeholder row of an empty batch) carry no target: skip them.
     const live = Math.max(0, Math.min(n, b.L - r0));
     rec.copy(dPos, itemGrads, live * d * 4, 0, r0 * d * 4);
-    rec.copy(dNeg, itemGrads, R * d * 4, 0, (b.L + k * R) * d * 4);
+    if (k > 0) {
+      add(rec, dNegSum, dNeg, dNegNext);
+      [dNegSum, dNegNext] = [dNegNext, dNegSum];
+    }
   }
+  rec.copy(dNegSum, itemGrads, R * d * 4, 0, b.L * d * 4);
   weightedMeanLoss(rec, rowLoss, weights, loss);
-  const itemIds = new Uint32Array(b.L + chunks * R);
+  const itemIds = new Uint32Array(b.L + R);
   itemIds.set(targets.subarray(0, b.L), 0);
-  for (let k = 0; k < chunks; k++) itemIds.set(negIds, b.L + k * R);
+  itemIds.set(negIds, b.L);
   return { loss, dOut, itemGrads, itemIds, release: () => owned.forEach((x) => x.release()) };
 }
