@@ -295,6 +295,34 @@ export async function buildCases(gpu: Gpu, s: ModelShapes, seed = 7): Promise<Bu
   cases.push({ kernel: 'sampled_softmax', variant: 'fwd (shared negatives)', shape: `P=${L} R=${R} d=${d}`, flops: lossFlops, bytes: 4 * (2 * L * d + R * d), bound: 'compute', record: lf });
   cases.push({ kernel: 'sampled_softmax', variant: 'fwd+bwd', shape: `P=${L} R=${R} d=${d}`, flops: 3 * lossFlops, bytes: 4 * (4 * L * d + 2 * R * d), bound: 'compute', record: lfb });
 
+  // Per-position negatives (the training default): every item is a column, each row reads its R
+  // drawn columns; the cost is the three [L, items] GEMMs, so FLOPs count all columns.
+  {
+    const cols = rows - 1;
+    const colHost = Uint32Array.from({ length: cols }, (_, j) => j + 1);
+    const samplesHost = Uint32Array.from({ length: L * R }, () => rng.int(0, cols - 1));
+    const colIds = gpu.u32(colHost, [cols], 'bench-suite:all_item_ids');
+    const rowSamples = gpu.u32(samplesHost, [L, R], 'bench-suite:row_samples');
+    owned.push(colIds, rowSamples);
+    const colEmb = empty([cols, d], 'all_item_emb'), dCols = empty([cols, d], 'dCols');
+    await runOnce(gpu, (rec) => gatherRows(rec, table, colIds, colEmb, cols));
+    const pin = { u, posIds, negIds: colIds, posEmb, negEmb: colEmb, weights, rowSamples };
+    const pshape = { P: L, R: cols, d, temperature: c.temperature, sharedNegatives: true, samplesPerRow: R };
+    const pfb = (rec: Recorder) => {
+      sampledSoftmaxLoss(rec, pin, pshape, { rowLoss, loss });
+      sampledSoftmaxBackward(rec, pin, pshape, { rowLoss }, { dU, dPos, dNeg: dCols }, { reuseForward: true });
+    };
+    poison(gpu, loss, dU, dPos, dCols);
+    await runOnce(gpu, pfb);
+    const perRow = Uint32Array.from(samplesHost, (j) => colHost[j]!);
+    const negRows = new Float32Array(L * R * d);
+    perRow.forEach((id, k) => negRows.set(tableInit.subarray(id * d, (id + 1) * d), k * d));
+    const ppWant = sampledSoftmaxRef({ P: L, R, d, temperature: c.temperature, eps: DEFAULT_EPS, u: await gpu.read(u), posEmb: await gpu.read(posEmb), negEmb: negRows, posIds: posHost, negIds: perRow }).loss;
+    await check(gpu, 'sampled_softmax per-position loss', loss, [ppWant], { atol: 1e-4, rtol: 1e-4 });
+    for (const [n, t] of [['dU', dU], ['dPos', dPos], ['dNeg', dCols]] as const) await check(gpu, `sampled_softmax per-position ${n}`, t);
+    cases.push({ kernel: 'sampled_softmax', variant: 'fwd+bwd (per-position, dense over items)', shape: `P=${L} items=${cols} R=${R} d=${d}`, flops: 3 * 2 * L * cols * d, bytes: 4 * 3 * L * cols, bound: 'compute', record: pfb });
+  }
+
   // Item-table gradient scatter (input rows + positives + negatives) and the optimizers.
   {
     const ids = new Uint32Array(2 * L + R);
