@@ -2,7 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildConfig, parseArgs, USAGE } from './cli.js';
+import { saveCheckpoint } from './checkpoint.js';
+import { buildConfig, parseArgs, trainCommand, USAGE } from './cli.js';
 
 describe('cli', () => {
   it('parses value flags and overrides, and type-checks overrides', () => {
@@ -30,6 +31,17 @@ describe('cli', () => {
     expect([c.dim, c.numLayers]).toEqual([24, 1]);
     writeFileSync(file, JSON.stringify({ dim: 24, typo: 1 }));
     expect(() => buildConfig(new Map([['config', file]]), [])).toThrow(/typo/);
+  });
+
+  it('refuses --resume of a checkpoint of the other task with a hint, before training', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cli-resume-'));
+    const ck = (task: 'retrieval' | 'ranking') => {
+      const file = join(dir, `${task}.hstu`);
+      saveCheckpoint(file, { task, config: { task }, step: 0, epoch: 0, params: [], optimizerState: [], itemRawIds: ['0'], trainerState: {} });
+      return file;
+    };
+    await expect(trainCommand(['--resume', ck('ranking')])).rejects.toThrow(/holds a 'ranking' model, this run trains 'retrieval'.*HINT: resume it with --task=ranking/);
+    await expect(trainCommand(['--task=ranking', '--resume', ck('retrieval')])).rejects.toThrow(/holds a 'retrieval' model, this run trains 'ranking'.*HINT: resume it with --task=retrieval/);
   });
 
   it('documents every config key in --help', () => {

@@ -20,7 +20,7 @@ options:
   --csv-user/--csv-item/--csv-time <column>, --csv-delimiter <c>   columns for --format csv
   --config <file>     JSON config (see trainer/configs/); keys as below
   --out <dir>         writes <dir>/metrics.jsonl, <dir>/checkpoint.hstu (latest), <dir>/best.hstu
-  --resume <ckpt>     continue training from a checkpoint, bit-exactly
+  --resume <ckpt>     continue training from a checkpoint, bit-exactly (either task; pass the config it was trained with)
   --max-steps <n>     stop after n optimizer steps
   --key=value         override any config key (type-checked; unknown keys are rejected):
 ${Object.entries(defaultConfig).map(([k, v]) => `                        ${k} (default ${JSON.stringify(v)})`).join('\n')}
@@ -84,12 +84,16 @@ export async function trainCommand(args: string[]): Promise<void> {
   const data = await loadData(flags, c);
   const maxSteps = flags.has('max-steps') ? Number(flags.get('max-steps')) : undefined;
   if (maxSteps !== undefined && !(Number.isInteger(maxSteps) && maxSteps >= 0)) throw new Error(`--max-steps: expected an integer ≥ 0, got ${flags.get('max-steps')}`);
-  if (c.task === 'ranking') {
-    if (flags.has('resume')) throw new Error('--resume is not supported for --task ranking yet. HINT: start a fresh run; best.hstu holds the best epoch.');
-    const { trainRankingCommand } = await import('./ranking_cli.js');
-    return trainRankingCommand(c, data, flags.get('out'), maxSteps);
+  const resume = flags.get('resume');
+  const resumeCk = resume !== undefined ? loadCheckpoint(resume) : undefined;
+  if (resumeCk && resumeCk.task !== c.task) {
+    throw new Error(`--resume ${resume}: the checkpoint holds a '${resumeCk.task}' model, this run trains '${c.task}'. HINT: resume it with --task=${resumeCk.task} and the config it was trained with, or pass a ${c.task} checkpoint.`);
   }
-  const r = await train({ config: c, data, outDir: flags.get('out'), resume: flags.get('resume'), maxSteps });
+  if (c.task === 'ranking') {
+    const { trainRankingCommand } = await import('./ranking_cli.js');
+    return trainRankingCommand(c, data, flags.get('out'), maxSteps, resume !== undefined ? { path: resume, checkpoint: resumeCk! } : undefined);
+  }
+  const r = await train({ config: c, data, outDir: flags.get('out'), resume, maxSteps });
   if (r.test && r.best) {
     console.log(`\ntest metrics at the best validation epoch (${r.best.epoch}), ${Math.round(r.trainTokensPerSec)} train tokens/s:`);
     console.log(fmtRow(c.model.toUpperCase(), r.test));

@@ -1,5 +1,6 @@
 // `--task ranking` for the command line (trainer/cli.ts hands over here): train, print the test
-// metrics of the best-validation epoch beside the two baselines; and `eval` of a ranking checkpoint.
+// metrics of the best-validation epoch beside the two baselines (or continue a run: `--resume`);
+// and `eval` of a ranking checkpoint.
 import type { Config } from '../model/config.js';
 import type { CheckpointData } from './checkpoint.js';
 import type { Interactions } from './data/index.js';
@@ -13,8 +14,8 @@ export function fmtRanking(name: string, m: RankingMetrics): string {
   return `${name.padEnd(16)} AUC ${f(m.auc)}  NE ${f(m.ne)}  logloss ${f(m.logloss)}  RMSE ${f(m.rmse)}  (n=${m.count}, like-rate ${f(m.like_rate)})`;
 }
 
-export async function trainRankingCommand(c: Config, data: Interactions, outDir: string | undefined, maxSteps: number | undefined): Promise<void> {
-  const r = await trainRanking({ config: c, data, outDir, maxSteps });
+export async function trainRankingCommand(c: Config, data: Interactions, outDir: string | undefined, maxSteps: number | undefined, resume?: { path: string; checkpoint: CheckpointData }): Promise<void> {
+  const r = await trainRanking({ config: c, data, outDir, maxSteps, resume: resume?.path, resumeCheckpoint: resume?.checkpoint });
   if (r.test && r.best) {
     console.log(`\ntest metrics (like: AUC, NE, logloss; rating: RMSE) at the best validation epoch (${r.best.epoch}), ${Math.round(r.trainTokensPerSec)} train tokens/s:`);
     console.log(fmtRanking(`${c.model.toUpperCase()} ranking`, r.test));

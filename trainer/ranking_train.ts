@@ -5,6 +5,9 @@
 // metrics at that epoch, best.hstu); early stopping; metrics.jsonl with the retrieval trainer's
 // conventions (one JSON line per evaluation with split and epoch, then a final test line with
 // best_epoch) and keys auc, ne, logloss, rmse; baselines item-mean and user+item-bias LR.
+// `resume` continues from a checkpoint bit-exactly, as the retrieval trainer does: parameters,
+// optimizer state, step and epoch (mid-epoch too: the epoch's batch order is a function of the
+// seed and epoch, so the batches already done are skipped), model selection and throughput counters.
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createGpu, type Gpu } from '../kernels/gpu/index.js';
@@ -13,9 +16,9 @@ import { NUM_TASKS, RankingModel } from '../model/ranking.js';
 import { rankingLossHost } from '../model/ranking_loss.js';
 import { RATING_OFFSET, TASK_LIKE, TASK_RATING, initRankingParams } from '../model/ranking_params.js';
 import type { Interactions, Sequences } from './data/index.js';
-import { saveCheckpoint } from './checkpoint.js';
+import { loadCheckpoint, saveCheckpoint, type CheckpointData } from './checkpoint.js';
 import { fitItemMean, fitUserItemBias, labelsOf, predictBaseline } from './ranking_baselines.js';
-import { snapshotRanking } from './ranking_checkpoint.js';
+import { checkRankingResume, rankingParamsOf, restoreRankingState, snapshotRanking } from './ranking_checkpoint.js';
 import { prepareRankingSplit, rankingBatches, rankingTrainExamples, type LabelledRankingBatch, type RankingExample } from './ranking_data.js';
 import { rankingMetrics, type RankingMetrics } from './ranking_metrics.js';
 import { learningRate } from './schedule.js';
@@ -27,6 +30,11 @@ export interface RankingTrainOptions {
   config: Config;
   data: Interactions;
   outDir?: string;
+  /** Checkpoint to continue from (bit-exact): a path to a ranking checkpoint. */
+  resume?: string;
+  /** The decoded contents of `resume`, when the caller has read it already. */
+  resumeCheckpoint?: CheckpointData;
+  /** Stop after this many optimizer steps in total (for tests and smoke runs). */
   maxSteps?: number;
   noEval?: boolean;
   log?: (line: string) => void;
@@ -110,30 +118,50 @@ export async function trainRanking(o: RankingTrainOptions): Promise<RankingTrain
   const rs = prepareRankingSplit(o.data, c);
   const { split, all } = rs;
   const tableRows = o.data.numItems;
+  const where = o.resume ?? 'resumed checkpoint';
+  const ck = o.resumeCheckpoint ?? (o.resume !== undefined ? loadCheckpoint(o.resume) : undefined);
+  const differ = ck ? checkRankingResume(ck, c, o.data, where) : [];
   const gpu = o.gpu ?? (await createGpu());
   const ownGpu = !o.gpu;
   const metricsPath = o.outDir ? join(o.outDir, 'metrics.jsonl') : undefined;
   if (o.outDir) mkdirSync(o.outDir, { recursive: true });
-  if (metricsPath) writeFileSync(metricsPath, '');
+  if (metricsPath && !ck) writeFileSync(metricsPath, ''); // a resumed run appends
   const write = (r: object) => metricsPath && appendFileSync(metricsPath, JSON.stringify(r) + '\n');
 
   // Head biases start at the training base rates (logit of the like-rate; mean rating − offset),
   // so the first steps learn the sequence signal instead of the marginals.
-  const init = initRankingParams(c, tableRows - 1, c.seed);
   const rates = trainingRates(split.train, c.likeThreshold);
-  const b2 = init.get('head.b2')!;
-  b2[TASK_LIKE] = Math.log(rates.like / (1 - rates.like));
-  b2[TASK_RATING] = rates.rating - RATING_OFFSET;
+  const initial = (): Map<string, Float32Array> => {
+    const init = initRankingParams(c, tableRows - 1, c.seed);
+    const b2 = init.get('head.b2')!;
+    b2[TASK_LIKE] = Math.log(rates.like / (1 - rates.like));
+    b2[TASK_RATING] = rates.rating - RATING_OFFSET;
+    return init;
+  };
 
   let model: RankingModel | undefined;
   try {
-    model = await RankingModel.create(gpu, c, tableRows, init);
+    model = await RankingModel.create(gpu, c, tableRows, ck ? rankingParamsOf(ck, c, where) : initial());
     let step = 0, epoch = 0, trainTokens = 0, trainSecs = 0;
     const sel: SelectionState<RankingRecord> = { sinceBest: 0 };
+    if (ck) {
+      restoreRankingState(model, ck);
+      step = ck.step;
+      epoch = ck.epoch;
+      const st = ck.trainerState as { best?: RankingRecord; test?: RankingRecord; sinceBest?: number; trainTokens?: number; trainSecs?: number };
+      Object.assign(sel, { best: st.best, test: st.test, sinceBest: st.sinceBest ?? 0 });
+      trainTokens = st.trainTokens ?? 0;
+      trainSecs = st.trainSecs ?? 0;
+      log(`resumed from ${where} at step ${step} (epoch ${epoch})`);
+      if (differ.length) log(`note: config differs from the checkpoint's in ${differ.join(', ')}; the continuation is not the straight run's`);
+    }
     const examplesPerEpoch = rankingTrainExamples(split.train, c, 0).length;
     if (examplesPerEpoch === 0) throw new Error('no ranking training examples (every user has < 2 training events). HINT: check the data file.');
     const batchesPerEpoch = Math.ceil(examplesPerEpoch / c.batchSize);
     const totalSteps = c.epochs * batchesPerEpoch;
+    if (ck && (step < epoch * batchesPerEpoch || step >= (epoch + 1) * batchesPerEpoch)) {
+      throw new Error(`${where}: step ${step} is not inside epoch ${epoch} of ${batchesPerEpoch} steps. HINT: resume with the batchSize, rankingWindows and data the checkpoint was trained with.`);
+    }
     log(`data: ${o.data.source}: ${o.data.numUsers} users, ${tableRows - 1} items, ${o.data.count} events; ${rs.validation.length} validation / ${rs.test.length} test examples; train like-rate ${rates.like.toFixed(4)}`);
     log(`model: ${c.model} ranking, ${c.numLayers} layers, d=${c.dim}, ${c.numHeads} heads, N=${c.maxLen}, k=${c.rankingCandidates} candidates × ${c.rankingWindows} windows/user; ${batchesPerEpoch} steps/epoch on ${gpu.adapter.description}`);
     const losses: number[] = [];
@@ -157,12 +185,17 @@ export async function trainRanking(o: RankingTrainOptions): Promise<RankingTrain
       });
     };
 
-    let stop = false;
+    // A run whose checkpoint was written after early stopping has nothing left to train.
+    let stop = !!ck && c.earlyStopPatience > 0 && sel.best !== undefined && sel.sinceBest >= c.earlyStopPatience;
+    if (stop) log(`${where}: the run had stopped early (no better validation AUC for ${sel.sinceBest} evaluations); nothing to train`);
+    const resumedAt = step;
     while (epoch < c.epochs && !stop) {
       const examples = rankingTrainExamples(split.train, c, epoch);
+      const stepInEpoch = step - epoch * batchesPerEpoch;
       const bar = new Progress(`epoch ${epoch + 1}/${c.epochs}`, batchesPerEpoch, 'steps');
       let k = 0;
       for (const b of rankingBatches(split.train, examples, c, mixSeed(c.seed, epoch, 7))) {
+        if (k++ < stepInEpoch) continue; // resumed mid-epoch: these batches are done
         if (o.maxSteps !== undefined && step >= o.maxSteps) {
           stop = true;
           break;
@@ -173,7 +206,7 @@ export async function trainRanking(o: RankingTrainOptions): Promise<RankingTrain
         trainTokens += b.items.length;
         losses.push(loss);
         step++;
-        bar.update(++k, { loss, 'tok/s': Math.round(trainTokens / trainSecs) });
+        bar.update(k, { loss, 'tok/s': Math.round(trainTokens / trainSecs) });
       }
       if (stop) break;
       epoch++;
@@ -197,7 +230,8 @@ export async function trainRanking(o: RankingTrainOptions): Promise<RankingTrain
     const tokensPerSec = trainTokens / Math.max(trainSecs, 1e-9);
     const { best, test } = sel;
     let baselines: RankingTrainResult['baselines'];
-    if (!o.noEval && test) {
+    // A resumed run that trained nothing (it had finished) leaves metrics.jsonl as it was.
+    if (!o.noEval && test && !(ck && step === resumedAt)) {
       write({ ...test, train_tokens_per_s: tokensPerSec, best_epoch: best!.epoch });
       baselines = evaluateBaselines(all, split.train, rs.validation, rs.test, c.likeThreshold);
       for (const r of Object.values(baselines)) write(r);
