@@ -6,7 +6,7 @@
 //     Computed as dense GEMMs against the whole catalogue's normalised rows (cos [L, items]),
 //     with each row's loss and gradient reading only its drawn columns: on a CPU-class device
 //     this beats gathering and scattering L·R item rows, and the item gradient stays one row per
-//     item. Its memory is L × items floats per buffer, checked up front.
+//     item. Rows run in chunks whose [rows, items] buffers fit the device's binding limit.
 //   shared: one set of R negatives per batch, scored by every position ([R, d] instead of
 //     [L, R, d]); each step then pushes down only R items.
 import type { Gpu, Recorder, Tensor } from '../kernels/gpu/index.js';
@@ -36,8 +36,9 @@ export function batchNegatives(c: Config, step: number, tableRows: number): Uint
   return sharedNegativeIds(stepSeed(c, step), c.numNegatives, tableRows - 1).map((x) => x + 1);
 }
 
-/** Every position's R negative ids ([L·R], row-major) as the step draws them, for the float64
- *  reference: the shared draw repeated, or the per-position draws of the GPU sampler. */
+/** Every position's R negative ids ([L·R], row-major) as the step draws them: the shared draw
+ *  repeated, or per-position draws (the sampler defined in kernels/sampled_softmax). The loss
+ *  uses them, and the float64 reference checks against them. */
 export function positionNegatives(c: Config, step: number, L: number, tableRows: number): Uint32Array {
   const R = c.numNegatives;
   if (c.negativeSampling === 'shared') {
@@ -64,7 +65,7 @@ export function recordRetrievalLoss(rec: Recorder, gpu: Gpu, enc: Encoder, out: 
   return c.negativeSampling === 'per-position' ? perPositionLoss(rec, gpu, enc, out, b, targets, c, step, opts) : sharedLoss(rec, gpu, enc, out, b, targets, c, step);
 }
 
-function common(rec: Recorder, gpu: Gpu, enc: Encoder, b: GpuBatch, targets: Uint32Array, negIds: Uint32Array) {
+function uploadLossInputs(rec: Recorder, gpu: Gpu, enc: Encoder, b: GpuBatch, targets: Uint32Array, negIds: Uint32Array) {
   const d = enc.items.dim;
   const P = Math.max(b.L, 1);
   const R = negIds.length;
@@ -83,7 +84,7 @@ function common(rec: Recorder, gpu: Gpu, enc: Encoder, b: GpuBatch, targets: Uin
 
 function sharedLoss(rec: Recorder, gpu: Gpu, enc: Encoder, out: Tensor<'f32'>, b: GpuBatch, targets: Uint32Array, c: Config, step: number): RetrievalLoss {
   const negIds = batchNegatives(c, step, enc.items.rows);
-  const { d, P, R, t, owned, posIds, weights, neg, posEmb, negEmb } = common(rec, gpu, enc, b, targets, negIds);
+  const { d, P, R, t, owned, posIds, weights, neg, posEmb, negEmb } = uploadLossInputs(rec, gpu, enc, b, targets, negIds);
   const inputs = { u: out, posIds, negIds: neg, posEmb, negEmb, weights };
   const shape = { P, R, d, temperature: c.temperature, sharedNegatives: true };
   const rowLoss = t(gpu.empty([P], 'f32', 'loss:row_loss'));
@@ -111,7 +112,7 @@ function sharedLoss(rec: Recorder, gpu: Gpu, enc: Encoder, out: Tensor<'f32'>, b
  */
 function perPositionLoss(rec: Recorder, gpu: Gpu, enc: Encoder, out: Tensor<'f32'>, b: GpuBatch, targets: Uint32Array, c: Config, step: number, opts: RetrievalLossOptions): RetrievalLoss {
   const negIds = Uint32Array.from({ length: enc.items.rows - 1 }, (_, j) => j + 1);
-  const { d, P, R, t, owned, posIds, weightsHost, weights, neg, posEmb, negEmb } = common(rec, gpu, enc, b, targets, negIds);
+  const { d, P, R, t, owned, posIds, weightsHost, weights, neg, posEmb, negEmb } = uploadLossInputs(rec, gpu, enc, b, targets, negIds);
   const S = c.numNegatives;
   const chunkRows = Math.floor(denseBudget(gpu, opts.denseChunkBytes) / (4 * R));
   if (chunkRows < 1) {
