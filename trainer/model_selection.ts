@@ -23,3 +23,26 @@ export function judgeValidation<R>(s: SelectionState<R>, v: R, score: (r: R) => 
   s.sinceBest++;
   return patience > 0 && s.sinceBest >= patience ? 'stop' : 'not-better';
 }
+
+/** Where a training loop stands: what both loops save in a checkpoint (step and epoch as its
+ *  fields, the rest in trainerState) and restore on --resume. */
+export interface TrainingProgress<R> {
+  step: number;
+  epoch: number;
+  sel: SelectionState<R>;
+  trainTokens: number;
+  trainSecs: number;
+}
+
+/** The progress saved in a checkpoint, or a fresh start when there is none. */
+export function progressOf<R>(ck?: { step: number; epoch: number; trainerState: Record<string, unknown> }): TrainingProgress<R> {
+  if (!ck) return { step: 0, epoch: 0, sel: { sinceBest: 0 }, trainTokens: 0, trainSecs: 0 };
+  const st = ck.trainerState as { best?: R; test?: R; sinceBest?: number; trainTokens?: number; trainSecs?: number };
+  return {
+    step: ck.step,
+    epoch: ck.epoch,
+    sel: { best: st.best, test: st.test, sinceBest: st.sinceBest ?? 0 },
+    trainTokens: st.trainTokens ?? 0,
+    trainSecs: st.trainSecs ?? 0,
+  };
+}

@@ -23,7 +23,7 @@ import { prepareRankingSplit, rankingBatches, rankingTrainExamples, type Labelle
 import { rankingMetrics, type RankingMetrics } from './ranking_metrics.js';
 import { learningRate } from './schedule.js';
 import { Progress } from './progress.js';
-import { judgeValidation, type SelectionState } from './model_selection.js';
+import { judgeValidation, progressOf } from './model_selection.js';
 import { mixSeed } from './data/index.js';
 
 export interface RankingTrainOptions {
@@ -142,16 +142,11 @@ export async function trainRanking(o: RankingTrainOptions): Promise<RankingTrain
   let model: RankingModel | undefined;
   try {
     model = await RankingModel.create(gpu, c, tableRows, ck ? rankingParamsOf(ck, c, where) : initial());
-    let step = 0, epoch = 0, trainTokens = 0, trainSecs = 0;
-    const sel: SelectionState<RankingRecord> = { sinceBest: 0 };
+    const progress = progressOf<RankingRecord>(ck);
+    const { sel } = progress;
+    let { step, epoch, trainTokens, trainSecs } = progress;
     if (ck) {
       restoreRankingState(model, ck);
-      step = ck.step;
-      epoch = ck.epoch;
-      const st = ck.trainerState as { best?: RankingRecord; test?: RankingRecord; sinceBest?: number; trainTokens?: number; trainSecs?: number };
-      Object.assign(sel, { best: st.best, test: st.test, sinceBest: st.sinceBest ?? 0 });
-      trainTokens = st.trainTokens ?? 0;
-      trainSecs = st.trainSecs ?? 0;
       log(`resumed from ${where} at step ${step} (epoch ${epoch})`);
       if (differ.length) log(`note: config differs from the checkpoint's in ${differ.join(', ')}; the continuation is not the straight run's`);
     }

@@ -13,7 +13,7 @@ import { initParams } from '../model/params.js';
 import { loadCheckpoint, saveCheckpoint, type Blob, type CheckpointData } from './checkpoint.js';
 import { buildSequences, countTrainBatches, batchTrainSequences, evaluatePopularity, leaveLastOut, type Interactions, type MetricResult, type Split } from './data/index.js';
 import { evaluateRetrieval } from './eval.js';
-import { judgeValidation, type SelectionState } from './model_selection.js';
+import { judgeValidation, progressOf } from './model_selection.js';
 import { recordRetrievalLoss, type RetrievalLossOptions } from './retrieval_loss.js';
 import { learningRate } from './schedule.js';
 import { Progress } from './progress.js';
@@ -125,21 +125,13 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   let enc: Encoder | undefined;
   try {
     enc = await createEncoder(gpu, c, tableRows, initParams(c, tableRows - 1, c.seed));
-    let step = 0;
-    let epoch = 0;
-    const sel: SelectionState<EvalRecord> = { sinceBest: 0 };
-    let trainTokens = 0;
-    let trainSecs = 0;
-    if (o.resume) {
-      const ck = loadCheckpoint(o.resume);
-      if (ck.task !== 'retrieval') throw new Error(`${o.resume}: holds a '${ck.task}' model, not retrieval`);
+    const ck = o.resume ? loadCheckpoint(o.resume) : undefined;
+    if (ck && ck.task !== 'retrieval') throw new Error(`${o.resume}: holds a '${ck.task}' model, not retrieval`);
+    const progress = progressOf<EvalRecord>(ck);
+    const { sel } = progress;
+    let { step, epoch, trainTokens, trainSecs } = progress;
+    if (ck) {
       restore(enc, ck);
-      step = ck.step;
-      epoch = ck.epoch;
-      const st = ck.trainerState as { best?: EvalRecord; test?: EvalRecord; sinceBest?: number; trainTokens?: number; trainSecs?: number };
-      Object.assign(sel, { best: st.best, test: st.test, sinceBest: st.sinceBest ?? 0 });
-      trainTokens = st.trainTokens ?? 0;
-      trainSecs = st.trainSecs ?? 0;
       log(`resumed from ${o.resume} at step ${step} (epoch ${epoch})`);
     } else if (metricsPath) writeFileSync(metricsPath, '');
 
