@@ -2,7 +2,8 @@ import { mkdtempSync, readdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { decodeCheckpoint, encodeCheckpoint, loadCheckpoint, saveCheckpoint, type CheckpointData } from './checkpoint.js';
+import { applyOverrides, defaultConfig } from '../model/config.js';
+import { checkResumeConfig, decodeCheckpoint, encodeCheckpoint, loadCheckpoint, saveCheckpoint, type CheckpointData } from './checkpoint.js';
 
 function sample(): CheckpointData {
   return {
@@ -57,5 +58,21 @@ describe('checkpoint', () => {
     const c = sample();
     c.params[0]!.shape = [4, 2];
     expect(() => encodeCheckpoint(c)).toThrow(/expected 8 values/);
+  });
+});
+
+describe('resume config check', () => {
+  const trained = applyOverrides(defaultConfig, { dim: 8, lr: 0.005, negativeSampling: 'shared' });
+  const ck = { ...sample(), config: { ...trained } };
+  it('refuses a model-defining key that differs, naming it, with a hint', () => {
+    expect(() => checkResumeConfig(ck, { ...trained, attnAlpha: -1 }, 'ck.hstu')).toThrow(/ck.hstu: was trained with another model shape: attnAlpha \(checkpoint 0, now -1\).*HINT/);
+    expect(() => checkResumeConfig(ck, { ...trained, dim: 16 }, 'ck.hstu')).toThrow(/dim \(checkpoint 8, now 16\)/);
+  });
+  it('lists the other keys that differ, and nothing when the config is the same', () => {
+    expect(checkResumeConfig(ck, trained, 'ck.hstu')).toEqual([]);
+    expect(checkResumeConfig(ck, { ...trained, lr: 0.001, negativeSampling: 'per-position' }, 'ck.hstu')).toEqual([
+      'negativeSampling (checkpoint "shared", now "per-position")',
+      'lr (checkpoint 0.005, now 0.001)',
+    ]);
   });
 });

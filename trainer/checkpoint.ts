@@ -4,6 +4,7 @@ import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync, un
 import { dirname, basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
+import { applyOverrides, defaultConfig, type Config } from '../model/config.js';
 
 export const FILE_MAGIC = 'HSTUCKPT';
 export const PROTO_MAGIC = 0x48535455;
@@ -124,4 +125,22 @@ export function loadCheckpoint(path: string): CheckpointData {
     throw new Error(`cannot read checkpoint ${path}: ${(e as Error).message}. HINT: check the path; training writes <out>/checkpoint.hstu.`);
   }
   return decodeCheckpoint(bytes, path);
+}
+
+/** Config keys that define the model function or its tensors: a resume must keep every one. */
+export const MODEL_KEYS = [
+  'task', 'model', 'maxLen', 'dim', 'numLayers', 'numHeads', 'dqk', 'dv', 'attnAlpha', 'useRab', 'normalizeByLength',
+  'siluOnUOnly', 'outputFromUOAndGate', 'embeddingOptimizer', 'embeddingBf16', 'numActions', 'headHidden',
+] as const satisfies readonly (keyof Config)[];
+
+/** Checks that a run of config `c` may continue checkpoint `ck`: refuses (with a HINT) a differing
+ *  model-defining key, and returns the other keys that differ, shown as "key (checkpoint x, now y)"
+ *  (the continuation then is not what a straight run would have done). */
+export function checkResumeConfig(ck: CheckpointData, c: Config, where: string): string[] {
+  const saved = applyOverrides(defaultConfig, ck.config, ` in ${where}`);
+  const show = (k: keyof Config) => `${k} (checkpoint ${JSON.stringify(saved[k])}, now ${JSON.stringify(c[k])})`;
+  const differ = (Object.keys(saved) as (keyof Config)[]).filter((k) => JSON.stringify(saved[k]) !== JSON.stringify(c[k]));
+  const modelDiffer = differ.filter((k) => (MODEL_KEYS as readonly string[]).includes(k));
+  if (modelDiffer.length) throw new Error(`${where}: was trained with another model shape: ${modelDiffer.map(show).join(', ')}. HINT: resume with the config the checkpoint was trained with (the same --config file and --key=value overrides).`);
+  return differ.map(show);
 }

@@ -6,7 +6,7 @@ import { itemTableRows } from '../model/params.js';
 import { RankingModel, rankingConfigOf } from '../model/ranking.js';
 import { rankingParamLayout } from '../model/ranking_params.js';
 import type { Config } from '../model/config.js';
-import { loadCheckpoint, type Blob, type CheckpointData } from './checkpoint.js';
+import { checkResumeConfig, loadCheckpoint, type Blob, type CheckpointData } from './checkpoint.js';
 import type { Interactions } from './data/index.js';
 
 /** Reads every ranking parameter (and optimizer state) back from the GPU. */
@@ -58,28 +58,17 @@ export function rankingParamsOf(ck: CheckpointData, c: Config, where: string): M
   return out;
 }
 
-/** Config keys that define the model function or its tensors: a resume must keep every one. */
-export const RANKING_MODEL_KEYS = [
-  'task', 'model', 'maxLen', 'dim', 'numLayers', 'numHeads', 'dqk', 'dv', 'attnAlpha', 'useRab', 'normalizeByLength',
-  'siluOnUOnly', 'outputFromUOAndGate', 'embeddingOptimizer', 'embeddingBf16', 'numActions', 'headHidden',
-] as const satisfies readonly (keyof Config)[];
-
 /** Checks that `ck` can continue a ranking run of config `c` on `data` (refuses with a HINT when
  *  it holds the other task, another model shape or another item id map) and returns the other
  *  config keys that differ (the continuation then is not what a straight run would have done). */
 export function checkRankingResume(ck: CheckpointData, c: Config, data: Interactions, where: string): string[] {
   if (ck.task !== 'ranking') throw new Error(`${where}: holds a '${ck.task}' model; --task ranking cannot resume it. HINT: resume it with --task=${ck.task}, or pass a ranking checkpoint (<out>/checkpoint.hstu of a --task ranking run).`);
-  const saved = rankingConfigOf(ck, where);
-  const show = (k: keyof Config) => `${k} (checkpoint ${JSON.stringify(saved[k])}, now ${JSON.stringify(c[k])})`;
-  const keys = Object.keys(saved) as (keyof Config)[];
-  const differ = keys.filter((k) => JSON.stringify(saved[k]) !== JSON.stringify(c[k]));
-  const modelDiffer = differ.filter((k) => (RANKING_MODEL_KEYS as readonly string[]).includes(k));
-  if (modelDiffer.length) throw new Error(`${where}: was trained with another model shape: ${modelDiffer.map(show).join(', ')}. HINT: resume with the config the checkpoint was trained with (the same --config file and --key=value overrides).`);
+  const differ = checkResumeConfig(ck, c, where);
   if (data.numItems !== ck.itemRawIds.length) throw new Error(`${where}: the checkpoint knows ${ck.itemRawIds.length - 1} items, the data has ${data.numItems - 1}. HINT: resume on the dataset the model was trained on.`);
   for (let i = 1; i < data.numItems; i++) {
     if (String(data.itemRawIds[i]) !== ck.itemRawIds[i]) throw new Error(`${where}: item id mapping differs at dense id ${i} (checkpoint ${ck.itemRawIds[i]}, data ${data.itemRawIds[i]}). HINT: resume on the dataset the model was trained on.`);
   }
-  return differ.map(show);
+  return differ;
 }
 
 export interface LoadedRankingModel {

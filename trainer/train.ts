@@ -10,7 +10,7 @@ import { uploadBatch } from '../model/batch.js';
 import { validateConfig, type Config } from '../model/config.js';
 import { createEncoder, type Encoder } from '../model/encoder.js';
 import { initParams } from '../model/params.js';
-import { loadCheckpoint, saveCheckpoint, type Blob, type CheckpointData } from './checkpoint.js';
+import { checkResumeConfig, loadCheckpoint, saveCheckpoint, type Blob, type CheckpointData } from './checkpoint.js';
 import { buildSequences, countTrainBatches, batchTrainSequences, evaluatePopularity, leaveLastOut, type Interactions, type MetricResult, type Split } from './data/index.js';
 import { evaluateRetrieval } from './eval.js';
 import { judgeValidation, progressOf } from './model_selection.js';
@@ -131,8 +131,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const { sel } = progress;
     let { step, epoch, trainTokens, trainSecs } = progress;
     if (ck) {
+      const differ = checkResumeConfig(ck, c, o.resume!);
       restore(enc, ck);
       log(`resumed from ${o.resume} at step ${step} (epoch ${epoch})`);
+      if (differ.length) log(`note: config differs from the checkpoint's in ${differ.join(', ')}; the continuation is not the straight run's`);
     } else if (metricsPath) writeFileSync(metricsPath, '');
 
     const batchesPerEpoch = countTrainBatches(split.train, { batchSize: c.batchSize });
