@@ -10,6 +10,9 @@ export interface HostBatch {
   timestamps: Uint32Array;
   /** [B] candidates appended to each sequence (ranking); absent = none. */
   numTargets?: Uint32Array;
+  /** [B] time of the event each sequence's last history token predicts (retrieval: the target's,
+   *  serving: the request's); HSTU with lastQueryTime 'next' uses it in rab_time. */
+  nextTimestamps?: Uint32Array;
 }
 
 export interface GpuBatch {
@@ -24,6 +27,7 @@ export interface GpuBatch {
   timestamps: Tensor<'u32'>;
   positions: Tensor<'u32'>;
   numTargets?: Tensor<'u32'>;
+  nextTimestamps?: Tensor<'u32'>;
   /** [L, d] rows added to the input embeddings before dropout (ranking: action embeddings, zero
    *  rows for candidates; model/ranking.ts). Owned and released by whoever set it. */
   extraInput?: Tensor<'f32'>;
@@ -53,6 +57,7 @@ export function uploadBatch(gpu: Gpu, b: HostBatch, maxLen: number, numItems: nu
     if (b.numTargets && b.numTargets[s]! > n) throw new Error(`batch: sequence ${s} has ${b.numTargets[s]} targets but only ${n} tokens`);
     longest = Math.max(longest, n);
   }
+  if (b.nextTimestamps && b.nextTimestamps.length !== B) throw new Error(`batch: expected ${B} next-event timestamps, got ${b.nextTimestamps.length}`);
   for (let i = 0; i < L; i++) {
     if (b.items[i]! >= numItems) throw new Error(`batch: item id ${b.items[i]} at token ${i} is out of range (catalogue has ${numItems} ids)`);
   }
@@ -64,6 +69,7 @@ export function uploadBatch(gpu: Gpu, b: HostBatch, maxLen: number, numItems: nu
     timestamps: gpu.u32(nonEmpty(b.timestamps), [Math.max(L, 1)], 'batch:timestamps'),
     positions: gpu.u32(nonEmpty(positions), [Math.max(L, 1)], 'batch:positions'),
     numTargets: b.numTargets ? gpu.u32(nonEmpty(b.numTargets), [Math.max(B, 1)], 'batch:num_targets') : undefined,
+    nextTimestamps: b.nextTimestamps ? gpu.u32(nonEmpty(b.nextTimestamps), [Math.max(B, 1)], 'batch:next_timestamps') : undefined,
   };
   return {
     B,
@@ -78,6 +84,7 @@ export function uploadBatch(gpu: Gpu, b: HostBatch, maxLen: number, numItems: nu
       t.timestamps.release();
       t.positions.release();
       t.numTargets?.release();
+      t.nextTimestamps?.release();
     },
   };
 }

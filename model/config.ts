@@ -30,6 +30,11 @@ export const defaultConfig = {
   normalizeByLength: false,
   /** HSTU: SiLU on U only (V, Q, K stay linear) instead of on all of n·W_uvqk. */
   siluOnUOnly: false,
+  /** HSTU: the query time of each sequence's last history token in rab_time. 'next': the time of
+   *  the event it predicts, like every other token's t_{i+1} (DESIGN §2; training: the target's
+   *  timestamp, evaluation: the held-out event's, serving: the request time), as the research code
+   *  does; 'own': its own timestamp (checkpoints written before this key existed). */
+  lastQueryTime: 'next' as 'next' | 'own',
   /** HSTU: w_uvqk init std, N(0, std) as in the research code; 0 = Xavier-uniform instead. */
   uvqkInitStd: 0.02,
   /** HSTU: W_o input is [U, O, U⊙LN(O)] (3·H·dv wide) instead of U⊙LN(O). */
@@ -90,6 +95,7 @@ export const configEnums: { [K in ConfigKey]?: readonly string[] } = {
   model: ['hstu', 'sasrec'],
   task: ['retrieval', 'ranking'],
   negativeSampling: ['per-position', 'shared'],
+  lastQueryTime: ['next', 'own'],
   lrSchedule: ['constant', 'cosine', 'linear-warmup'],
   embeddingOptimizer: ['rowwise-adam', 'adam'],
 };
@@ -204,6 +210,14 @@ export function applyOverrides(base: Config, overrides: Record<string, unknown>,
   const config = out as Config;
   validateConfig(config);
   return config;
+}
+
+/** The config a checkpoint was trained with. Keys added since it was written take the value
+ *  that reproduces the old behaviour, not today's default. */
+export function checkpointConfig(saved: Record<string, unknown>, where = ''): Config {
+  const legacy: Partial<Record<ConfigKey, unknown>> = { lastQueryTime: 'own' };
+  const missing = Object.fromEntries(Object.entries(legacy).filter(([k]) => !(k in saved)));
+  return applyOverrides(defaultConfig, { ...saved, ...missing }, where);
 }
 
 /** Load a JSON config file (an object of overrides) on top of `base` (defaults). */

@@ -40,6 +40,7 @@ export async function createEncoder(gpu: Gpu, c: Config, tableRows: number, init
       dv: resolvedDv(c),
       alpha: attentionAlpha(c),
       useRab: c.useRab,
+      lastQueryTime: c.lastQueryTime,
       dropout: c.dropout,
       embeddingBf16: c.embeddingBf16,
     }, init);

@@ -29,6 +29,8 @@ export interface HstuDims {
   /** Scale of Q·K. */
   alpha: number;
   useRab: boolean;
+  /** rab_time query time of the last history token: the batch's next-event time, or its own. */
+  lastQueryTime: 'next' | 'own';
   dropout: number;
   embeddingBf16: boolean;
 }
@@ -159,6 +161,7 @@ export class HstuModel implements Encoder {
       seqOffsets: b.seqOffsets,
       timestamps: b.timestamps,
       numTargets: b.numTargets,
+      nextTimestamps: this.dims.lastQueryTime === 'next' ? b.nextTimestamps : undefined,
       rabPos: this.dense.get(`layers.${l}.rab_pos`).w,
       rabTime: this.dense.get(`layers.${l}.rab_time`).w,
     };

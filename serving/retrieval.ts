@@ -5,7 +5,7 @@ import type { Gpu, Tensor } from '../kernels/gpu/index.js';
 import { gatherDense } from '../kernels/embedding/dense_gather.js';
 import { topK, PAD_ID } from '../kernels/topk/topk.js';
 import { uploadBatch } from '../model/batch.js';
-import { applyOverrides, defaultConfig, type Config } from '../model/config.js';
+import { checkpointConfig, type Config } from '../model/config.js';
 import { createEncoder, type Encoder } from '../model/encoder.js';
 import { paramLayout } from '../model/params.js';
 import { loadCheckpoint, type CheckpointData } from '../trainer/checkpoint.js';
@@ -26,7 +26,7 @@ export class Retriever {
     const where = typeof source === 'string' ? source : 'retrieval checkpoint';
     const ck = typeof source === 'string' ? loadCheckpoint(source) : source;
     if (ck.task !== 'retrieval') throw new Error(`${where}: holds a '${ck.task}' model, not a retrieval model. HINT: pass a ranking checkpoint as --ranking and a retrieval one as --retrieval.`);
-    const config = applyOverrides(defaultConfig, ck.config, ` in ${where}`);
+    const config = checkpointConfig(ck.config, ` in ${where}`);
     const numItems = ck.itemRawIds.length - 1;
     const blobs = new Map(ck.params.map((b) => [b.name, b.data as Float32Array]));
     for (const spec of paramLayout(config, numItems)) {
@@ -42,13 +42,15 @@ export class Retriever {
     return this.config.maxLen;
   }
 
-  /** Top-k item dense ids by cosine(user, item), best first, history items and padding excluded. */
-  async retrieve(hist: { items: Uint32Array; timestamps: Uint32Array }, k: number): Promise<{ ids: Uint32Array; scores: Float32Array }> {
+  /** Top-k item dense ids by cosine(user, item), best first, history items and padding excluded.
+   *  `requestTime` (u32 seconds) is the time of the event being predicted: HSTU's last history
+   *  token queries rab_time at it (lastQueryTime 'next'); absent, at its own time. */
+  async retrieve(hist: { items: Uint32Array; timestamps: Uint32Array }, k: number, requestTime?: number): Promise<{ ids: Uint32Array; scores: Float32Array }> {
     const n = hist.items.length, d = this.config.dim, numRows = this.itemRawIds.length;
     if (n === 0 || n > this.config.maxLen) throw new Error(`retrieval: expected 1..${this.config.maxLen} history events, got ${n}`);
     const kk = Math.max(1, Math.min(k, numRows));
     return this.lock.run(async () => {
-      const b = uploadBatch(this.gpu, { seqOffsets: Uint32Array.of(0, n), items: hist.items, timestamps: hist.timestamps }, this.config.maxLen, numRows);
+      const b = uploadBatch(this.gpu, { seqOffsets: Uint32Array.of(0, n), items: hist.items, timestamps: hist.timestamps, nextTimestamps: requestTime === undefined ? undefined : Uint32Array.of(requestTime) }, this.config.maxLen, numRows);
       const rec = this.gpu.recorder('retrieval');
       const f = this.encoder.forward(rec, b, { train: false, seed: 0 });
       const exclude = Uint32Array.from(new Set([0, ...hist.items]));

@@ -219,7 +219,7 @@ export class ServingServer {
     if (!q) throw new RequestError(501, 'no_retrieval_model', 'this server has no retrieval model loaded, so it cannot search the catalogue.', 'start it with --retrieval=<retrieval checkpoint>, or send candidates to /v1/score.');
     const p = parseRecommendRequest(body, this.limits(!!r), !!r);
     const retr = this.historyOf(p.history, this.retrVocab!, p.skipUnknown);
-    const found = await q.retrieve(retr.hist, r ? p.retrieveK : p.topK);
+    const found = await q.retrieve(retr.hist, r ? p.retrieveK : p.topK, this.requestTime(p.requestTime, retr.hist));
     const raw = Array.from(found.ids, (id) => q.itemRawIds[id]!);
     const cosine = new Map(raw.map((id, i) => [id, found.scores[i]!]));
     if (!r) {

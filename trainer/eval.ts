@@ -40,7 +40,7 @@ export async function evaluateRetrieval(
   try {
     for (const eb of batchEvalExamples(examples, batchSize)) {
       const Q = eb.users.length;
-      const b = uploadBatch(gpu, { seqOffsets: eb.seqOffsets, items: eb.items, timestamps: eb.timestamps }, o.maxLen, numItems);
+      const b = uploadBatch(gpu, { seqOffsets: eb.seqOffsets, items: eb.items, timestamps: eb.timestamps, nextTimestamps: eb.targetTimestamps }, o.maxLen, numItems);
       const rec = gpu.recorder('eval');
       const f = enc.forward(rec, b, { train: false, seed: 0 });
       const lastIdx = new Uint32Array(Q);

@@ -9,7 +9,7 @@ import { createEncoder } from '../model/encoder.js';
 import { referenceLoss } from '../model/reference/model.js';
 import { randomBatch, randomParams, tinyConfig } from '../model/reference/fixtures.js';
 import { positionNegatives, type RetrievalLossOptions } from './retrieval_loss.js';
-import { recordGradients } from './train.js';
+import { lastOfEachSequence, recordGradients } from './train.js';
 
 let gpu: Gpu;
 beforeAll(async () => (gpu = await createGpu()));
@@ -22,6 +22,7 @@ describe.each([
   ['hstu with rab, shared negatives', { model: 'hstu', attnAlpha: -1, negativeSampling: 'shared' }],
   // 9 items × 4 bytes × 4 rows: the batch's 13 positions run as 4 row chunks.
   ['hstu with rab, per-position negatives in row chunks', { model: 'hstu', attnAlpha: -1 }, { denseChunkBytes: 9 * 4 * 4 }],
+  ['hstu with rab, last token at its own time', { model: 'hstu', attnAlpha: -1, lastQueryTime: 'own' }],
   ['hstu without rab', { model: 'hstu', useRab: false }],
   ['sasrec', { model: 'sasrec', numHeads: 2, dim: 6 }],
 ] as [string, Record<string, unknown>, RetrievalLossOptions?][])('GPU model gradients equal the float64 reference: %s', (_name, overrides, lossOpts = {}) => {
@@ -33,8 +34,11 @@ describe.each([
     const ref0 = randomBatch(rng, [3, 0, 1, 5, 4], NUM_ITEMS, 1);
     const step = 3;
     const negatives = positionNegatives(c, step, ref0.items.length, NUM_ITEMS + 1);
+    // Each target's time: far from the inputs' so the last tokens' query times change buckets.
+    const targetTimestamps = Uint32Array.from(ref0.items, () => rng.int(0, 2 ** 31));
+    const nextTimestamps = lastOfEachSequence(Uint32Array.from(ref0.seqOffsets), targetTimestamps);
     // The reference sees the f32-rounded parameters the GPU sees.
-    const ref = referenceLoss(c, new Map([...params].map(([k, v]) => [k, Float64Array.from(v)])), { ...ref0, negatives });
+    const ref = referenceLoss(c, new Map([...params].map(([k, v]) => [k, Float64Array.from(v)])), { ...ref0, negatives, nextTimestamps });
 
     const enc = await createEncoder(gpu, c, NUM_ITEMS + 1, params);
     const tb = {
@@ -42,6 +46,7 @@ describe.each([
       items: Uint32Array.from(ref0.items),
       timestamps: Uint32Array.from(ref0.timestamps!),
       targets: Uint32Array.from(ref0.targets),
+      targetTimestamps,
     };
     const rec = gpu.recorder();
     const g = recordGradients(rec, gpu, enc, c, tb, step, NUM_ITEMS + 1, false, lossOpts);

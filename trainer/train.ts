@@ -230,6 +230,17 @@ export interface HostTrainBatch {
   items: Uint32Array;
   timestamps: Uint32Array;
   targets: Uint32Array;
+  /** [L] timestamp of each position's target; its last per sequence is the sequence's next-event
+   *  time (HSTU lastQueryTime 'next'). Absent: the last tokens query at their own time. */
+  targetTimestamps?: Uint32Array;
+}
+
+/** [B] the last value of each sequence of a jagged [L] array (0 for an empty sequence). */
+export function lastOfEachSequence(seqOffsets: Uint32Array, perToken: Uint32Array): Uint32Array {
+  const B = seqOffsets.length - 1;
+  const out = new Uint32Array(B);
+  for (let s = 0; s < B; s++) if (seqOffsets[s + 1]! > seqOffsets[s]!) out[s] = perToken[seqOffsets[s + 1]! - 1]!;
+  return out;
 }
 
 /** Gradients of one batch, recorded: dense grads land in each param's `g`; the item table's
@@ -242,7 +253,7 @@ export interface RecordedGradients {
 }
 
 export function recordGradients(rec: Recorder, gpu: Gpu, enc: Encoder, c: Config, tb: HostTrainBatch, step: number, tableRows: number, train = true, lossOpts: RetrievalLossOptions = {}): RecordedGradients {
-  const b = uploadBatch(gpu, tb, c.maxLen, tableRows);
+  const b = uploadBatch(gpu, { ...tb, nextTimestamps: tb.targetTimestamps && lastOfEachSequence(tb.seqOffsets, tb.targetTimestamps) }, c.maxLen, tableRows);
   const f = enc.forward(rec, b, { train, seed: (c.seed * 1000003 + step) >>> 0 });
   const lossOut = recordRetrievalLoss(rec, gpu, enc, f.out, b, tb.targets, c, step, lossOpts);
   const bw = enc.backward(rec, f, lossOut.dOut);

@@ -6,7 +6,8 @@
 // with k = num_targets[b] (clamped to n), history length hh = n − k:
 //   visible(i, j) = j ≤ i for history i < hh; for target i ≥ hh: j < hh or j = i
 //   p_i = i (history), hh (targets)
-//   qt_i = t_{i+1} (history i < hh − 1), t_i (i = hh − 1 and targets)
+//   qt_i = t_{i+1} (history i < hh − 1); i = hh − 1: the next event's time when given, else t_i;
+//   targets: t_i
 //   bucket(Δ) = clamp(floor(ln(max(|Δ|, 1)) / 0.301), 0, 128)
 // Backward: dS = (dO_i·V_j) · SiLU'(S) / normalizer on visible pairs; dQ_i = alpha Σ_j dS K_j,
 // dK_j = alpha Σ_i dS Q_i, dV_j = Σ_i A[i,j] dO_i, dRabPos/dRabTime = Σ dS over the pairs using
@@ -21,6 +22,7 @@ export interface RefInputs {
   numTargets?: ArrayLike<number>; // [B]
   rabPos?: ArrayLike<number>; // [2N − 1]
   rabTime?: ArrayLike<number>; // [129]
+  nextTimestamps?: ArrayLike<number>; // [B] time of the event after each sequence's history
 }
 
 export interface RefOptions {
@@ -55,7 +57,8 @@ function forEachVisible(x: RefInputs, o: RefOptions, b: number, f: (i: number, j
   const hh = n - k;
   const pos = (i: number) => (i < hh ? i : hh);
   const ts = (i: number) => (x.timestamps ? x.timestamps[start + i]! : 0);
-  const qt = (i: number) => (i < hh - 1 ? ts(i + 1) : ts(i));
+  const next = x.nextTimestamps;
+  const qt = (i: number) => (i < hh - 1 ? ts(i + 1) : i === hh - 1 && next ? next[b]! : ts(i));
   for (let i = 0; i < n; i++) {
     for (let j = 0; j <= i; j++) {
       const visible = i < hh ? true : j < hh || j === i;

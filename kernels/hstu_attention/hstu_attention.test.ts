@@ -22,6 +22,8 @@ interface Case {
   N: number;
   useRab: boolean;
   alpha: number;
+  /** Give each sequence a next-event time (the last history token's query time). */
+  next?: boolean;
 }
 
 interface Host {
@@ -49,6 +51,8 @@ function makeHost(rng: Rng, c: Case): Host {
     numTargets: c.targets ? Uint32Array.from(c.targets) : undefined,
     rabPos: c.useRab ? rng.f32(2 * c.N - 1, -1, 1) : undefined,
     rabTime: c.useRab ? rng.f32(129, -1, 1) : undefined,
+    // Far from the sequence's own times, so the last history token lands in other buckets.
+    nextTimestamps: c.next ? Uint32Array.from(c.lengths, () => rng.int(0, 2 ** 32 - 1)) : undefined,
   };
   return { ref, dOut: rng.f32(L * c.H * c.dv), opts: { H: c.H, dqk: c.dqk, dv: c.dv, N: c.N, alpha: c.alpha, useRab: c.useRab } };
 }
@@ -64,6 +68,7 @@ function upload(h: Host): AttentionInputs {
     numTargets: r.numTargets && gpu.u32(r.numTargets, [r.numTargets.length], 'targets'),
     rabPos: r.rabPos && gpu.f32(r.rabPos, [r.rabPos.length], 'rab_pos'),
     rabTime: r.rabTime && gpu.f32(r.rabTime, [r.rabTime.length], 'rab_time'),
+    nextTimestamps: r.nextTimestamps && gpu.u32(r.nextTimestamps, [Math.max(r.nextTimestamps.length, 1)], 'next_ts'),
   };
 }
 
@@ -124,7 +129,7 @@ describe('hstu_attention reference', () => {
 
   it('backward matches central finite differences (float64)', () => {
     const rng = new Rng(11);
-    const h = makeHost(rng, { lengths: [4, 0, 5, 1], targets: [0, 0, 2, 1], H: 2, dqk: 3, dv: 2, N: 6, useRab: true, alpha: 0.7 });
+    const h = makeHost(rng, { lengths: [4, 0, 5, 1], targets: [0, 0, 2, 1], H: 2, dqk: 3, dv: 2, N: 6, useRab: true, alpha: 0.7, next: true });
     const r = h.ref;
     const loss = () => attentionRef(r, h.opts).reduce((s, v, i) => s + v * h.dOut[i]!, 0);
     const g = attentionBackwardRef(r, h.dOut, h.opts);
@@ -165,6 +170,24 @@ describe('hstu_attention reference', () => {
     expect(A(4, 1)).toBeCloseTo(silu(rabPos[1 - 3 + N - 1]!) / N, 12); // p_i = 3 for every target
     expect(A(3, 1)).toBeCloseTo(A(4, 1), 12);
   });
+
+  it('the last history token queries at the next event\'s time when given, the others do not', () => {
+    // 4 history tokens + 1 target, Q·K = 0, rab_pos = 0, rab_time[k] = k: A[i,j] = SiLU(bucket(qt_i − t_j)) / N.
+    const n = 5, N = 8;
+    const v = new Float64Array(n * n);
+    for (let j = 0; j < n; j++) v[j * n + j] = 1;
+    const ts = [100, 110, 150, 1000, 5000];
+    const base: RefInputs = { q: new Float64Array(n), k: new Float64Array(n), v, seqOffsets: [0, n], numTargets: [1], timestamps: ts, rabPos: new Float64Array(2 * N - 1), rabTime: Array.from({ length: 129 }, (_, k) => k) };
+    const o = { H: 1, dqk: 1, dv: n, N, alpha: 1, useRab: true };
+    const plain = attentionRef(base, o);
+    const next = attentionRef({ ...base, nextTimestamps: [1e6] }, o);
+    const silu = (x: number) => x / (1 + Math.exp(-x));
+    const A = (out: Float64Array, i: number, j: number) => out[i * n + j]!;
+    expect(A(plain, 3, 0)).toBeCloseTo(silu(timeBucket(1000 - 100)) / N, 12); // own time
+    expect(A(next, 3, 0)).toBeCloseTo(silu(timeBucket(1e6 - 100)) / N, 12); // next event's time
+    expect(A(next, 1, 0)).toBeCloseTo(silu(timeBucket(150 - 100)) / N, 12); // t_{i+1} as before
+    for (let i of [0, 1, 2, 4]) for (let j = 0; j <= i; j++) expect(A(next, i, j)).toBe(A(plain, i, j)); // target: own time
+  });
 });
 
 describe('hstu_attention fused kernels vs float64 reference', () => {
@@ -173,11 +196,16 @@ describe('hstu_attention fused kernels vs float64 reference', () => {
     await checkForwardBackward(makeHost(rng, { lengths: [0, 37, 1, 20, 5, 9], targets: [0, 4, 1, 0, 5, 3], H: 3, dqk: 8, dv: 12, N: 37, useRab: true, alpha: 0.5 }));
   });
 
+  it('next-event times for the last history token, with and without targets', async () => {
+    const rng = new Rng(13);
+    await checkForwardBackward(makeHost(rng, { lengths: [0, 37, 1, 20, 5, 9], targets: [0, 4, 0, 0, 5, 3], H: 3, dqk: 8, dv: 12, N: 37, useRab: true, alpha: 0.5, next: true }));
+  });
+
   it('without subgroup operations (plain loads), rab and targets on', async () => {
     const rng = new Rng(11);
     setSubgroupPathForTesting(false);
     try {
-      await checkForwardBackward(makeHost(rng, { lengths: [0, 17, 1, 9], targets: [0, 3, 1, 2], H: 2, dqk: 8, dv: 12, N: 17, useRab: true, alpha: 0.7 }));
+      await checkForwardBackward(makeHost(rng, { lengths: [0, 17, 1, 9], targets: [0, 3, 1, 2], H: 2, dqk: 8, dv: 12, N: 17, useRab: true, alpha: 0.7, next: true }));
     } finally {
       setSubgroupPathForTesting(undefined);
     }
@@ -186,7 +214,7 @@ describe('hstu_attention fused kernels vs float64 reference', () => {
   it('N above the per-lane rab histogram limit (serial staging path)', async () => {
     const rng = new Rng(12);
     const N = LANE_HIST_MAX_N + 88; // short sequences: only the rab tables and normaliser are big
-    await checkForwardBackward(makeHost(rng, { lengths: [19, 0, 1, 11], targets: [2, 0, 1, 0], H: 1, dqk: 8, dv: 12, N, useRab: true, alpha: 0.6 }));
+    await checkForwardBackward(makeHost(rng, { lengths: [19, 0, 1, 11], targets: [2, 0, 1, 0], H: 1, dqk: 8, dv: 12, N, useRab: true, alpha: 0.6, next: true }));
   });
 
   it('rab off, no targets, H=1', async () => {
@@ -206,7 +234,7 @@ describe('hstu_attention fused kernels vs float64 reference', () => {
     // lavapipe): reuse the (8, 12) pipelines of the tests above.
     const [dqk, dv] = [8, 12];
     const useRab = seed !== 6; // rab off is also covered by the H=1 case above
-    await checkForwardBackward(makeHost(rng, { lengths: j.lengths, targets, H, dqk: dqk!, dv: dv!, N, useRab, alpha: rng.uniform(0.2, 1.2) }));
+    await checkForwardBackward(makeHost(rng, { lengths: j.lengths, targets, H, dqk: dqk!, dv: dv!, N, useRab, alpha: rng.uniform(0.2, 1.2), next: rng.next() < 0.5 }));
   });
 
   it('empty batch (L = 0) writes zero rab gradients', async () => {
@@ -254,7 +282,7 @@ describe('hstu_attention cached (delta-query) variant', () => {
     const rng = new Rng(useRab ? 21 : 22);
     const lengths = [37, 0, 1, 12, 20];
     const targets = [5, 0, 1, 0, 20];
-    const h = makeHost(rng, { lengths, targets, H: 3, dqk: 8, dv: 12, N: 37, useRab, alpha: 0.6 });
+    const h = makeHost(rng, { lengths, targets, H: 3, dqk: 8, dv: 12, N: 37, useRab, alpha: 0.6, next: useRab });
     const o = options(h);
     const x = upload(h);
     // New tokens: the targets, or an arbitrary tail where there are none.
@@ -305,6 +333,7 @@ describe('hstu_attention validation', () => {
     expect(() => hstuAttention(rec, { ...x, rabPos: x.rabTime }, out, o)).toThrow(/expected rabPos with 11 elements, got 129/);
     expect(() => hstuAttention(rec, x, out, { ...o, hostNumTargets: [4, 0] })).toThrow(/num_targets ≤ length 3 for sequence 0, got 4/);
     expect(() => hstuAttention(rec, x, out, { ...o, dv: 3 })).toThrow(/expected v with 48 elements, got 64/);
+    expect(() => hstuAttention(rec, { ...x, nextTimestamps: x.seqOffsets }, out, o)).toThrow(/expected nextTimestamps with 2 elements, got 3/);
     const { q: _q, ...rest } = x;
     const newOffsets = gpu.u32([0, 4, 5]);
     expect(() => hstuAttentionCached(rec, { ...rest, qNew: x.q, newOffsets }, out, { ...o, hostNewOffsets: [0, 4, 5] })).toThrow(/new tokens ≤ sequence length 3 for sequence 0, got 4/);

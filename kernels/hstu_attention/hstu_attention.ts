@@ -67,6 +67,10 @@ export interface AttentionInputs {
   numTargets?: Tensor<'u32'>; // [B]
   rabPos?: Tensor<'f32'>; // [2N − 1]
   rabTime?: Tensor<'f32'>; // [129]
+  /** [max(B, 1)] time of the event each sequence's last history token predicts: its query time
+   *  for rab_time (t_{i+1} of DESIGN.md §2; retrieval: the target's time, serving: the request
+   *  time). Absent: that token uses its own time. */
+  nextTimestamps?: Tensor<'u32'>;
 }
 export interface AttentionOptions extends AttentionShape {
   alpha: number;
@@ -142,6 +146,7 @@ function validate(x: Omit<AttentionInputs, 'q'>, o: AttentionOptions): number {
     maxLen = Math.max(maxLen, n);
   }
   if (x.numTargets) checkTensor(x.numTargets, 'numTargets', 'u32', B);
+  if (x.nextTimestamps) checkTensor(x.nextTimestamps, 'nextTimestamps', 'u32', Math.max(B, 1));
   if (o.hostNumTargets) {
     if (!x.numTargets) fail('expected the numTargets tensor when hostNumTargets is given, got none');
     if (o.hostNumTargets.length !== B) fail(`expected hostNumTargets with B = ${B} entries, got ${o.hostNumTargets.length}`);
@@ -186,19 +191,24 @@ function bwdKernel(o: AttentionOptions, entryPoint: 'dkdv' | 'dq' | 'reduce', sg
   };
 }
 
+/** Params.flags: bit 0 num_targets given, bit 1 next-event times given. */
+export function attentionFlags(x: Omit<AttentionInputs, 'q'>): number {
+  return (x.numTargets ? 1 : 0) | (x.nextTimestamps ? 2 : 0);
+}
+
 function recordForward(rec: Recorder, q: Tensor<'f32'>, qOffsets: Tensor<'u32'>, x: Omit<AttentionInputs, 'q'>, out: Tensor<'f32'>, o: AttentionOptions, maxQ: number): void {
   const nqb = Math.ceil(maxQ / WG);
   const total = o.B * nqb * o.H;
   if (total === 0) return;
   const params = new Params()
     .u32(o.H).u32(nqb).u32(total).u32(o.N)
-    .f32(o.alpha).f32(1 / (o.normalizer ?? o.N)).u32(x.numTargets ? 1 : 0).u32(0)
+    .f32(o.alpha).f32(1 / (o.normalizer ?? o.N)).u32(attentionFlags(x)).u32(0)
     .done();
   const dummyU = x.seqOffsets;
   const dummyF = x.k;
   rec.dispatch(
     fwdKernel(o, useSubgroups(rec.gpu)),
-    [q, x.k, x.v, qOffsets, x.seqOffsets, x.timestamps ?? dummyU, x.numTargets ?? dummyU, x.rabPos ?? dummyF, x.rabTime ?? dummyF, out, bucketTable(rec.gpu)],
+    [q, x.k, x.v, qOffsets, x.seqOffsets, x.timestamps ?? dummyU, x.numTargets ?? dummyU, x.rabPos ?? dummyF, x.rabTime ?? dummyF, out, bucketTable(rec.gpu), x.nextTimestamps ?? dummyU],
     grid(total),
     params,
   );
@@ -252,25 +262,26 @@ export function hstuAttentionBackward(rec: Recorder, x: AttentionInputs, dOut: T
   const gpu = rec.gpu;
   const norm = o.normalizer ?? N;
   const mk = (total: number, rows: number) =>
-    new Params().u32(H).u32(nb).u32(total).u32(N).f32(o.alpha).f32(1 / norm).u32(x.numTargets ? 1 : 0).u32(rows).done();
+    new Params().u32(H).u32(nb).u32(total).u32(N).f32(o.alpha).f32(1 / norm).u32(attentionFlags(x)).u32(rows).done();
   const dU = x.seqOffsets;
   const dF = x.k;
   const common = [x.q, x.k, x.v, dOut, x.seqOffsets, x.timestamps ?? dU, x.numTargets ?? dU, x.rabPos ?? dF, x.rabTime ?? dF];
+  const next = x.nextTimestamps ?? dU;
   const ws = workspace(gpu);
   const sg = useSubgroups(gpu);
   const nbQ = B * nb;
   if (nbQ > 0) {
     const totalKV = nbQ * H;
-    rec.dispatch(bwdKernel(o, 'dkdv', sg), [...common, grads.dk, grads.dv, ws.dummy(0), ws.table], grid(totalKV), mk(totalKV, 0));
+    rec.dispatch(bwdKernel(o, 'dkdv', sg), [...common, grads.dk, grads.dv, ws.dummy(0), ws.table, next], grid(totalKV), mk(totalKV, 0));
   }
   if (!o.useRab) {
-    if (nbQ > 0) rec.dispatch(bwdKernel(o, 'dq', sg), [...common, grads.dq, ws.dummy(1), ws.dummy(2), ws.table], grid(nbQ), mk(nbQ, 0));
+    if (nbQ > 0) rec.dispatch(bwdKernel(o, 'dq', sg), [...common, grads.dq, ws.dummy(1), ws.dummy(2), ws.table, next], grid(nbQ), mk(nbQ, 0));
     return;
   }
   const scratch = ws.scratch(Math.max(nbQ, 1) * (N + NUM_TIME_BUCKETS));
-  if (nbQ > 0) rec.dispatch(bwdKernel(o, 'dq', sg), [...common, grads.dq, ws.dummy(1), scratch, ws.table], grid(nbQ), mk(nbQ, 0));
+  if (nbQ > 0) rec.dispatch(bwdKernel(o, 'dq', sg), [...common, grads.dq, ws.dummy(1), scratch, ws.table, next], grid(nbQ), mk(nbQ, 0));
   const lanes = 2 * N - 1 + NUM_TIME_BUCKETS;
-  rec.dispatch(bwdKernel(o, 'reduce', sg), [...common, grads.dRabPos!, grads.dRabTime!, scratch, ws.table], Math.ceil(lanes / 64), mk(lanes, nbQ));
+  rec.dispatch(bwdKernel(o, 'reduce', sg), [...common, grads.dRabPos!, grads.dRabTime!, scratch, ws.table, next], Math.ceil(lanes / 64), mk(lanes, nbQ));
 }
 
 /** Per-device work buffers of the backward: writable placeholders for unused bindings and the

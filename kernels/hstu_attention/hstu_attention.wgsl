@@ -5,7 +5,8 @@
 //   S[i,j] = alpha·(Q_i·K_j) + rab_pos[p_j − p_i + N − 1] + rab_time[bucket(qt_i − t_j)]
 //   O_i    = Σ_{j visible from i} SiLU(S[i,j]) / norm · V_j
 // visible: history i (< hh = n − num_targets) sees j ≤ i; target i sees history j < hh and itself.
-// p_i = i for history, hh for targets; qt_i = t_{i+1} for history i < hh − 1, else t_i.
+// p_i = i for history, hh for targets; qt_i = t_{i+1} for history i < hh − 1; for i = hh − 1 the
+// next event's time next_ts[b] when given (flags bit 1), else t_i; targets t_i.
 // Queries are the LAST m_b = q_offsets[b+1] − q_offsets[b] tokens of each sequence, read from rows
 // q_offsets[b] .. of q and written to the same rows of out (full pass: q_offsets = seq_offsets,
 // m_b = n_b; cached/serving pass: only the new tokens, K/V cover the whole sequence).
@@ -24,7 +25,7 @@ struct Params {
   N: u32,
   alpha: f32,
   inv_norm: f32,
-  has_targets: u32,
+  flags: u32,      // bit 0: num_targets given; bit 1: next_ts given
   _pad: u32,
 }
 
@@ -48,6 +49,9 @@ const USE_RAB: bool = {{USE_RAB}};
 // Time-bucket thresholds (74 u32): a storage buffer, not a WGSL const array (llvmpipe copies a
 // dynamically indexed const array into private memory on every call).
 @group(0) @binding(11) var<storage, read> bucket_t: array<u32>;
+// [B] time of the event the last history token predicts (retrieval: the target's; serving: the
+// request's), read only when flags bit 1 is set.
+@group(0) @binding(12) var<storage, read> next_ts: array<u32>;
 
 fn time_bucket(a: u32, b: u32) -> u32 {
   let x = max(select(a - b, b - a, a < b), 1u);
@@ -58,7 +62,7 @@ fn time_bucket(a: u32, b: u32) -> u32 {
 
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  _ = timestamps[0]; _ = num_targets[0]; _ = rab_pos[0]; _ = rab_time[0]; _ = bucket_t[0];
+  _ = timestamps[0]; _ = num_targets[0]; _ = rab_pos[0]; _ = rab_time[0]; _ = bucket_t[0]; _ = next_ts[0];
   let lin = wid.x + wid.y * nwg.x;
   if (lin >= params.total) { return; }
   let H = params.H;
@@ -75,13 +79,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let valid = r < m;
   let i = n - m + r;                 // token index of this lane's query within the sequence
   var kt = 0u;
-  if (params.has_targets != 0u) { kt = min(num_targets[b], n); }
+  if ((params.flags & 1u) != 0u) { kt = min(num_targets[b], n); }
   let hh = n - kt;
   let is_target = i >= hh;
   let p_i = select(i, hh, is_target);
   let qt_idx = select(i, i + 1u, !is_target && i + 1u < hh);
   var qt = 0u;
-  if (USE_RAB && valid) { qt = timestamps[start + qt_idx]; }
+  if (USE_RAB && valid) {
+    qt = timestamps[start + qt_idx];
+    if ((params.flags & 2u) != 0u && i + 1u == hh) { qt = next_ts[b]; }
+  }
 
   let qbase = ((qs + min(r, m - 1u)) * H + h) * DQK;
   //#for d in DQK: let q_{d} = params.alpha * q[qbase + {d}u];

@@ -31,7 +31,7 @@ struct Params {
   N: u32,
   alpha: f32,
   inv_norm: f32,
-  has_targets: u32,
+  flags: u32,      // bit 0: num_targets given; bit 1: next_ts given (see hstu_attention.wgsl)
   rows: u32,       // reduce: scratch rows (= dq workgroups)
 }
 
@@ -59,6 +59,7 @@ const NT: u32 = 129u;
 // Time-bucket thresholds (74 u32): a storage buffer, not a WGSL const array (llvmpipe copies a
 // dynamically indexed const array into private memory on every call).
 @group(0) @binding(13) var<storage, read> bucket_t: array<u32>;
+@group(0) @binding(14) var<storage, read> next_ts: array<u32>; // [B], see hstu_attention.wgsl
 
 fn time_bucket(a: u32, b: u32) -> u32 {
   let x = max(select(a - b, b - a, a < b), 1u);
@@ -69,17 +70,17 @@ fn time_bucket(a: u32, b: u32) -> u32 {
 
 fn touch_all() {
   _ = q[0]; _ = k[0]; _ = v[0]; _ = dout[0]; _ = seq_offsets[0]; _ = timestamps[0];
-  _ = num_targets[0]; _ = rab_pos[0]; _ = rab_time[0]; _ = out_a[0]; _ = out_b[0]; _ = scratch[0]; _ = bucket_t[0];
+  _ = num_targets[0]; _ = rab_pos[0]; _ = rab_time[0]; _ = out_a[0]; _ = out_b[0]; _ = scratch[0]; _ = bucket_t[0]; _ = next_ts[0];
 }
 
-struct Seq { start: u32, n: u32, hh: u32 }
+struct Seq { b: u32, start: u32, n: u32, hh: u32 }
 
 fn seq_info(b: u32) -> Seq {
   let start = seq_offsets[b];
   let n = seq_offsets[b + 1u] - start;
   var kt = 0u;
-  if (params.has_targets != 0u) { kt = min(num_targets[b], n); }
-  return Seq(start, n, n - kt);
+  if ((params.flags & 1u) != 0u) { kt = min(num_targets[b], n); }
+  return Seq(b, start, n, n - kt);
 }
 
 // Bias of pair (i, j) and its rab indices (pos index, time bucket); i, j local token indices.
@@ -90,6 +91,7 @@ fn rab_pos_index(i: u32, j: u32, hh: u32) -> u32 {
   return min(base + p_j - min(p_i, base + p_j), 2u * base);
 }
 fn query_time(sq: Seq, i: u32) -> u32 {
+  if ((params.flags & 2u) != 0u && i + 1u == sq.hh) { return next_ts[sq.b]; }
   let idx = select(i, i + 1u, i < sq.hh && i + 1u < sq.hh);
   return timestamps[sq.start + min(idx, max(sq.n, 1u) - 1u)];
 }

@@ -6,7 +6,7 @@
 // baseline would need a scatter over N² entries; leaving it out only flatters the naive side).
 import { readFileSync } from 'node:fs';
 import { Params, grid, type Gpu, type KernelSource, type Recorder, type Tensor } from '../gpu/index.js';
-import { bucketTable, type AttentionGrads, type AttentionInputs, type AttentionOptions } from './hstu_attention.js';
+import { attentionFlags, bucketTable, type AttentionGrads, type AttentionInputs, type AttentionOptions } from './hstu_attention.js';
 
 const EW = readFileSync(new URL('./hstu_attention_naive.wgsl', import.meta.url), 'utf8');
 const MM = readFileSync(new URL('./hstu_attention_naive_matmul.wgsl', import.meta.url), 'utf8');
@@ -42,9 +42,9 @@ export class NaiveAttention {
   private ew(rec: Recorder, x: AttentionInputs, op: keyof typeof OPS, b0: number, cols: number, src: Tensor, dst: Tensor, rows: number): void {
     const { H, N } = this.o;
     const total = rows * H * N * cols;
-    const params = new Params().u32(H).u32(N).u32(cols).u32(total).u32(b0).f32(1 / (this.o.normalizer ?? N)).u32(x.numTargets ? 1 : 0).u32(0).done();
+    const params = new Params().u32(H).u32(N).u32(cols).u32(total).u32(b0).f32(1 / (this.o.normalizer ?? N)).u32(attentionFlags(x)).u32(0).done();
     const dU = x.seqOffsets;
-    rec.dispatch(ew(op), [x.seqOffsets, x.timestamps ?? dU, x.numTargets ?? dU, x.rabPos ?? src, x.rabTime ?? src, src, dst, bucketTable(this.gpu)], grid(Math.ceil(total / 64)), params);
+    rec.dispatch(ew(op), [x.seqOffsets, x.timestamps ?? dU, x.numTargets ?? dU, x.rabPos ?? src, x.rabTime ?? src, src, dst, bucketTable(this.gpu), x.nextTimestamps ?? dU], grid(Math.ceil(total / 64)), params);
   }
 
   /** Records forward (and backward when dOut/grads are given) for every chunk. */

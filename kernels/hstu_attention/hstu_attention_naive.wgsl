@@ -14,7 +14,7 @@ struct Params {
   total: u32,
   b0: u32,
   inv_norm: f32,
-  has_targets: u32,
+  flags: u32,      // bit 0: num_targets given; bit 1: next_ts given (see hstu_attention.wgsl)
   _pad: u32,
 }
 @group(0) @binding(0) var<uniform> params: Params;
@@ -30,6 +30,7 @@ const OP: u32 = {{OP}}u;
 // Time-bucket thresholds (74 u32): a storage buffer, not a WGSL const array (llvmpipe copies a
 // dynamically indexed const array into private memory on every call).
 @group(0) @binding(8) var<storage, read> bucket_t: array<u32>;
+@group(0) @binding(9) var<storage, read> next_ts: array<u32>; // [B], see hstu_attention.wgsl
 
 fn time_bucket(a: u32, b: u32) -> u32 {
   let xx = max(select(a - b, b - a, a < b), 1u);
@@ -40,7 +41,7 @@ fn time_bucket(a: u32, b: u32) -> u32 {
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  _ = timestamps[0]; _ = num_targets[0]; _ = rab_pos[0]; _ = rab_time[0]; _ = x[0]; _ = bucket_t[0];
+  _ = timestamps[0]; _ = num_targets[0]; _ = rab_pos[0]; _ = rab_time[0]; _ = x[0]; _ = bucket_t[0]; _ = next_ts[0];
   let e = (wid.x + wid.y * nwg.x) * 64u + lid;
   if (e >= params.total) { return; }
   let c = e % params.cols;
@@ -59,7 +60,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     return;
   }
   var kt = 0u;
-  if (params.has_targets != 0u) { kt = min(num_targets[b], n); }
+  if ((params.flags & 1u) != 0u) { kt = min(num_targets[b], n); }
   let hh = n - kt;
   let j = c;
   let vis = i < n && j <= i && (i < hh || j < hh || j == i);
@@ -67,7 +68,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     if (vis) {
       let p_i = select(i, hh, i >= hh);
       let p_j = select(j, hh, j >= hh);
-      let qt = timestamps[start + select(i, i + 1u, i < hh && i + 1u < hh)];
+      var qt = timestamps[start + select(i, i + 1u, i < hh && i + 1u < hh)];
+      if ((params.flags & 2u) != 0u && i + 1u == hh) { qt = next_ts[b]; }
       y[e] += rab_pos[params.N - 1u + p_j - p_i] + rab_time[time_bucket(qt, timestamps[start + j])];
     }
   } else if (OP == 1u) {

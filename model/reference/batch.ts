@@ -14,6 +14,9 @@ export interface RefBatch {
   negatives: ArrayLike<number>;
   /** [B] candidates appended at the end of each sequence (default 0). */
   numTargets?: ArrayLike<number>;
+  /** [B] time of the event each sequence's last history token predicts: that token's query time
+   *  (absent: its own time). The model applies it only with lastQueryTime 'next'. */
+  nextTimestamps?: ArrayLike<number>;
 }
 
 /** Per-sequence and per-token layout facts derived from a batch. */
@@ -51,6 +54,7 @@ export function batchLayout(batch: RefBatch, maxLen: number, numItems: number): 
   for (const [name, arr] of [['items', batch.items], ['targets', batch.targets]] as const)
     if (arr.length !== L) throw new Error(`batch: expected ${name} of length L = ${L}, got ${arr.length}`);
   if (batch.timestamps && batch.timestamps.length !== L) throw new Error(`batch: expected timestamps of length ${L}, got ${batch.timestamps.length}`);
+  if (batch.nextTimestamps && batch.nextTimestamps.length !== B) throw new Error(`batch: expected nextTimestamps of length B = ${B}, got ${batch.nextTimestamps.length}`);
   if (batch.numTargets && batch.numTargets.length !== B) throw new Error(`batch: expected numTargets of length B = ${B}, got ${batch.numTargets.length}`);
   if (L > 0 && batch.negatives.length % L !== 0) throw new Error(`batch: expected negatives of length L·R = ${L}·R, got ${batch.negatives.length}`);
   for (let t = 0; t < L; t++) {
@@ -73,7 +77,7 @@ export function batchLayout(batch: RefBatch, maxLen: number, numItems: number): 
     const h = n - k;
     for (let i = 0; i < n; i++) {
       positions[s + i] = i < h ? i : h;
-      if (ts) queryTimes[s + i] = i < h - 1 ? ts[s + i + 1]! : ts[s + i]!;
+      if (ts) queryTimes[s + i] = i < h - 1 ? ts[s + i + 1]! : i === h - 1 && batch.nextTimestamps ? batch.nextTimestamps[b]! : ts[s + i]!;
     }
   }
   return { B, L, N: maxLen, starts, lengths, ks, positions, queryTimes };

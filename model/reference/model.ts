@@ -71,7 +71,7 @@ export function encoderLayers(c: Config, x0: Tensor, params: ParamMap, shapes: M
 export function buildReference(c: Config, params: ParamMap, batch: RefBatch) {
   const numItems = numItemsOf(c, params);
   const shapes = checkParams(c, params, numItems);
-  const layout: Layout = batchLayout(batch, c.maxLen, numItems);
+  const layout: Layout = batchLayout(c.lastQueryTime === 'next' ? batch : { ...batch, nextTimestamps: undefined }, c.maxLen, numItems);
   if (c.model === 'hstu' && c.useRab && !batch.timestamps) throw new Error('reference: expected batch.timestamps for HSTU with useRab, got none');
   const leaves = new Map<string, Tensor>();
   const leaf = (name: string): Tensor => {

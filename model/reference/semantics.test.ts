@@ -64,6 +64,9 @@ describe('semantics helpers', () => {
     const lay = batchLayout({ seqOffsets: [0, 5, 5, 6], items: [1, 2, 3, 4, 5, 6], timestamps: ts, targets: [0, 0, 0, 0, 0, 0], negatives: [], numTargets: [2, 0, 0] }, 5, 9);
     expect(Array.from(lay.positions)).toEqual([0, 1, 2, 3, 3, 0]);
     expect(Array.from(lay.queryTimes)).toEqual([20, 30, 30, 40, 50, 7]);
+    // With next-event times, the last history token (index 2, and the lone token of sequence 2) uses them.
+    const next = batchLayout({ seqOffsets: [0, 5, 5, 6], items: [1, 2, 3, 4, 5, 6], timestamps: ts, targets: [0, 0, 0, 0, 0, 0], negatives: [], numTargets: [2, 0, 0], nextTimestamps: [99, 98, 97] }, 5, 9);
+    expect(Array.from(next.queryTimes)).toEqual([20, 30, 99, 40, 50, 97]);
   });
 
   it('batch validation names what it expected', () => {
