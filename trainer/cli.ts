@@ -1,6 +1,6 @@
 // Command line: `train` and `eval`. Stable interface:
 //   npm run train -- --data <path> --format <fmt> --config <file> [--key=value …] --out <dir> [--resume <ckpt>]
-//   npm run eval  -- --checkpoint <file> --data <path> [--format <fmt>]
+//   npm run eval  -- --checkpoint <file> --data <path> [--format <fmt>] [--ranks <file>]
 import { defaultConfig, applyOverrides, checkpointConfig, loadConfigFile, parseOverrides, type Config } from '../model/config.js';
 import { loadInteractions, generateSynthetic, type DataFormat, type Interactions } from './data/index.js';
 import { loadCheckpoint } from './checkpoint.js';
@@ -12,7 +12,7 @@ export const USAGE = `hstu-webgpu — train and evaluate HSTU / SASRec retrieval
 
 usage:
   npm run train -- [--data <path> --format <fmt>] [--config <file>] [--key=value ...] [--out <dir>] [--resume <ckpt>]
-  npm run eval  -- --checkpoint <file> --data <path> [--format <fmt>]
+  npm run eval  -- --checkpoint <file> --data <path> [--format <fmt>] [--ranks <file>]
 
 options:
   --data <path>       interaction log; without it, the built-in synthetic dataset is used
@@ -22,6 +22,8 @@ options:
   --out <dir>         writes <dir>/metrics.jsonl, <dir>/checkpoint.hstu (latest), <dir>/best.hstu
   --resume <ckpt>     continue training from a checkpoint, bit-exactly (either task; pass the config it was trained with)
   --max-steps <n>     stop after n optimizer steps
+  --ranks <file>      eval (retrieval): also write each user's target rank on validation and test as
+                      JSON, for paired comparisons of two models (npx tsx scripts/compare-runs.ts)
   --key=value         override any config key (type-checked; unknown keys are rejected):
 ${Object.entries(defaultConfig).map(([k, v]) => `                        ${k} (default ${JSON.stringify(v)})`).join('\n')}
 `;
@@ -31,7 +33,7 @@ interface Parsed {
   overrides: string[];
 }
 
-const VALUE_FLAGS = ['data', 'format', 'config', 'out', 'resume', 'checkpoint', 'max-steps', 'csv-user', 'csv-item', 'csv-time', 'csv-rating', 'csv-delimiter'];
+const VALUE_FLAGS = ['data', 'format', 'config', 'out', 'resume', 'checkpoint', 'max-steps', 'ranks', 'csv-user', 'csv-item', 'csv-time', 'csv-rating', 'csv-delimiter'];
 
 export function parseArgs(args: string[]): Parsed {
   const flags = new Map<string, string>();
@@ -110,6 +112,7 @@ export async function evalCommand(args: string[]): Promise<void> {
   if (!path) throw new Error(`eval: --checkpoint <file> is required\n\n${USAGE}`);
   const ck = loadCheckpoint(path);
   if (ck.task === 'ranking') {
+    if (flags.has('ranks')) throw new Error(`--ranks: ${path} is a ranking checkpoint; per-user ranks are written for retrieval checkpoints only`);
     const { evalRankingCommand } = await import('./ranking_cli.js');
     return evalRankingCommand(path, ck, await loadData(flags));
   }
@@ -126,6 +129,12 @@ export async function evalCommand(args: string[]): Promise<void> {
   const res = await evaluateCheckpoint(ck, c, data, split);
   console.log(fmtRow('validation', toRecord('validation', ck.epoch, res.validation)));
   console.log(fmtRow('test', toRecord('test', ck.epoch, res.test)));
+  const ranksPath = flags.get('ranks');
+  if (ranksPath) {
+    const { writeRanksFile } = await import('./ranks_file.js');
+    writeRanksFile(ranksPath, { checkpoint: path, config: c, data, split, validation: res.validation, test: res.test });
+    console.log(`wrote ${ranksPath}`);
+  }
 }
 
 const [cmd, ...rest] = process.argv.slice(2);

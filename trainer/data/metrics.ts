@@ -58,6 +58,9 @@ export interface MetricResult {
   /** NDCG@K per K. */
   ndcg: Record<number, number>;
   mrr: number;
+  /** The 0-based rank of every example's target, in example order (paired comparisons of two
+   *  models on the same users: scripts/compare-runs.ts). */
+  ranks: Uint32Array;
 }
 
 /** Default cut-offs: the paper's HR@{10,50,200}, NDCG@{10,200} (we report NDCG at all three). */
@@ -69,6 +72,7 @@ export class MetricAccumulator {
   private readonly hr: number[];
   private readonly nd: number[];
   private rr = 0;
+  private ranks: number[] = [];
   constructor(readonly ks: readonly number[] = DEFAULT_KS) {
     this.hr = ks.map(() => 0);
     this.nd = ks.map(() => 0);
@@ -81,6 +85,7 @@ export class MetricAccumulator {
       this.nd[i]! += ndcg(rank, k);
     });
     this.rr += mrr(rank);
+    this.ranks.push(rank);
   }
   result(): MetricResult {
     const d = Math.max(this.n, 1);
@@ -90,7 +95,7 @@ export class MetricAccumulator {
       hr[k] = this.hr[i]! / d;
       nd[k] = this.nd[i]! / d;
     });
-    return { count: this.n, hr, ndcg: nd, mrr: this.rr / d };
+    return { count: this.n, hr, ndcg: nd, mrr: this.rr / d, ranks: Uint32Array.from(this.ranks) };
   }
 }
 

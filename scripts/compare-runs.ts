@@ -1,0 +1,84 @@
+// Paired comparison of two retrieval models on the same users, from ranks files written by
+// `npm run eval -- --checkpoint <ckpt> --data <path> --ranks <file>`:
+//   npx tsx scripts/compare-runs.ts --a hstu-s42.json,hstu-s7.json --b sasrec-s42.json,sasrec-s7.json [--split test] [--samples 10000]
+// Several files per side (e.g. seeds) are averaged per user first, so init noise shrinks and the
+// bootstrap over users measures what is left: which users the test set holds. Prints a table and
+// one JSON line per metric.
+import { hitRate, mrr, ndcg } from '../trainer/data/metrics.js';
+import { readRanksFile, type RanksFile } from '../trainer/ranks_file.js';
+import { pairedBootstrap } from './paired_bootstrap.js';
+
+const METRICS: [string, (rank: number) => number][] = [
+  ['hr@10', (r) => hitRate(r, 10)],
+  ['hr@50', (r) => hitRate(r, 50)],
+  ['hr@200', (r) => hitRate(r, 200)],
+  ['ndcg@10', (r) => ndcg(r, 10)],
+  ['ndcg@200', (r) => ndcg(r, 200)],
+  ['mrr', (r) => mrr(r)],
+];
+
+const USAGE = 'usage: npx tsx scripts/compare-runs.ts --a <ranks.json>[,<ranks.json>…] --b <ranks.json>[,…] [--split test|validation] [--samples N] [--seed S]';
+
+function parse(argv: string[]): { a: string[]; b: string[]; split: 'test' | 'validation'; samples: number; seed: number } {
+  const m = new Map<string, string>();
+  for (let i = 0; i < argv.length; i += 2) {
+    const k = argv[i]!, v = argv[i + 1];
+    if (!['--a', '--b', '--split', '--samples', '--seed'].includes(k) || v === undefined) throw new Error(`unexpected argument '${k}'${v === undefined ? ' (no value)' : ''}\n${USAGE}`);
+    m.set(k.slice(2), v);
+  }
+  if (!m.get('a') || !m.get('b')) throw new Error(`--a and --b are required\n${USAGE}`);
+  const split = m.get('split') ?? 'test';
+  if (split !== 'test' && split !== 'validation') throw new Error(`--split: expected test or validation, got '${split}'`);
+  const num = (k: string, d: number) => {
+    const v = Number(m.get(k) ?? d);
+    if (!Number.isInteger(v) || v < 1) throw new Error(`--${k}: expected a positive integer, got '${m.get(k)}'`);
+    return v;
+  };
+  return { a: m.get('a')!.split(','), b: m.get('b')!.split(','), split, samples: num('samples', 10000), seed: num('seed', 1) };
+}
+
+/** Per-user metric averaged over a side's files, users in `users` order. */
+function sideMetric(files: { path: string; f: RanksFile }[], split: 'test' | 'validation', users: string[], metric: (r: number) => number): Float64Array {
+  const out = new Float64Array(users.length);
+  for (const { path, f } of files) {
+    const byUser = new Map(f[split].users.map((u, i) => [u, f[split].ranks[i]!]));
+    users.forEach((u, i) => {
+      const r = byUser.get(u);
+      if (r === undefined) throw new Error(`${path}: has no ${split} example for user ${u}. HINT: compare runs on the same dataset and split`);
+      out[i]! += metric(r) / files.length;
+    });
+  }
+  return out;
+}
+
+function main(): void {
+  const o = parse(process.argv.slice(2));
+  const load = (paths: string[]) => paths.map((path) => ({ path, f: readRanksFile(path) }));
+  const A = load(o.a), B = load(o.b);
+  const all = [...A, ...B];
+  const ref = all[0]!;
+  for (const x of all) {
+    if (x.f.numItems !== ref.f.numItems || x.f[o.split].users.length !== ref.f[o.split].users.length) {
+      throw new Error(`${x.path}: ${x.f.numItems} items / ${x.f[o.split].users.length} ${o.split} users, but ${ref.path} has ${ref.f.numItems} / ${ref.f[o.split].users.length}. HINT: compare runs on the same dataset`);
+    }
+  }
+  const users = ref.f[o.split].users;
+  const describe = (s: typeof A) => s.map((x) => `${x.f.model} seed ${x.f.seed}`).join(', ');
+  console.log(`A: ${describe(A)}\nB: ${describe(B)}\n${o.split}: ${users.length} users, paired bootstrap ${o.samples} samples\n`);
+  console.log('metric      A        B        A − B    95% interval         p');
+  for (const [name, fn] of METRICS) {
+    const a = sideMetric(A, o.split, users, fn), b = sideMetric(B, o.split, users, fn);
+    const r = pairedBootstrap(a, b, o.samples, o.seed);
+    const mean = (x: Float64Array) => x.reduce((s, v) => s + v, 0) / x.length;
+    const f = (x: number) => x.toFixed(4).padStart(8);
+    console.log(`${name.padEnd(10)} ${f(mean(a))} ${f(mean(b))} ${f(r.diff)}  [${f(r.lo)}, ${f(r.hi)}]  ${r.p.toFixed(3)}`);
+    console.log(JSON.stringify({ metric: name, split: o.split, users: users.length, a: mean(a), b: mean(b), diff: r.diff, lo: r.lo, hi: r.hi, se: r.se, p: r.p, a_runs: A.length, b_runs: B.length }));
+  }
+}
+
+try {
+  main();
+} catch (e) {
+  console.error((e as Error).message);
+  process.exit(1);
+}

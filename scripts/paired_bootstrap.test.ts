@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { DataRng } from '../trainer/data/rng.js';
+import { pairedBootstrap } from './paired_bootstrap.js';
+
+describe('paired bootstrap', () => {
+  it('equal models: zero gap, p = 1; a constant gap: that gap, p = 0', () => {
+    const a = Array.from({ length: 50 }, (_, i) => (i % 3 === 0 ? 1 : 0));
+    const same = pairedBootstrap(a, a, 500);
+    expect([same.diff, same.lo, same.hi, same.p, same.se]).toEqual([0, 0, 0, 1, 0]);
+    const up = pairedBootstrap(a.map((x) => x + 0.25), a, 500);
+    expect(up.diff).toBeCloseTo(0.25, 12);
+    expect([up.lo, up.hi].map((x) => x.toFixed(12))).toEqual(['0.250000000000', '0.250000000000']);
+    expect(up.p).toBe(0);
+  });
+
+  it('standard error and interval match the normal theory of a mean of n paired differences', () => {
+    const rng = new DataRng(3);
+    const n = 900;
+    // Hit indicators of two correlated models: B hits 20% of users, A gains or loses some.
+    const b = Array.from({ length: n }, () => (rng.next() < 0.2 ? 1 : 0));
+    const a = b.map((x) => (rng.next() < 0.1 ? 1 - x : x));
+    const d = a.map((x, i) => x - b[i]!);
+    const mean = d.reduce((s, x) => s + x, 0) / n;
+    const sd = Math.sqrt(d.reduce((s, x) => s + (x - mean) ** 2, 0) / n);
+    const r = pairedBootstrap(a, b, 4000, 9);
+    expect(r.diff).toBeCloseTo(mean, 12);
+    expect(r.se / (sd / Math.sqrt(n))).toBeGreaterThan(0.9);
+    expect(r.se / (sd / Math.sqrt(n))).toBeLessThan(1.1);
+    expect(r.lo).toBeLessThan(mean);
+    expect(r.hi).toBeGreaterThan(mean);
+    expect(Math.abs((r.hi - r.lo) / (2 * 1.96 * r.se) - 1)).toBeLessThan(0.1);
+    expect(pairedBootstrap(a, b, 4000, 9)).toEqual(r); // seeded
+  });
+
+  it('rejects mismatched, empty or non-finite input', () => {
+    expect(() => pairedBootstrap([1], [1, 2])).toThrow(/equally many users/);
+    expect(() => pairedBootstrap([], [])).toThrow(/at least one user/);
+    expect(() => pairedBootstrap([NaN], [1])).toThrow(/non-finite/);
+    expect(() => pairedBootstrap([1], [1], 10)).toThrow(/samples ≥ 100/);
+  });
+});

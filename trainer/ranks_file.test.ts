@@ -1,0 +1,49 @@
+// `npm run eval -- --ranks FILE`: the per-user ranks it writes reproduce the run's own test metrics.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DataRng } from './data/rng.js';
+import { hitRate, mrr, ndcg } from './data/metrics.js';
+import { evalCommand, trainCommand } from './cli.js';
+import { readRanksFile, RANKS_FORMAT } from './ranks_file.js';
+
+describe('ranks file', () => {
+  it('eval --ranks writes every test user\'s rank; their means equal the run\'s test metrics', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ranks-'));
+    const data = join(dir, 'u.data');
+    const rng = new DataRng(5);
+    const lines: string[] = [];
+    for (let u = 1; u <= 37; u++) for (let e = 0; e < 6 + (u % 5); e++) lines.push(`${u}\t${rng.int(1, 25)}\t${rng.int(1, 5)}\t${1e8 + u * 1000 + e * 60}`);
+    writeFileSync(data, lines.join('\n') + '\n');
+    const out = join(dir, 'run');
+    const common = ['--data', data, '--format', 'ml-100k'];
+    await trainCommand([...common, '--dim=8', '--numLayers=1', '--maxLen=12', '--epochs=2', '--numNegatives=4', '--batchSize=16', '--out', out]);
+    const file = join(dir, 'ranks.json');
+    await evalCommand(['--checkpoint', join(out, 'best.hstu'), ...common, '--ranks', file]);
+    const r = readRanksFile(file);
+    expect([r.format, r.model, r.test.users.length, r.validation.users.length]).toEqual([RANKS_FORMAT, 'hstu', 37, 37]);
+    expect(new Set(r.test.users).size).toBe(37);
+    const final = JSON.parse(readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').at(-1)!);
+    expect(final.split).toBe('test');
+    const mean = (f: (rank: number) => number) => r.test.ranks.reduce((s, x) => s + f(x), 0) / r.test.ranks.length;
+    expect(mean((x) => hitRate(x, 10))).toBeCloseTo(final['hr@10'], 12);
+    expect(mean((x) => ndcg(x, 10))).toBeCloseTo(final['ndcg@10'], 12);
+    expect(mean(mrr)).toBeCloseTo(final.mrr, 12);
+  }, 120_000);
+
+  it('refuses files that are not ranks files, or hold impossible ranks', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ranks-bad-'));
+    const f = (name: string, body: unknown) => {
+      const p = join(dir, name);
+      writeFileSync(p, typeof body === 'string' ? body : JSON.stringify(body));
+      return p;
+    };
+    const ok = { format: RANKS_FORMAT, checkpoint: 'x', model: 'hstu', seed: 1, numItems: 10, validation: { users: ['1'], ranks: [3] }, test: { users: ['1'], ranks: [9] } };
+    expect(readRanksFile(f('ok.json', ok)).test.ranks).toEqual([9]);
+    expect(() => readRanksFile(f('a.json', '{oops'))).toThrow(/cannot read a ranks file.*HINT/);
+    expect(() => readRanksFile(f('b.json', { ...ok, format: 'x' }))).toThrow(/expected format/);
+    expect(() => readRanksFile(f('c.json', { ...ok, test: { users: ['1', '2'], ranks: [1] } }))).toThrow(/equally long/);
+    expect(() => readRanksFile(f('d.json', { ...ok, test: { users: ['1'], ranks: [10] } }))).toThrow(/test rank 0 is 10/);
+  });
+});

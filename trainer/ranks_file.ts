@@ -1,0 +1,71 @@
+// Per-user target ranks of one retrieval model (`npm run eval -- … --ranks FILE`): what a paired
+// comparison of two models on the same users needs (scripts/compare-runs.ts). JSON, one file per
+// evaluated checkpoint; users are raw ids so files from separate runs pair up by user.
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import type { Config } from '../model/config.js';
+import type { Interactions, MetricResult, Split } from './data/index.js';
+
+export const RANKS_FORMAT = 'hstu-webgpu/ranks/1';
+
+export interface SplitRanks {
+  users: string[];
+  /** 0-based rank of the target among all items, history filtered (trainer/data/metrics.ts). */
+  ranks: number[];
+}
+
+export interface RanksFile {
+  format: typeof RANKS_FORMAT;
+  checkpoint: string;
+  model: string;
+  seed: number;
+  /** Catalogue size (real items), so files from different datasets are not paired by mistake. */
+  numItems: number;
+  validation: SplitRanks;
+  test: SplitRanks;
+}
+
+function splitRanks(data: Interactions, users: Uint32Array, m: MetricResult): SplitRanks {
+  if (m.ranks.length !== users.length) throw new Error(`ranks: expected ${users.length} ranks, got ${m.ranks.length}`);
+  return { users: Array.from(users, (u) => String(data.userRawIds[u])), ranks: Array.from(m.ranks) };
+}
+
+/** Writes the file atomically (write, then rename). */
+export function writeRanksFile(
+  path: string,
+  r: { checkpoint: string; config: Config; data: Interactions; split: Split; validation: MetricResult; test: MetricResult },
+): void {
+  const out: RanksFile = {
+    format: RANKS_FORMAT,
+    checkpoint: r.checkpoint,
+    model: r.config.model,
+    seed: r.config.seed,
+    numItems: r.data.numItems - 1,
+    validation: splitRanks(r.data, r.split.validation.users, r.validation),
+    test: splitRanks(r.data, r.split.test.users, r.test),
+  };
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, JSON.stringify(out) + '\n');
+  renameSync(tmp, path);
+}
+
+/** Reads and checks a ranks file; errors name the file and what was expected. */
+export function readRanksFile(path: string): RanksFile {
+  let j: unknown;
+  try {
+    j = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new Error(`${path}: cannot read a ranks file: ${(e as Error).message}. HINT: write one with npm run eval -- --checkpoint <ckpt> --data <path> --ranks ${path}`);
+  }
+  const f = j as Partial<RanksFile>;
+  if (f.format !== RANKS_FORMAT) throw new Error(`${path}: expected format '${RANKS_FORMAT}', got ${JSON.stringify(f.format)}. HINT: write it with npm run eval -- … --ranks ${path}`);
+  for (const s of ['validation', 'test'] as const) {
+    const sr = f[s];
+    if (!sr || !Array.isArray(sr.users) || !Array.isArray(sr.ranks) || sr.users.length !== sr.ranks.length) {
+      throw new Error(`${path}: expected '${s}' with equally long 'users' and 'ranks' arrays`);
+    }
+    sr.ranks.forEach((r, i) => {
+      if (!(Number.isInteger(r) && r >= 0 && r < (f.numItems ?? 0))) throw new Error(`${path}: ${s} rank ${i} is ${r}, expected an integer in [0, ${f.numItems})`);
+    });
+  }
+  return f as RanksFile;
+}
