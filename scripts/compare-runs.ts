@@ -1,12 +1,14 @@
-// Paired comparison of two retrieval models on the same users, from ranks files written by
-// `npm run eval -- --checkpoint <ckpt> --data <path> --ranks <file>`:
+// Paired comparison of two models on the same users, from the files written by
+// `npm run eval -- --checkpoint <ckpt> --data <path> --ranks <file>` (retrieval: per-user target
+// ranks → HR, NDCG, MRR; ranking: per-user like label and P(like) → AUC):
 //   npx tsx scripts/compare-runs.ts --a hstu-s42.json,hstu-s7.json --b sasrec-s42.json,sasrec-s7.json [--split test] [--samples 10000]
-// Several files per side (e.g. seeds) are averaged per user first, so init noise shrinks and the
-// bootstrap over users measures what is left: which users the test set holds. Prints a table and
-// one JSON line per metric.
+// Several files per side (e.g. seeds) are averaged (retrieval: per user; ranking: their AUCs on each
+// resample), so init noise shrinks and the bootstrap over users measures what is left: which users
+// the test set holds. Prints a table and one JSON line per metric.
 import { hitRate, mrr, ndcg } from '../trainer/data/metrics.js';
-import { readRanksFile, type RanksFile } from '../trainer/ranks_file.js';
-import { pairedBootstrap } from './paired_bootstrap.js';
+import { auc } from '../trainer/ranking_metrics.js';
+import { readComparisonFile, type RankingPredictionsFile, type RanksFile } from '../trainer/ranks_file.js';
+import { bootstrapDifference, pairedBootstrap, type PairedResult } from './paired_bootstrap.js';
 
 const METRICS: [string, (rank: number) => number][] = [
   ['hr@10', (r) => hitRate(r, 10)],
@@ -51,13 +53,35 @@ function sideMetric(files: { path: string; f: RanksFile }[], split: 'test' | 'va
   return out;
 }
 
+type Loaded<F> = { path: string; f: F }[];
+
+/** Each file's (labels, P(like)) reordered to `users`; labels must agree across files. */
+function alignPredictions(files: Loaded<RankingPredictionsFile>, split: 'test' | 'validation', users: string[], labels: Float64Array): Float64Array[] {
+  return files.map(({ path, f }) => {
+    const at = new Map(f[split].users.map((u, i) => [u, i]));
+    return Float64Array.from(users, (u, k) => {
+      const i = at.get(u);
+      if (i === undefined) throw new Error(`${path}: has no ${split} example for user ${u}. HINT: compare runs on the same dataset and split`);
+      if (f[split].likes[i] !== labels[k]) throw new Error(`${path}: user ${u}'s ${split} label differs from the first file's. HINT: compare runs on the same dataset and likeThreshold`);
+      return f[split].pLike[i]!;
+    });
+  });
+}
+
+function report(name: string, split: string, users: number, a: number, b: number, r: PairedResult, runs: [number, number]): void {
+  const f = (x: number) => x.toFixed(4).padStart(8);
+  console.log(`${name.padEnd(10)} ${f(a)} ${f(b)} ${f(r.diff)}  [${f(r.lo)}, ${f(r.hi)}]  ${r.p.toFixed(3)}`);
+  console.log(JSON.stringify({ metric: name, split, users, a, b, diff: r.diff, lo: r.lo, hi: r.hi, se: r.se, p: r.p, a_runs: runs[0], b_runs: runs[1] }));
+}
+
 function main(): void {
   const o = parse(process.argv.slice(2));
-  const load = (paths: string[]) => paths.map((path) => ({ path, f: readRanksFile(path) }));
+  const load = (paths: string[]) => paths.map((path) => ({ path, f: readComparisonFile(path) }));
   const A = load(o.a), B = load(o.b);
   const all = [...A, ...B];
   const ref = all[0]!;
   for (const x of all) {
+    if (x.f.format !== ref.f.format) throw new Error(`${x.path}: is a ${x.f.format} file, ${ref.path} a ${ref.f.format} file. HINT: compare retrieval with retrieval and ranking with ranking runs`);
     if (x.f.numItems !== ref.f.numItems || x.f[o.split].users.length !== ref.f[o.split].users.length) {
       throw new Error(`${x.path}: ${x.f.numItems} items / ${x.f[o.split].users.length} ${o.split} users, but ${ref.path} has ${ref.f.numItems} / ${ref.f[o.split].users.length}. HINT: compare runs on the same dataset`);
     }
@@ -66,13 +90,25 @@ function main(): void {
   const describe = (s: typeof A) => s.map((x) => `${x.f.model} seed ${x.f.seed}`).join(', ');
   console.log(`A: ${describe(A)}\nB: ${describe(B)}\n${o.split}: ${users.length} users, paired bootstrap ${o.samples} samples\n`);
   console.log('metric      A        B        A − B    95% interval         p');
+  const runs: [number, number] = [A.length, B.length];
+  if (ref.f.format === 'hstu-webgpu/ranking-predictions/1') {
+    const r0 = ref.f as RankingPredictionsFile;
+    const labels = Float64Array.from(r0[o.split].likes);
+    const pa = alignPredictions(A as Loaded<RankingPredictionsFile>, o.split, users, labels);
+    const pb = alignPredictions(B as Loaded<RankingPredictionsFile>, o.split, users, labels);
+    const meanAuc = (ps: Float64Array[], idx: Uint32Array) => {
+      const y = Float64Array.from(idx, (u) => labels[u]!);
+      return ps.reduce((s, p) => s + auc(Float64Array.from(idx, (u) => p[u]!), y), 0) / ps.length;
+    };
+    const every = Uint32Array.from(users, (_, u) => u);
+    const r = bootstrapDifference(users.length, (idx) => meanAuc(pa, idx) - meanAuc(pb, idx), o.samples, o.seed);
+    report('auc(like)', o.split, users.length, meanAuc(pa, every), meanAuc(pb, every), r, runs);
+    return;
+  }
   for (const [name, fn] of METRICS) {
-    const a = sideMetric(A, o.split, users, fn), b = sideMetric(B, o.split, users, fn);
-    const r = pairedBootstrap(a, b, o.samples, o.seed);
+    const a = sideMetric(A as Loaded<RanksFile>, o.split, users, fn), b = sideMetric(B as Loaded<RanksFile>, o.split, users, fn);
     const mean = (x: Float64Array) => x.reduce((s, v) => s + v, 0) / x.length;
-    const f = (x: number) => x.toFixed(4).padStart(8);
-    console.log(`${name.padEnd(10)} ${f(mean(a))} ${f(mean(b))} ${f(r.diff)}  [${f(r.lo)}, ${f(r.hi)}]  ${r.p.toFixed(3)}`);
-    console.log(JSON.stringify({ metric: name, split: o.split, users: users.length, a: mean(a), b: mean(b), diff: r.diff, lo: r.lo, hi: r.hi, se: r.se, p: r.p, a_runs: A.length, b_runs: B.length }));
+    report(name, o.split, users.length, mean(a), mean(b), pairedBootstrap(a, b, o.samples, o.seed), runs);
   }
 }
 

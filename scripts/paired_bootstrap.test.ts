@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DataRng } from '../trainer/data/rng.js';
-import { pairedBootstrap } from './paired_bootstrap.js';
+import { auc } from '../trainer/ranking_metrics.js';
+import { pairedAucBootstrap, pairedBootstrap } from './paired_bootstrap.js';
 
 describe('paired bootstrap', () => {
   it('equal models: zero gap, p = 1; a constant gap: that gap, p = 0', () => {
@@ -30,6 +31,20 @@ describe('paired bootstrap', () => {
     expect(r.hi).toBeGreaterThan(mean);
     expect(Math.abs((r.hi - r.lo) / (2 * 1.96 * r.se) - 1)).toBeLessThan(0.1);
     expect(pairedBootstrap(a, b, 4000, 9)).toEqual(r); // seeded
+  });
+
+  it('AUC gap: the full-set gap, p = 1 for identical scores, p ≈ 0 for a clearly better model', () => {
+    const rng = new DataRng(4);
+    const y = Array.from({ length: 400 }, () => (rng.next() < 0.5 ? 1 : 0));
+    const good = y.map((v) => v + rng.next() * 0.8); // mostly separates the classes
+    const noise = y.map(() => rng.next());
+    const same = pairedAucBootstrap(noise, noise, y, 300);
+    expect([same.diff, same.p]).toEqual([0, 1]);
+    const r = pairedAucBootstrap(good, noise, y, 300, 2);
+    expect(r.diff).toBeCloseTo(auc(good, y) - auc(noise, y), 12);
+    expect(r.diff).toBeGreaterThan(0.3);
+    expect(r.p).toBe(0);
+    expect(r.lo).toBeGreaterThan(0.2);
   });
 
   it('rejects mismatched, empty or non-finite input', () => {

@@ -22,8 +22,9 @@ options:
   --out <dir>         writes <dir>/metrics.jsonl, <dir>/checkpoint.hstu (latest), <dir>/best.hstu
   --resume <ckpt>     continue training from a checkpoint, bit-exactly (either task; pass the config it was trained with)
   --max-steps <n>     stop after n optimizer steps
-  --ranks <file>      eval (retrieval): also write each user's target rank on validation and test as
-                      JSON, for paired comparisons of two models (npx tsx scripts/compare-runs.ts)
+  --ranks <file>      eval: also write per-user results on validation and test as JSON (retrieval: the
+                      target's rank; ranking: the like label and P(like)), for paired comparisons
+                      of two models on the same users (npx tsx scripts/compare-runs.ts)
   --key=value         override any config key (type-checked; unknown keys are rejected):
 ${Object.entries(defaultConfig).map(([k, v]) => `                        ${k} (default ${JSON.stringify(v)})`).join('\n')}
 `;
@@ -112,9 +113,8 @@ export async function evalCommand(args: string[]): Promise<void> {
   if (!path) throw new Error(`eval: --checkpoint <file> is required\n\n${USAGE}`);
   const ck = loadCheckpoint(path);
   if (ck.task === 'ranking') {
-    if (flags.has('ranks')) throw new Error(`--ranks: ${path} is a ranking checkpoint; per-user ranks are written for retrieval checkpoints only`);
     const { evalRankingCommand } = await import('./ranking_cli.js');
-    return evalRankingCommand(path, ck, await loadData(flags));
+    return evalRankingCommand(path, ck, await loadData(flags), flags.get('ranks'));
   }
   const c = checkpointConfig(ck.config);
   const data = await loadData(flags, c);

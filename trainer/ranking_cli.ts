@@ -8,6 +8,7 @@ import { loadRankingModel } from './ranking_checkpoint.js';
 import { prepareRankingSplit } from './ranking_data.js';
 import { rankingMetrics, type RankingMetrics } from './ranking_metrics.js';
 import { scoreRanking, trainRanking } from './ranking_train.js';
+import { writeRankingPredictionsFile, type SplitPredictions } from './ranks_file.js';
 
 export function fmtRanking(name: string, m: RankingMetrics): string {
   const f = (x: number) => x.toFixed(4);
@@ -24,7 +25,7 @@ export async function trainRankingCommand(c: Config, data: Interactions, outDir:
   if (outDir) console.log(`\nwrote ${outDir}/metrics.jsonl, checkpoint.hstu, best.hstu`);
 }
 
-export async function evalRankingCommand(path: string, ck: CheckpointData, data: Interactions): Promise<void> {
+export async function evalRankingCommand(path: string, ck: CheckpointData, data: Interactions, predictionsPath?: string): Promise<void> {
   if (data.numItems !== ck.itemRawIds.length) throw new Error(`${path}: the checkpoint knows ${ck.itemRawIds.length - 1} items, the data has ${data.numItems - 1}. HINT: evaluate on the dataset the model was trained on.`);
   for (let i = 1; i < data.numItems; i++) {
     if (String(data.itemRawIds[i]) !== ck.itemRawIds[i]) throw new Error(`${path}: item id mapping differs at dense id ${i} (checkpoint ${ck.itemRawIds[i]}, data ${data.itemRawIds[i]}). HINT: evaluate on the dataset the model was trained on.`);
@@ -34,9 +35,15 @@ export async function evalRankingCommand(path: string, ck: CheckpointData, data:
   try {
     const { model, config } = await loadRankingModel(gpu, ck);
     const rs = prepareRankingSplit(data, config);
+    const out: Record<string, SplitPredictions> = {};
     for (const [name, ex] of [['validation', rs.validation], ['test', rs.test]] as const) {
       const s = await scoreRanking(model, rs.all, ex);
       console.log(fmtRanking(name, rankingMetrics(s.pLike, s.rating, s.likes, s.ratings)));
+      out[name] = { users: ex.map((e) => String(data.userRawIds[e.user])), likes: Array.from(s.likes), pLike: Array.from(s.pLike) };
+    }
+    if (predictionsPath) {
+      writeRankingPredictionsFile(predictionsPath, { checkpoint: path, model: config.model, seed: config.seed, numItems: data.numItems - 1, validation: out.validation!, test: out.test! });
+      console.log(`wrote ${predictionsPath}`);
     }
     model.release();
   } finally {

@@ -6,6 +6,7 @@ import type { Config } from '../model/config.js';
 import type { Interactions, MetricResult, Split } from './data/index.js';
 
 export const RANKS_FORMAT = 'hstu-webgpu/ranks/1';
+export const RANKING_PREDICTIONS_FORMAT = 'hstu-webgpu/ranking-predictions/1';
 
 export interface SplitRanks {
   users: string[];
@@ -68,4 +69,51 @@ export function readRanksFile(path: string): RanksFile {
     });
   }
   return f as RanksFile;
+}
+
+/** A ranking model's evaluation outputs per example (one candidate per user): the `like` label and
+ *  the predicted P(like), for paired AUC comparisons. */
+export interface SplitPredictions {
+  users: string[];
+  likes: number[];
+  pLike: number[];
+}
+
+export interface RankingPredictionsFile {
+  format: typeof RANKING_PREDICTIONS_FORMAT;
+  checkpoint: string;
+  model: string;
+  seed: number;
+  numItems: number;
+  validation: SplitPredictions;
+  test: SplitPredictions;
+}
+
+export function writeRankingPredictionsFile(path: string, f: Omit<RankingPredictionsFile, 'format'>): void {
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, JSON.stringify({ format: RANKING_PREDICTIONS_FORMAT, ...f }) + '\n');
+  renameSync(tmp, path);
+}
+
+/** Reads either kind of file written by `npm run eval -- … --ranks FILE`. */
+export function readComparisonFile(path: string): RanksFile | RankingPredictionsFile {
+  let j: { format?: unknown } | undefined;
+  try {
+    j = JSON.parse(readFileSync(path, 'utf8')) as { format?: unknown };
+  } catch {
+    return readRanksFile(path); // reports the read error with its hint
+  }
+  if (j?.format !== RANKING_PREDICTIONS_FORMAT) return readRanksFile(path);
+  const f = j as Partial<RankingPredictionsFile>;
+  for (const s of ['validation', 'test'] as const) {
+    const sp = f[s];
+    const n = sp?.users?.length;
+    if (!sp || !Array.isArray(sp.users) || !Array.isArray(sp.likes) || !Array.isArray(sp.pLike) || sp.likes.length !== n || sp.pLike.length !== n) {
+      throw new Error(`${path}: expected '${s}' with equally long 'users', 'likes' and 'pLike' arrays`);
+    }
+    sp.pLike.forEach((p, i) => {
+      if (!(p >= 0 && p <= 1)) throw new Error(`${path}: ${s} pLike ${i} is ${p}, expected a probability`);
+    });
+  }
+  return f as RankingPredictionsFile;
 }
