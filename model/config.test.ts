@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  checkpointConfig,
   applyOverrides, attentionAlpha, closeKeys, defaultConfig, loadConfigFile, parseOverrides,
   resolvedDqk, resolvedDv, resolvedNormaliser,
 } from './config.js';
@@ -80,15 +79,5 @@ describe('derived values', () => {
     expect(resolvedNormaliser(c, 7, 0)).toBe(7);
     expect(resolvedNormaliser(c, 7, 3)).toBe(5);
     expect(resolvedNormaliser(c, 0, 0)).toBe(1);
-  });
-});
-
-describe('checkpoint configs', () => {
-  it('keys added after a checkpoint was written keep its old behaviour; saved values win', () => {
-    const saved = { ...defaultConfig } as Record<string, unknown>;
-    delete saved.lastQueryTime;
-    expect(checkpointConfig(saved).lastQueryTime).toBe('own');
-    expect(checkpointConfig({ ...saved, lastQueryTime: 'next' }).lastQueryTime).toBe('next');
-    expect(() => checkpointConfig({ ...saved, lastQueryTime: 'later' }, ' in ck')).toThrow(/lastQueryTime/);
   });
 });

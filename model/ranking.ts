@@ -56,7 +56,7 @@ import { relu, reluBackward } from '../kernels/softmax_attention/relu.js';
 import { rowwiseAdam } from '../kernels/optim/optim.js';
 import type { AdamOptions } from '../kernels/optim/optim.js';
 import { uploadBatch, type GpuBatch, type HostBatch } from './batch.js';
-import { applyOverrides, attentionAlpha, checkpointConfig, defaultConfig, resolvedDqk, resolvedDv, type Config } from './config.js';
+import { applyOverrides, attentionAlpha, defaultConfig, resolvedDqk, resolvedDv, type Config } from './config.js';
 import { DenseParams, initialValues } from './dense.js';
 import { createEncoder, type Encoder, type EncoderForward } from './encoder.js';
 import { embeddingForward } from './embeddings.js';
@@ -339,7 +339,7 @@ export class RankingModel {
 /** Config of a ranking checkpoint (validated; task must be 'ranking'). */
 export function rankingConfigOf(ck: { task: string; config: Record<string, unknown> }, where = 'checkpoint'): Config {
   if (ck.task !== 'ranking') throw new Error(`${where}: holds a '${ck.task}' model, not a ranking model. HINT: train one with --task=ranking.`);
-  return checkpointConfig(ck.config, ` in ${where}`);
+  return applyOverrides(defaultConfig, ck.config, ` in ${where}`);
 }
 
 /** Re-exported so callers need one import for config helpers of the cached path. */

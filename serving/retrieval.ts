@@ -5,7 +5,7 @@ import type { Gpu, Tensor } from '../kernels/gpu/index.js';
 import { gatherDense } from '../kernels/embedding/dense_gather.js';
 import { topK, PAD_ID } from '../kernels/topk/topk.js';
 import { uploadBatch } from '../model/batch.js';
-import { checkpointConfig, type Config } from '../model/config.js';
+import { applyOverrides, defaultConfig, type Config } from '../model/config.js';
 import { createEncoder, type Encoder } from '../model/encoder.js';
 import { paramLayout } from '../model/params.js';
 import { loadCheckpoint, type CheckpointData } from '../trainer/checkpoint.js';
@@ -26,7 +26,7 @@ export class Retriever {
     const where = typeof source === 'string' ? source : 'retrieval checkpoint';
     const ck = typeof source === 'string' ? loadCheckpoint(source) : source;
     if (ck.task !== 'retrieval') throw new Error(`${where}: holds a '${ck.task}' model, not a retrieval model. HINT: pass a ranking checkpoint as --ranking and a retrieval one as --retrieval.`);
-    const config = checkpointConfig(ck.config, ` in ${where}`);
+    const config = applyOverrides(defaultConfig, ck.config, ` in ${where}`);
     const numItems = ck.itemRawIds.length - 1;
     const blobs = new Map(ck.params.map((b) => [b.name, b.data as Float32Array]));
     for (const spec of paramLayout(config, numItems)) {

@@ -4,7 +4,7 @@ import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync, un
 import { dirname, basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
-import { applyOverrides, checkpointConfig, defaultConfig, type Config } from '../model/config.js';
+import { applyOverrides, defaultConfig, type Config } from '../model/config.js';
 
 export const FILE_MAGIC = 'HSTUCKPT';
 export const PROTO_MAGIC = 0x48535455;
@@ -137,7 +137,7 @@ export const MODEL_KEYS = [
  *  model-defining key, and returns the other keys that differ, shown as "key (checkpoint x, now y)"
  *  (the continuation then is not what a straight run would have done). */
 export function checkResumeConfig(ck: CheckpointData, c: Config, where: string): string[] {
-  const saved = checkpointConfig(ck.config, ` in ${where}`);
+  const saved = applyOverrides(defaultConfig, ck.config, ` in ${where}`);
   const show = (k: keyof Config) => `${k} (checkpoint ${JSON.stringify(saved[k])}, now ${JSON.stringify(c[k])})`;
   const differ = (Object.keys(saved) as (keyof Config)[]).filter((k) => JSON.stringify(saved[k]) !== JSON.stringify(c[k]));
   const modelDiffer = differ.filter((k) => (MODEL_KEYS as readonly string[]).includes(k));

@@ -1,7 +1,7 @@
 // Command line: `train` and `eval`. Stable interface:
 //   npm run train -- --data <path> --format <fmt> --config <file> [--key=value …] --out <dir> [--resume <ckpt>]
 //   npm run eval  -- --checkpoint <file> --data <path> [--format <fmt>] [--ranks <file>]
-import { defaultConfig, applyOverrides, checkpointConfig, loadConfigFile, parseOverrides, type Config } from '../model/config.js';
+import { defaultConfig, applyOverrides, loadConfigFile, parseOverrides, type Config } from '../model/config.js';
 import { loadInteractions, generateSynthetic, type DataFormat, type Interactions } from './data/index.js';
 import { loadCheckpoint } from './checkpoint.js';
 import { train, toRecord, prepareSplit, type EvalRecord } from './train.js';
@@ -116,7 +116,7 @@ export async function evalCommand(args: string[]): Promise<void> {
     const { evalRankingCommand } = await import('./ranking_cli.js');
     return evalRankingCommand(path, ck, await loadData(flags), flags.get('ranks'));
   }
-  const c = checkpointConfig(ck.config);
+  const c = applyOverrides(defaultConfig, ck.config);
   const data = await loadData(flags, c);
   if (data.numItems !== ck.itemRawIds.length) {
     throw new Error(`${path}: the checkpoint knows ${ck.itemRawIds.length - 1} items, the data has ${data.numItems - 1}. HINT: evaluate on the dataset the model was trained on.`);

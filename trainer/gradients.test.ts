@@ -22,7 +22,7 @@ describe.each([
   ['hstu with rab, shared negatives', { model: 'hstu', attnAlpha: -1, negativeSampling: 'shared' }],
   // 9 items × 4 bytes × 4 rows: the batch's 13 positions run as 4 row chunks.
   ['hstu with rab, per-position negatives in row chunks', { model: 'hstu', attnAlpha: -1 }, { denseChunkBytes: 9 * 4 * 4 }],
-  ['hstu with rab, last token at its own time', { model: 'hstu', attnAlpha: -1, lastQueryTime: 'own' }],
+  ['hstu with rab, last token at the next event\'s time', { model: 'hstu', attnAlpha: -1, lastQueryTime: 'next' }],
   ['hstu without rab', { model: 'hstu', useRab: false }],
   ['sasrec', { model: 'sasrec', numHeads: 2, dim: 6 }],
 ] as [string, Record<string, unknown>, RetrievalLossOptions?][])('GPU model gradients equal the float64 reference: %s', (_name, overrides, lossOpts = {}) => {
