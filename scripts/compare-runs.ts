@@ -7,7 +7,7 @@
 // the test set holds. Prints a table and one JSON line per metric.
 import { hitRate, mrr, ndcg } from '../trainer/data/metrics.js';
 import { auc } from '../trainer/ranking_metrics.js';
-import { readComparisonFile, type RankingPredictionsFile, type RanksFile } from '../trainer/ranks_file.js';
+import { RANKING_PREDICTIONS_FORMAT, readComparisonFile, type RankingPredictionsFile, type RanksFile } from '../trainer/ranks_file.js';
 import { bootstrapDifference, pairedBootstrap, type PairedResult } from './paired_bootstrap.js';
 
 const METRICS: [string, (rank: number) => number][] = [
@@ -91,7 +91,7 @@ function main(): void {
   console.log(`A: ${describe(A)}\nB: ${describe(B)}\n${o.split}: ${users.length} users, paired bootstrap ${o.samples} samples\n`);
   console.log('metric      A        B        A − B    95% interval         p');
   const runs: [number, number] = [A.length, B.length];
-  if (ref.f.format === 'hstu-webgpu/ranking-predictions/1') {
+  if (ref.f.format === RANKING_PREDICTIONS_FORMAT) {
     const r0 = ref.f as RankingPredictionsFile;
     const labels = Float64Array.from(r0[o.split].likes);
     const pa = alignPredictions(A as Loaded<RankingPredictionsFile>, o.split, users, labels);
