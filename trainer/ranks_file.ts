@@ -1,6 +1,7 @@
-// Per-user target ranks of one retrieval model (`npm run eval -- … --ranks FILE`): what a paired
-// comparison of two models on the same users needs (scripts/compare-runs.ts). JSON, one file per
-// evaluated checkpoint; users are raw ids so files from separate runs pair up by user.
+// Per-user evaluation results of one model (`npm run eval -- … --ranks FILE`): what a paired
+// comparison of two models on the same users needs (scripts/compare-runs.ts). Retrieval: each
+// target's rank; ranking: each candidate's like label and P(like). JSON, one file per evaluated
+// checkpoint; users are raw ids so files from separate runs pair up by user.
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { Config } from '../model/config.js';
 import type { Interactions, MetricResult, Split } from './data/index.js';
@@ -44,19 +45,30 @@ export function writeRanksFile(
     validation: splitRanks(r.data, r.split.validation.users, r.validation),
     test: splitRanks(r.data, r.split.test.users, r.test),
   };
+  writeJsonAtomically(path, out);
+}
+
+/** Write, then rename: a reader never sees half a file. */
+function writeJsonAtomically(path: string, value: unknown): void {
   const tmp = `${path}.tmp`;
-  writeFileSync(tmp, JSON.stringify(out) + '\n');
+  writeFileSync(tmp, JSON.stringify(value) + '\n');
   renameSync(tmp, path);
 }
 
-/** Reads and checks a ranks file; errors name the file and what was expected. */
-export function readRanksFile(path: string): RanksFile {
-  let j: unknown;
+function readJson(path: string): { format?: unknown } {
   try {
-    j = JSON.parse(readFileSync(path, 'utf8'));
+    return JSON.parse(readFileSync(path, 'utf8')) as { format?: unknown };
   } catch (e) {
     throw new Error(`${path}: cannot read a ranks file: ${(e as Error).message}. HINT: write one with npm run eval -- --checkpoint <ckpt> --data <path> --ranks ${path}`);
   }
+}
+
+/** Reads and checks a retrieval ranks file; errors name the file and what was expected. */
+export function readRanksFile(path: string): RanksFile {
+  return checkRanks(path, readJson(path));
+}
+
+function checkRanks(path: string, j: unknown): RanksFile {
   const f = j as Partial<RanksFile>;
   if (f.format !== RANKS_FORMAT) throw new Error(`${path}: expected format '${RANKS_FORMAT}', got ${JSON.stringify(f.format)}. HINT: write it with npm run eval -- … --ranks ${path}`);
   for (const s of ['validation', 'test'] as const) {
@@ -90,20 +102,13 @@ export interface RankingPredictionsFile {
 }
 
 export function writeRankingPredictionsFile(path: string, f: Omit<RankingPredictionsFile, 'format'>): void {
-  const tmp = `${path}.tmp`;
-  writeFileSync(tmp, JSON.stringify({ format: RANKING_PREDICTIONS_FORMAT, ...f }) + '\n');
-  renameSync(tmp, path);
+  writeJsonAtomically(path, { format: RANKING_PREDICTIONS_FORMAT, ...f });
 }
 
 /** Reads either kind of file written by `npm run eval -- … --ranks FILE`. */
 export function readComparisonFile(path: string): RanksFile | RankingPredictionsFile {
-  let j: { format?: unknown } | undefined;
-  try {
-    j = JSON.parse(readFileSync(path, 'utf8')) as { format?: unknown };
-  } catch {
-    return readRanksFile(path); // reports the read error with its hint
-  }
-  if (j?.format !== RANKING_PREDICTIONS_FORMAT) return readRanksFile(path);
+  const j = readJson(path);
+  if (j.format !== RANKING_PREDICTIONS_FORMAT) return checkRanks(path, j);
   const f = j as Partial<RankingPredictionsFile>;
   for (const s of ['validation', 'test'] as const) {
     const sp = f[s];
