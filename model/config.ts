@@ -80,6 +80,11 @@ export const defaultConfig = {
   rankingCandidates: 8,
   /** Ranking: training examples per user per epoch (the last window before the evaluation cut, then random earlier cuts). */
   rankingWindows: 4,
+  /** Ranking: g, candidates per validation / test example. 1: leave-last-out (the second-to-last
+   *  and last event). g > 1: leave-last-2g-out, the last g events are the test group and the g
+   *  before them the validation group, each scored as one example under the target mask; users
+   *  with fewer than 2g + 1 events are training only. */
+  rankingEvalGroup: 1,
   /** Ranking: hidden width of the MLP head. */
   headHidden: 64,
   /** Ranking: weight of the rating-regression MSE next to the `like` BCE. */
@@ -104,7 +109,7 @@ export const configEnums: { [K in ConfigKey]?: readonly string[] } = {
 /** Keys that must hold integers (all other numbers are reals). */
 const integerKeys = new Set<ConfigKey>([
   'maxLen', 'dim', 'numLayers', 'numHeads', 'dqk', 'dv', 'numNegatives', 'batchSize', 'epochs',
-  'evalEvery', 'earlyStopPatience', 'seed', 'warmupSteps', 'numActions', 'rankingCandidates', 'rankingWindows', 'headHidden',
+  'evalEvery', 'earlyStopPatience', 'seed', 'warmupSteps', 'numActions', 'rankingCandidates', 'rankingWindows', 'rankingEvalGroup', 'headHidden',
 ]);
 
 const keys = Object.keys(defaultConfig) as ConfigKey[];
@@ -232,7 +237,7 @@ export function validateConfig(c: Config): void {
   const positive: ConfigKey[] = ['maxLen', 'dim', 'numLayers', 'numHeads', 'numNegatives', 'batchSize', 'epochs', 'evalEvery'];
   for (const k of positive) if ((c[k] as number) < 1) throw new Error(`config key '${k}': expected ≥ 1, got ${c[k]}`);
   const nonNegative: ConfigKey[] = ['dqk', 'dv', 'earlyStopPatience', 'warmupSteps', 'weightDecay', 'lr', 'ratingLossWeight', 'uvqkInitStd'];
-  for (const k of ['numActions', 'rankingCandidates', 'rankingWindows', 'headHidden'] as const) if (c[k] < 1) throw new Error(`config key '${k}': expected ≥ 1, got ${c[k]}`);
+  for (const k of ['numActions', 'rankingCandidates', 'rankingWindows', 'rankingEvalGroup', 'headHidden'] as const) if (c[k] < 1) throw new Error(`config key '${k}': expected ≥ 1, got ${c[k]}`);
   for (const k of nonNegative) if ((c[k] as number) < 0) throw new Error(`config key '${k}': expected ≥ 0, got ${c[k]}`);
   if (!(c.dropout >= 0 && c.dropout < 1)) throw new Error(`config key 'dropout': expected in [0, 1), got ${c.dropout}`);
   if (!(c.attnAlpha >= 0 || c.attnAlpha === -1)) throw new Error(`config key 'attnAlpha': expected 0 (off), > 0, or -1 (1/sqrt(dqk)), got ${c.attnAlpha}`);

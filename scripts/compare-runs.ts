@@ -8,7 +8,7 @@
 import { hitRate, mrr, ndcg } from '../trainer/data/metrics.js';
 import { auc } from '../trainer/ranking_metrics.js';
 import { RANKING_PREDICTIONS_FORMAT, readComparisonFile, type RankingPredictionsFile, type RanksFile } from '../trainer/ranks_file.js';
-import { bootstrapDifference, pairedBootstrap, type PairedResult } from './paired_bootstrap.js';
+import { bootstrapDifference, expandClusters, pairedBootstrap, userClusters, type PairedResult } from './paired_bootstrap.js';
 
 const METRICS: [string, (rank: number) => number][] = [
   ['hr@10', (r) => hitRate(r, 10)],
@@ -85,13 +85,19 @@ function main(): void {
     if (x.f.numItems !== ref.f.numItems || x.f[o.split].users.length !== ref.f[o.split].users.length) {
       throw new Error(`${x.path}: ${x.f.numItems} items / ${x.f[o.split].users.length} ${o.split} users, but ${ref.path} has ${ref.f.numItems} / ${ref.f[o.split].users.length}. HINT: compare runs on the same dataset`);
     }
+    const group = (f: typeof ref.f) => ('candidatesPerUser' in f ? f.candidatesPerUser : undefined) ?? 1;
+    if (group(x.f) !== group(ref.f)) throw new Error(`${x.path}: ${group(x.f)} candidates per user, but ${ref.path} has ${group(ref.f)}. HINT: compare runs with the same --rankingEvalGroup`);
   }
   const users = ref.f[o.split].users;
   const describe = (s: typeof A) => s.map((x) => `${x.f.model} seed ${x.f.seed}`).join(', ');
-  console.log(`A: ${describe(A)}\nB: ${describe(B)}\n${o.split}: ${users.length} users, paired bootstrap ${o.samples} samples\n`);
+  const ranking = ref.f.format === RANKING_PREDICTIONS_FORMAT;
+  const grouped = ranking && ((ref.f as RankingPredictionsFile).candidatesPerUser ?? 1) > 1;
+  const numUsers = grouped ? userClusters(users, true).length : users.length;
+  const perUser = grouped ? ` (${users.length} candidates)` : '';
+  console.log(`A: ${describe(A)}\nB: ${describe(B)}\n${o.split}: ${numUsers} users${perUser}, paired bootstrap over users, ${o.samples} samples\n`);
   console.log('metric      A        B        A − B    95% interval         p');
   const runs: [number, number] = [A.length, B.length];
-  if (ref.f.format === RANKING_PREDICTIONS_FORMAT) {
+  if (ranking) {
     const r0 = ref.f as RankingPredictionsFile;
     const labels = Float64Array.from(r0[o.split].likes);
     const pa = alignPredictions(A as Loaded<RankingPredictionsFile>, o.split, users, labels);
@@ -100,9 +106,14 @@ function main(): void {
       const y = Float64Array.from(idx, (u) => labels[u]!);
       return ps.reduce((s, p) => s + auc(Float64Array.from(idx, (u) => p[u]!), y), 0) / ps.length;
     };
+    // Resample users, not candidates: a user's candidates (rankingEvalGroup > 1) stay together.
+    const clusters = userClusters(users, grouped);
     const every = Uint32Array.from(users, (_, u) => u);
-    const r = bootstrapDifference(users.length, (idx) => meanAuc(pa, idx) - meanAuc(pb, idx), o.samples, o.seed);
-    report('auc(like)', o.split, users.length, meanAuc(pa, every), meanAuc(pb, every), r, runs);
+    const r = bootstrapDifference(clusters.length, (picks) => {
+      const idx = expandClusters(clusters, picks);
+      return meanAuc(pa, idx) - meanAuc(pb, idx);
+    }, o.samples, o.seed);
+    report('auc(like)', o.split, clusters.length, meanAuc(pa, every), meanAuc(pb, every), r, runs);
     return;
   }
   for (const [name, fn] of METRICS) {

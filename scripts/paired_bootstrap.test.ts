@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DataRng } from '../trainer/data/rng.js';
 import { auc } from '../trainer/ranking_metrics.js';
-import { pairedAucBootstrap, pairedBootstrap } from './paired_bootstrap.js';
+import { bootstrapDifference, expandClusters, pairedAucBootstrap, pairedBootstrap, userClusters } from './paired_bootstrap.js';
 
 describe('paired bootstrap', () => {
   it('equal models: zero gap, p = 1; a constant gap: that gap, p = 0', () => {
@@ -45,6 +45,24 @@ describe('paired bootstrap', () => {
     expect(r.diff).toBeGreaterThan(0.3);
     expect(r.p).toBe(0);
     expect(r.lo).toBeGreaterThan(0.2);
+  });
+
+  it('user clusters: a user\'s candidates resample together; singletons reproduce the plain bootstrap', () => {
+    const keys = ['7#0', '7#1', 'a#b#0', '3#0', 'a#b#1', '3#1'];
+    expect(userClusters(keys, true).map((c) => Array.from(c))).toEqual([[0, 1], [2, 4], [3, 5]]);
+    expect(userClusters(['x#1', 'x#2'], false)).toHaveLength(2); // ungrouped: '#' is part of the id
+    expect(() => userClusters(['7'], true)).toThrow(/user#j/);
+    expect(Array.from(expandClusters(userClusters(keys, true), Uint32Array.from([2, 0, 2])))).toEqual([3, 5, 0, 1, 3, 5]);
+    const rng = new DataRng(4);
+    const a = Float64Array.from({ length: 300 }, () => rng.next()), b = Float64Array.from(a, (x) => x + 0.1 * (rng.next() - 0.4));
+    const mean = (x: Float64Array, idx: Uint32Array) => idx.reduce((s, i) => s + x[i]!, 0) / idx.length;
+    const single = userClusters(Array.from(a, (_, i) => String(i)), false);
+    const viaClusters = bootstrapDifference(single.length, (p) => {
+      const idx = expandClusters(single, p);
+      return mean(a, idx) - mean(b, idx);
+    }, 2000, 9);
+    const plain = pairedBootstrap(a, b, 2000, 9);
+    for (const k of ['diff', 'lo', 'hi', 'p', 'se'] as const) expect(viaClusters[k]).toBeCloseTo(plain[k], 12);
   });
 
   it('rejects mismatched, empty or non-finite input', () => {

@@ -71,3 +71,33 @@ export function pairedAucBootstrap(a: ArrayLike<number>, b: ArrayLike<number>, l
     return auc(take(a, users), y) - auc(take(b, users), y);
   }, samples, seed);
 }
+
+/** Groups per-candidate keys by user: with `grouped`, a key is `user#j` (the j-th of a user's
+ *  candidates, trainer/ranking_cli.ts), else the user itself. Returns each user's candidate
+ *  indices, users in first-seen order, so a bootstrap can resample users and keep their
+ *  (correlated) candidates together. */
+export function userClusters(keys: readonly string[], grouped: boolean): Uint32Array[] {
+  const byUser = new Map<string, number[]>();
+  keys.forEach((k, i) => {
+    const hash = grouped ? k.lastIndexOf('#') : -1;
+    if (grouped && hash < 0) throw new Error(`userClusters: expected a key 'user#j', got '${k}'`);
+    const user = hash < 0 ? k : k.slice(0, hash);
+    let list = byUser.get(user);
+    if (!list) byUser.set(user, (list = []));
+    list.push(i);
+  });
+  return Array.from(byUser.values(), (l) => Uint32Array.from(l));
+}
+
+/** The candidate indices of the resampled users `picks` (indices into `clusters`), concatenated. */
+export function expandClusters(clusters: readonly Uint32Array[], picks: Uint32Array): Uint32Array {
+  let n = 0;
+  for (const p of picks) n += clusters[p]!.length;
+  const out = new Uint32Array(n);
+  let at = 0;
+  for (const p of picks) {
+    out.set(clusters[p]!, at);
+    at += clusters[p]!.length;
+  }
+  return out;
+}

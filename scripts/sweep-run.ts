@@ -53,7 +53,7 @@ export function epochLengths(data: Interactions, c: Config): number[] {
 /** Training FLOPs of epoch `epoch` (ranking examples are cut at seeded per-epoch points). */
 export function epochFlops(data: Interactions, c: Config, epoch: number, cache = new Map<string, number[]>()): FlopBreakdown {
   if (c.task === 'ranking') {
-    const train = prepareRankingSplit(data, c).split.train;
+    const train = prepareRankingSplit(data, c).train;
     const ex = rankingTrainExamples(train, c, epoch).map((e) => [e.candEnd - e.histStart, e.candEnd - e.cut] as const);
     return rankingTrainingFlops(flopShapeOf(c), ex, { hidden: c.headHidden, tasks: RANKING_TASKS.length });
   }
@@ -120,7 +120,7 @@ export async function runPoint(p: SweepPoint, ds: LoadedDataset, sweepName: stri
     trainFlops += e === 0 ? first.total : epochFlops(ds.data, c, e).total;
   }
   if (c.task === 'ranking') {
-    const train = prepareRankingSplit(ds.data, c).split.train;
+    const train = prepareRankingSplit(ds.data, c).train;
     for (let e = 0; e < r.epoch; e++) tokens += rankingTrainExamples(train, c, e).reduce((a, x) => a + x.candEnd - x.histStart, 0);
   } else tokens = epochLengths(ds.data, c).reduce((a, b) => a + b, 0) * r.epoch;
   const curve = readValidationCurve(join(runDir, 'metrics.jsonl'));

@@ -128,7 +128,7 @@ describe('smoke sweep end to end', () => {
     for (const r of runs) {
       expect(r.task).toBe('ranking');
       expect(r.test.ne! > 0 && r.test.auc! >= 0 && r.test.auc! <= 1).toBe(true);
-      const train = prepareRankingSplit(data, r.config).split.train;
+      const train = prepareRankingSplit(data, r.config).train;
       let want = 0;
       for (let e = 0; e < r.epochs; e++) {
         const ex = rankingTrainExamples(train, r.config, e).map((x) => [x.candEnd - x.histStart, x.candEnd - x.cut] as const);

@@ -106,19 +106,24 @@ export function fitUserItemBias(train: Sequences, likeThreshold: number, all: Se
   return { model: best!.model, lambda: best!.lambda };
 }
 
-/** Predictions for single-candidate examples (the candidate is event `cut` of the user). */
-export function predictBaseline(model: Baseline, all: Sequences, examples: readonly RankingExample[]): BaselinePredictions {
-  const pLike = new Float64Array(examples.length), rating = new Float64Array(examples.length);
-  examples.forEach((e, k) => {
-    const r = model(e.user, all.items[all.offsets[e.user]! + e.cut]!);
-    pLike[k] = r.pLike;
-    rating[k] = r.rating;
-  });
-  return { pLike, rating };
+/** Each candidate of `examples` (events cut..candEnd − 1 of the user), in order. */
+function* candidates(all: Sequences, examples: readonly RankingExample[]): Generator<{ user: number; event: number }> {
+  for (const e of examples) for (let j = e.cut; j < e.candEnd; j++) yield { user: e.user, event: all.offsets[e.user]! + j };
 }
 
-/** Labels of single-candidate examples. */
+/** Predictions for every candidate of `examples`, in order. */
+export function predictBaseline(model: Baseline, all: Sequences, examples: readonly RankingExample[]): BaselinePredictions {
+  const pLike: number[] = [], rating: number[] = [];
+  for (const { user, event } of candidates(all, examples)) {
+    const r = model(user, all.items[event]!);
+    pLike.push(r.pLike);
+    rating.push(r.rating);
+  }
+  return { pLike: Float64Array.from(pLike), rating: Float64Array.from(rating) };
+}
+
+/** Labels of every candidate of `examples`, in order. */
 export function labelsOf(all: Sequences, examples: readonly RankingExample[], likeThreshold: number): { likes: Float64Array; ratings: Float64Array } {
-  const ratings = Float64Array.from(examples, (e) => all.ratings[all.offsets[e.user]! + e.cut]!);
+  const ratings = Float64Array.from(candidates(all, examples), ({ event }) => all.ratings[event]!);
   return { likes: ratings.map((r) => (r >= likeThreshold ? 1 : 0)), ratings };
 }

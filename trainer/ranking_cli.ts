@@ -5,7 +5,7 @@ import type { Config } from '../model/config.js';
 import type { CheckpointData } from './checkpoint.js';
 import type { Interactions } from './data/index.js';
 import { loadRankingModel } from './ranking_checkpoint.js';
-import { prepareRankingSplit } from './ranking_data.js';
+import { prepareRankingSplit, type RankingExample } from './ranking_data.js';
 import { rankingMetrics, type RankingMetrics } from './ranking_metrics.js';
 import { scoreRanking, trainRanking } from './ranking_train.js';
 import { writeRankingPredictionsFile, type SplitPredictions } from './ranks_file.js';
@@ -39,14 +39,25 @@ export async function evalRankingCommand(path: string, ck: CheckpointData, data:
     for (const [name, ex] of [['validation', rs.validation], ['test', rs.test]] as const) {
       const s = await scoreRanking(model, rs.all, ex);
       console.log(fmtRanking(name, rankingMetrics(s.pLike, s.rating, s.likes, s.ratings)));
-      out[name] = { users: ex.map((e) => String(data.userRawIds[e.user])), likes: Array.from(s.likes), pLike: Array.from(s.pLike) };
+      out[name] = { users: candidateKeys(data, ex), likes: Array.from(s.likes), pLike: Array.from(s.pLike) };
     }
     if (predictionsPath) {
-      writeRankingPredictionsFile(predictionsPath, { checkpoint: path, model: config.model, seed: config.seed, numItems: data.numItems - 1, validation: out.validation!, test: out.test! });
+      writeRankingPredictionsFile(predictionsPath, { checkpoint: path, model: config.model, seed: config.seed, numItems: data.numItems - 1, candidatesPerUser: config.rankingEvalGroup, validation: out.validation!, test: out.test! });
       console.log(`wrote ${predictionsPath}`);
     }
     model.release();
   } finally {
     gpu.dispose();
   }
+}
+
+/** One key per candidate, in scoring order: the raw user id, and with several candidates per
+ *  example `user#j` for the j-th (scripts/compare-runs.ts resamples users, keeping each user's
+ *  candidates together). */
+export function candidateKeys(data: Interactions, examples: readonly RankingExample[]): string[] {
+  return examples.flatMap((e) => {
+    const user = String(data.userRawIds[e.user]);
+    const g = e.candEnd - e.cut;
+    return Array.from({ length: g }, (_, j) => (g === 1 ? user : `${user}#${j}`));
+  });
 }

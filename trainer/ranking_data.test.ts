@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { applyOverrides, defaultConfig } from '../model/config.js';
 import { fromTriples } from './data/testing.js';
-import { buildSequences, generateSynthetic } from './data/index.js';
+import { buildSequences, generateSynthetic, leaveLastOut } from './data/index.js';
 import { actionOf, buildRankingBatch, prepareRankingSplit, rankingBatches, rankingTrainExamples } from './ranking_data.js';
 import { fitItemMean, fitUserItemBias, labelsOf, predictBaseline } from './ranking_baselines.js';
 import { evaluateBaselines } from './ranking_train.js';
@@ -35,10 +35,38 @@ describe('ranking data', () => {
     expect(Array.from(b.likes)).toEqual([1, 1]);
   });
 
+  it('rankingEvalGroup g: the last g events are the test group, the g before them validation; history ≤ N − g', () => {
+    const c = cfg({ rankingEvalGroup: 2 });
+    const rs = prepareRankingSplit(data, c);
+    // user 1 (9 events): validation = events 5, 6 after history 1..4; test = 7, 8 after history 3..6.
+    // user 3 (4 events) has < 2g + 1 = 5 events: training only, like user 2.
+    expect(rs.validation.map((e) => [e.user, e.histStart, e.cut, e.candEnd])).toEqual([[0, 1, 5, 7]]);
+    expect(rs.test.map((e) => [e.user, e.histStart, e.cut, e.candEnd])).toEqual([[0, 3, 7, 9]]);
+    expect(Array.from(rs.train.offsets)).toEqual([0, 5, 7, 11]); // user 1 keeps 9 − 2g, the others all
+    const b = buildRankingBatch(rs.all, rs.test, [0], c);
+    const id = (raw: number) => data.itemRawIds.indexOf(raw);
+    expect(Array.from(b.items)).toEqual([14, 15, 16, 17, 18, 19].map(id));
+    expect(Array.from(b.numTargets)).toEqual([2]);
+    expect(Array.from(b.actions)).toEqual([3, 4, 5, 5, 0, 0]); // the validation group's ratings are history for test
+    expect(Array.from(b.ratings)).toEqual([7, 8]);
+    expect(Array.from(labelsOf(rs.all, rs.test, 4).ratings)).toEqual([7, 8]);
+    expect(() => prepareRankingSplit(data, cfg({ rankingEvalGroup: 6 }))).toThrow(/rankingEvalGroup < maxLen.*HINT/);
+  });
+
+  it('rankingEvalGroup 1 is leave-last-out: the same training events as the retrieval split', () => {
+    const s = generateSynthetic({ seed: 5, numUsers: 40, numItems: 60 } as Parameters<typeof generateSynthetic>[0]);
+    const rs = prepareRankingSplit(s, cfg({ maxLen: 20 }));
+    const lo = leaveLastOut(buildSequences(s), { maxHistory: 19 });
+    expect(Array.from(rs.train.offsets)).toEqual(Array.from(lo.train.offsets));
+    expect(Array.from(rs.train.items)).toEqual(Array.from(lo.train.items));
+    expect(rs.test.map((e) => e.cut)).toEqual(Array.from(lo.test.targetPositions));
+    expect(rs.validation.map((e) => e.cut - e.histStart)).toEqual(Array.from({ length: lo.validation.count }, (_, k) => lo.validation.historyOffsets[k + 1]! - lo.validation.historyOffsets[k]!));
+  });
+
   it('training windows: the last k before the cut first, then seeded random cuts; labels never in the history', () => {
     const c = cfg();
     const rs = prepareRankingSplit(data, c);
-    const ex = rankingTrainExamples(rs.split.train, c, 0);
+    const ex = rankingTrainExamples(rs.train, c, 0);
     // user 1 has 7 training events, user 2 has 2 (all in training: < 3 events), user 3 has 2.
     expect(ex.filter((e) => e.user === 0)[0]).toEqual({ user: 0, histStart: 1, cut: 5, candEnd: 7 });
     expect(ex.filter((e) => e.user === 1)[0]).toEqual({ user: 1, histStart: 0, cut: 1, candEnd: 2 });
@@ -48,12 +76,12 @@ describe('ranking data', () => {
       expect(e.candEnd - e.histStart).toBeLessThanOrEqual(c.maxLen);
       expect(e.candEnd - e.cut).toBeGreaterThanOrEqual(1);
       expect(e.candEnd - e.cut).toBeLessThanOrEqual(c.rankingCandidates);
-      expect(e.candEnd).toBeLessThanOrEqual(rs.split.train.offsets[e.user + 1]! - rs.split.train.offsets[e.user]!);
+      expect(e.candEnd).toBeLessThanOrEqual(rs.train.offsets[e.user + 1]! - rs.train.offsets[e.user]!);
     }
-    expect(rankingTrainExamples(rs.split.train, c, 0)).toEqual(ex); // seeded
-    expect(rankingTrainExamples(rs.split.train, c, 1)).not.toEqual(ex); // a new epoch draws new cuts
+    expect(rankingTrainExamples(rs.train, c, 0)).toEqual(ex); // seeded
+    expect(rankingTrainExamples(rs.train, c, 1)).not.toEqual(ex); // a new epoch draws new cuts
     let seqs = 0;
-    for (const b of rankingBatches(rs.split.train, ex, c, 3)) {
+    for (const b of rankingBatches(rs.train, ex, c, 3)) {
       seqs += b.numTargets.length;
       expect(b.numTargets.length).toBeLessThanOrEqual(2);
       const cands = b.numTargets.reduce((a, x) => a + x, 0);
@@ -73,9 +101,9 @@ describe('ranking data', () => {
     const s = generateSynthetic({ seed: 3, numUsers: 150, numItems: 60 } as Parameters<typeof generateSynthetic>[0]);
     const c = cfg({ maxLen: 20, likeThreshold: 4 });
     const rs = prepareRankingSplit(s, c);
-    const im = fitItemMean(rs.split.train, 4);
+    const im = fitItemMean(rs.train, 4);
     // An item never trained on gets the global like-rate.
-    const tr = rs.split.train, n = tr.offsets[tr.numUsers]!;
+    const tr = rs.train, n = tr.offsets[tr.numUsers]!;
     const global = Array.from(tr.ratings.subarray(0, n)).filter((r) => r >= 4).length / n;
     expect(im(0, 0).pLike).toBeCloseTo(global, 12);
     const bias = fitUserItemBias(tr, 4, rs.all, rs.validation);

@@ -6,13 +6,16 @@
 //     the sequence at seeded random points c (history = events before c, candidates = the next ≤ k
 //     events), which shows the model every part of long histories across epochs.
 //   validation / test: the second-to-last / last interaction as the single candidate, history =
-//     every event before it (the validation event included for test).
+//     every event before it (the validation event included for test). With rankingEvalGroup
+//     g > 1, the last g events are one test example of g candidates and the g before them one
+//     validation example (leave-last-2g-out), scored under the same target mask as training.
 // Histories keep the most recent events so that history + candidates ≤ maxLen (N). Actions: the
 // rating, rounded and clamped to 1..numActions; like = rating ≥ likeThreshold.
 import type { Config } from '../model/config.js';
 import { NO_ACTION } from '../model/ranking_params.js';
 import type { RankingHostBatch } from '../model/ranking.js';
-import { buildSequences, leaveLastOut, seqLength, DataRng, mixSeed, type Interactions, type Sequences, type Split } from './data/index.js';
+import { buildSequences, seqLength, DataRng, mixSeed, type Interactions, type Sequences } from './data/index.js';
+import { prefixSequences } from './data/sequences.js';
 
 /** One sequence to score: history events [histStart, cut) and candidates [cut, candEnd) of `seqs`' user. */
 export interface RankingExample {
@@ -33,8 +36,9 @@ export interface LabelledRankingBatch extends RankingHostBatch {
 export interface RankingSplit {
   /** Per-user events (time order), all of them. */
   all: Sequences;
-  /** leave-last-out on `all`: train = all but the last two events of users with ≥ 3. */
-  split: Split;
+  /** Training events: per user all but the last 2g (users with < 2g + 1 events: all of them). */
+  train: Sequences;
+  /** One example per evaluated user, in ascending user order: g candidates each. */
   validation: RankingExample[];
   test: RankingExample[];
 }
@@ -46,19 +50,25 @@ export function checkRankingData(data: Interactions): void {
   if (!data.hasRatings) throw new Error(`ranking needs ratings (actions and labels), but ${data.source} (${data.format}) has none. HINT: use a rated dataset (--format ml-100k, ml-1m, ratings-csv, or csv with --csv-rating).`);
 }
 
-/** Leave-last-out evaluation examples with histories of at most maxLen − 1 events. */
+/** Leave-last-out (g = rankingEvalGroup = 1) or leave-last-2g-out evaluation examples, histories
+ *  of at most maxLen − g events. */
 export function prepareRankingSplit(data: Interactions, c: Config): RankingSplit {
   checkRankingData(data);
+  const g = c.rankingEvalGroup, N = c.maxLen;
+  if (g >= N) throw new Error(`config: expected rankingEvalGroup < maxLen, got ${g} ≥ ${N}. HINT: lower --rankingEvalGroup.`);
   const all = buildSequences(data);
-  const split = leaveLastOut(all, { maxHistory: c.maxLen - 1 });
-  const evalExamples = (fromEnd: number): RankingExample[] => {
-    const ex = fromEnd === 2 ? split.validation : split.test;
-    return Array.from(ex.users, (u, k) => {
-      const cut = ex.targetPositions[k]!;
-      return { user: u, histStart: cut - (ex.historyOffsets[k + 1]! - ex.historyOffsets[k]!), cut, candEnd: cut + 1 };
-    });
-  };
-  return { all, split, validation: evalExamples(2), test: evalExamples(1) };
+  // A user needs one history event before the validation group: 2g + 1 events (3 when g = 1).
+  const minEvents = 2 * g + 1;
+  const train = prefixSequences(all, (_u, n) => (n >= minEvents ? n - 2 * g : n));
+  const validation: RankingExample[] = [], test: RankingExample[] = [];
+  const example = (user: number, cut: number): RankingExample => ({ user, histStart: Math.max(0, cut - (N - g)), cut, candEnd: cut + g });
+  for (let u = 0; u < all.numUsers; u++) {
+    const n = seqLength(all, u);
+    if (n < minEvents) continue;
+    validation.push(example(u, n - 2 * g));
+    test.push(example(u, n - g));
+  }
+  return { all, train, validation, test };
 }
 
 /** Training examples of one epoch over `train` (per-user training events), seeded by (seed, epoch). */

@@ -116,7 +116,7 @@ export async function trainRanking(o: RankingTrainOptions): Promise<RankingTrain
   if (c.task !== 'ranking') throw new Error(`trainRanking: expected config task 'ranking', got '${c.task}'. HINT: pass --task=ranking.`);
   const log = o.log ?? ((s: string) => console.log(s));
   const rs = prepareRankingSplit(o.data, c);
-  const { split, all } = rs;
+  const { train, all } = rs;
   const tableRows = o.data.numItems;
   const where = o.resume ?? 'resumed checkpoint';
   const ck = o.resumeCheckpoint ?? (o.resume !== undefined ? loadCheckpoint(o.resume) : undefined);
@@ -130,7 +130,7 @@ export async function trainRanking(o: RankingTrainOptions): Promise<RankingTrain
 
   // Head biases start at the training base rates (logit of the like-rate; mean rating − offset),
   // so the first steps learn the sequence signal instead of the marginals.
-  const rates = trainingRates(split.train, c.likeThreshold);
+  const rates = trainingRates(train, c.likeThreshold);
   const initial = (): Map<string, Float32Array> => {
     const init = initRankingParams(c, tableRows - 1, c.seed);
     const b2 = init.get('head.b2')!;
@@ -150,14 +150,14 @@ export async function trainRanking(o: RankingTrainOptions): Promise<RankingTrain
       log(`resumed from ${where} at step ${step} (epoch ${epoch})`);
       if (differ.length) log(`note: config differs from the checkpoint's in ${differ.join(', ')}; the continuation is not the straight run's`);
     }
-    const examplesPerEpoch = rankingTrainExamples(split.train, c, 0).length;
+    const examplesPerEpoch = rankingTrainExamples(train, c, 0).length;
     if (examplesPerEpoch === 0) throw new Error('no ranking training examples (every user has < 2 training events). HINT: check the data file.');
     const batchesPerEpoch = Math.ceil(examplesPerEpoch / c.batchSize);
     const totalSteps = c.epochs * batchesPerEpoch;
     if (ck && (step < epoch * batchesPerEpoch || step >= (epoch + 1) * batchesPerEpoch)) {
       throw new Error(`${where}: step ${step} is not inside epoch ${epoch} of ${batchesPerEpoch} steps. HINT: resume with the batchSize, rankingWindows and data the checkpoint was trained with.`);
     }
-    log(`data: ${o.data.source}: ${o.data.numUsers} users, ${tableRows - 1} items, ${o.data.count} events; ${rs.validation.length} validation / ${rs.test.length} test examples; train like-rate ${rates.like.toFixed(4)}`);
+    log(`data: ${o.data.source}: ${o.data.numUsers} users, ${tableRows - 1} items, ${o.data.count} events; ${rs.validation.length} validation / ${rs.test.length} test examples of ${c.rankingEvalGroup} candidate${c.rankingEvalGroup > 1 ? 's' : ''}; train like-rate ${rates.like.toFixed(4)}`);
     log(`model: ${c.model} ranking, ${c.numLayers} layers, d=${c.dim}, ${c.numHeads} heads, N=${c.maxLen}, k=${c.rankingCandidates} candidates × ${c.rankingWindows} windows/user; ${batchesPerEpoch} steps/epoch on ${gpu.adapter.description}`);
     const losses: number[] = [];
     const record = (which: 'validation' | 'test', m: RankingMetrics, name = c.model): RankingRecord => ({ split: which, epoch, model: name, ...m });
@@ -185,11 +185,11 @@ export async function trainRanking(o: RankingTrainOptions): Promise<RankingTrain
     if (stop) log(`${where}: the run had stopped early (no better validation AUC for ${sel.sinceBest} evaluations); nothing to train`);
     const resumedAt = step;
     while (epoch < c.epochs && !stop) {
-      const examples = rankingTrainExamples(split.train, c, epoch);
+      const examples = rankingTrainExamples(train, c, epoch);
       const stepInEpoch = step - epoch * batchesPerEpoch;
       const bar = new Progress(`epoch ${epoch + 1}/${c.epochs}`, batchesPerEpoch, 'steps');
       let k = 0;
-      for (const b of rankingBatches(split.train, examples, c, mixSeed(c.seed, epoch, 7))) {
+      for (const b of rankingBatches(train, examples, c, mixSeed(c.seed, epoch, 7))) {
         if (k++ < stepInEpoch) continue; // resumed mid-epoch: these batches are done
         if (o.maxSteps !== undefined && step >= o.maxSteps) {
           stop = true;
@@ -228,7 +228,7 @@ export async function trainRanking(o: RankingTrainOptions): Promise<RankingTrain
     // A resumed run that trained nothing (it had finished) leaves metrics.jsonl as it was.
     if (!o.noEval && test && !(ck && step === resumedAt)) {
       write({ ...test, train_tokens_per_s: tokensPerSec, best_epoch: best!.epoch });
-      baselines = evaluateBaselines(all, split.train, rs.validation, rs.test, c.likeThreshold);
+      baselines = evaluateBaselines(all, train, rs.validation, rs.test, c.likeThreshold);
       for (const r of Object.values(baselines)) write(r);
     }
     const params = new Map((await snapshotRanking(model)).params.map((b) => [b.name, b.data as Float32Array]));

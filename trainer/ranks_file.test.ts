@@ -39,19 +39,22 @@ describe('ranks file', () => {
     expect(mean(mrr)).toBeCloseTo(final.mrr, 12);
   }, 120_000);
 
-  it('ranking: eval --ranks writes each test user\'s like label and P(like); their AUC is the run\'s test AUC', async () => {
+  it.each([1, 2])('ranking (rankingEvalGroup %i): eval --ranks writes each test candidate\'s like label and P(like); their AUC is the run\'s test AUC', async (g) => {
     const dir = mkdtempSync(join(tmpdir(), 'ranks-rank-'));
     const data = tinyLog(dir);
     const out = join(dir, 'run');
     const common = ['--data', data, '--format', 'ml-100k'];
-    await trainCommand([...common, '--task=ranking', '--dim=8', '--numLayers=1', '--maxLen=12', '--epochs=2', '--batchSize=16', '--rankingCandidates=2', '--out', out]);
+    await trainCommand([...common, '--task=ranking', '--dim=8', '--numLayers=1', '--maxLen=12', '--epochs=2', '--batchSize=16', '--rankingCandidates=2', `--rankingEvalGroup=${g}`, '--out', out]);
     const file = join(dir, 'pred.json');
     await evalCommand(['--checkpoint', join(out, 'best.hstu'), ...common, '--ranks', file]);
     const r = readComparisonFile(file) as RankingPredictionsFile;
-    expect([r.format, r.model, r.test.users.length]).toEqual([RANKING_PREDICTIONS_FORMAT, 'hstu', 37]);
+    expect([r.format, r.model, r.candidatesPerUser, r.test.users.length]).toEqual([RANKING_PREDICTIONS_FORMAT, 'hstu', g, 37 * g]);
+    expect(new Set(r.test.users).size).toBe(37 * g);
+    if (g > 1) expect(r.test.users.slice(0, 2)).toEqual(['1#0', '1#1']);
     const recs = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     const test = recs.find((x) => x.split === 'test' && x.model === 'hstu');
     expect(auc(r.test.pLike, r.test.likes)).toBeCloseTo(test.auc, 12);
+    expect(recs.find((x) => x.model === 'user-item-bias').auc).toBeGreaterThan(0);
   }, 120_000);
 
   it('refuses files that are not ranks files, or hold impossible ranks', () => {

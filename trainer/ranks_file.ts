@@ -83,9 +83,10 @@ function checkRanks(path: string, j: unknown): RanksFile {
   return f as RanksFile;
 }
 
-/** A ranking model's evaluation outputs per example (one candidate per user): the `like` label and
- *  the predicted P(like), for paired AUC comparisons. */
+/** A ranking model's evaluation outputs per candidate: the `like` label and the predicted P(like),
+ *  for paired AUC comparisons. */
 export interface SplitPredictions {
+  /** One key per candidate: the raw user id, or `user#j` when candidatesPerUser > 1. */
   users: string[];
   likes: number[];
   pLike: number[];
@@ -97,6 +98,8 @@ export interface RankingPredictionsFile {
   model: string;
   seed: number;
   numItems: number;
+  /** rankingEvalGroup of the run: candidates per user and split (absent in older files: 1). */
+  candidatesPerUser?: number;
   validation: SplitPredictions;
   test: SplitPredictions;
 }
