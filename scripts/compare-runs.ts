@@ -68,14 +68,15 @@ function alignPredictions(files: Loaded<RankingPredictionsFile>, split: 'test' |
   });
 }
 
-function report(name: string, split: string, users: number, a: number, b: number, r: PairedResult, runs: [number, number]): void {
+function report(log: (line: string) => void, name: string, split: string, users: number, a: number, b: number, r: PairedResult, runs: [number, number]): void {
   const f = (x: number) => x.toFixed(4).padStart(8);
-  console.log(`${name.padEnd(10)} ${f(a)} ${f(b)} ${f(r.diff)}  [${f(r.lo)}, ${f(r.hi)}]  ${r.p.toFixed(3)}`);
-  console.log(JSON.stringify({ metric: name, split, users, a, b, diff: r.diff, lo: r.lo, hi: r.hi, se: r.se, p: r.p, a_runs: runs[0], b_runs: runs[1] }));
+  log(`${name.padEnd(10)} ${f(a)} ${f(b)} ${f(r.diff)}  [${f(r.lo)}, ${f(r.hi)}]  ${r.p.toFixed(3)}`);
+  log(JSON.stringify({ metric: name, split, users, a, b, diff: r.diff, lo: r.lo, hi: r.hi, se: r.se, p: r.p, a_runs: runs[0], b_runs: runs[1] }));
 }
 
-function main(): void {
-  const o = parse(process.argv.slice(2));
+/** The whole command on `argv` (its arguments); prints through `log`. Throws on bad input. */
+export function compareRuns(argv: string[], log: (line: string) => void = console.log): void {
+  const o = parse(argv);
   const load = (paths: string[]) => paths.map((path) => ({ path, f: readComparisonFile(path) }));
   const A = load(o.a), B = load(o.b);
   const all = [...A, ...B];
@@ -94,8 +95,8 @@ function main(): void {
   const grouped = ranking && ((ref.f as RankingPredictionsFile).candidatesPerUser ?? 1) > 1;
   const numUsers = grouped ? userClusters(users, true).length : users.length;
   const perUser = grouped ? ` (${users.length} candidates)` : '';
-  console.log(`A: ${describe(A)}\nB: ${describe(B)}\n${o.split}: ${numUsers} users${perUser}, paired bootstrap over users, ${o.samples} samples\n`);
-  console.log('metric      A        B        A − B    95% interval         p');
+  log(`A: ${describe(A)}\nB: ${describe(B)}\n${o.split}: ${numUsers} users${perUser}, paired bootstrap over users, ${o.samples} samples\n`);
+  log('metric      A        B        A − B    95% interval         p');
   const runs: [number, number] = [A.length, B.length];
   if (ranking) {
     const r0 = ref.f as RankingPredictionsFile;
@@ -113,19 +114,21 @@ function main(): void {
       const idx = expandClusters(clusters, picks);
       return meanAuc(pa, idx) - meanAuc(pb, idx);
     }, o.samples, o.seed);
-    report('auc(like)', o.split, clusters.length, meanAuc(pa, every), meanAuc(pb, every), r, runs);
+    report(log, 'auc(like)', o.split, clusters.length, meanAuc(pa, every), meanAuc(pb, every), r, runs);
     return;
   }
   for (const [name, fn] of METRICS) {
     const a = sideMetric(A as Loaded<RanksFile>, o.split, users, fn), b = sideMetric(B as Loaded<RanksFile>, o.split, users, fn);
     const mean = (x: Float64Array) => x.reduce((s, v) => s + v, 0) / x.length;
-    report(name, o.split, users.length, mean(a), mean(b), pairedBootstrap(a, b, o.samples, o.seed), runs);
+    report(log, name, o.split, users.length, mean(a), mean(b), pairedBootstrap(a, b, o.samples, o.seed), runs);
   }
 }
 
-try {
-  main();
-} catch (e) {
-  console.error((e as Error).message);
-  process.exit(1);
+if (import.meta.url === `file://${process.argv[1]}`) {
+  try {
+    compareRuns(process.argv.slice(2));
+  } catch (e) {
+    console.error((e as Error).message);
+    process.exit(1);
+  }
 }
