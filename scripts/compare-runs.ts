@@ -93,9 +93,10 @@ export function compareRuns(argv: string[], log: (line: string) => void = consol
   const describe = (s: typeof A) => s.map((x) => `${x.f.model} seed ${x.f.seed}`).join(', ');
   const ranking = ref.f.format === RANKING_PREDICTIONS_FORMAT;
   const grouped = ranking && ((ref.f as RankingPredictionsFile).candidatesPerUser ?? 1) > 1;
-  const numUsers = grouped ? userClusters(users, true).length : users.length;
+  // Resample users, not candidates: a user's candidates (rankingEvalGroup > 1) stay together.
+  const clusters = userClusters(users, grouped);
   const perUser = grouped ? ` (${users.length} candidates)` : '';
-  log(`A: ${describe(A)}\nB: ${describe(B)}\n${o.split}: ${numUsers} users${perUser}, paired bootstrap over users, ${o.samples} samples\n`);
+  log(`A: ${describe(A)}\nB: ${describe(B)}\n${o.split}: ${clusters.length} users${perUser}, paired bootstrap over users, ${o.samples} samples\n`);
   log('metric      A        B        A − B    95% interval         p');
   const runs: [number, number] = [A.length, B.length];
   if (ranking) {
@@ -107,8 +108,6 @@ export function compareRuns(argv: string[], log: (line: string) => void = consol
       const y = Float64Array.from(idx, (u) => labels[u]!);
       return ps.reduce((s, p) => s + auc(Float64Array.from(idx, (u) => p[u]!), y), 0) / ps.length;
     };
-    // Resample users, not candidates: a user's candidates (rankingEvalGroup > 1) stay together.
-    const clusters = userClusters(users, grouped);
     const every = Uint32Array.from(users, (_, u) => u);
     const r = bootstrapDifference(clusters.length, (picks) => {
       const idx = expandClusters(clusters, picks);

@@ -54,7 +54,7 @@ export async function evalRankingCommand(path: string, ck: CheckpointData, data:
 /** One key per candidate, in scoring order: the raw user id, and with several candidates per
  *  example `user#j` for the j-th (scripts/compare-runs.ts resamples users, keeping each user's
  *  candidates together). */
-export function candidateKeys(data: Interactions, examples: readonly RankingExample[]): string[] {
+function candidateKeys(data: Interactions, examples: readonly RankingExample[]): string[] {
   return examples.flatMap((e) => {
     const user = String(data.userRawIds[e.user]);
     const g = e.candEnd - e.cut;
