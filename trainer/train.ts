@@ -138,11 +138,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       log(`resumed from ${o.resume} at step ${step} (epoch ${epoch})`);
       if (differ.length) log(`note: config differs from the checkpoint's in ${differ.join(', ')}; the continuation is not the straight run's`);
     }
-    const metrics = new MetricsLog(metricsPath, historyOf(ck, metricsPath)); // the file as of the checkpoint
 
     const batchesPerEpoch = countTrainBatches(split.train, { batchSize: c.batchSize });
     if (batchesPerEpoch === 0) throw new Error('no training sequences (every user has < 2 training events). HINT: check the data file.');
     if (ck) checkStepInEpoch(step, epoch, batchesPerEpoch, o.resume!);
+    const metrics = new MetricsLog(metricsPath, historyOf(ck, metricsPath)); // the file as of the checkpoint
     const totalSteps = c.epochs * batchesPerEpoch;
     log(`data: ${o.data.source}: ${o.data.numUsers} users, ${tableRows - 1} items, ${o.data.count} events; ${split.validation.count} validation / ${split.test.count} test examples`);
     log(`model: ${c.model}, ${c.numLayers} layers, d=${c.dim}, ${c.numHeads} heads, N=${c.maxLen}; ${batchesPerEpoch} steps/epoch on ${gpu.adapter.description}`);
