@@ -1,5 +1,6 @@
 // Checksums of checkpoint files (format 2; trainer/proto/checkpoint.proto), three layers:
-//  - every tensor carries the CRC32C of its data bytes, so damage is reported by tensor name;
+//  - every tensor carries the CRC32C of its data bytes, so damage is reported by tensor name (at
+//    load they are recomputed only when the file checksum below fails: one pass over the data);
 //  - the manifest carries `header_crc32c`, the CRC32C of a canonical text of everything else
 //    (format version, task, config, step, epoch, item id map, trainer state, and each tensor's
 //    name, shape, dtype, byte length and CRC): a flipped task flag, step or raw item id is caught
