@@ -135,7 +135,8 @@ export function decodeCheckpoint(bytes: Uint8Array, path = 'checkpoint', warn: (
   if (m.magic !== PROTO_MAGIC) throw new Error(`${path}: bad manifest magic ${m.magic}${bodyNote}. HINT: the file is damaged.`);
   if (m.version === 1) {
     const raw = msg as unknown as { params: object[]; optimizerState: object[] };
-    if (body !== 'absent' || has(msg, 'headerCrc32c') || [...raw.params, ...raw.optimizerState].some((b) => has(b, 'crc32c'))) {
+    // (Only a matching file checksum counts: a format-1 file may end in a byte that looks like its tag.)
+    if (body === 'ok' || has(msg, 'headerCrc32c') || [...raw.params, ...raw.optimizerState].some((b) => has(b, 'crc32c'))) {
       throw new Error(`${path}: checkpoint is damaged: it says format 1 but carries format-2 checksums. HINT: use another copy or an earlier checkpoint.`);
     }
     warn(`warning: ${path} is a format-1 checkpoint without checksums, so damage to it cannot be detected (its tensors, item ids and trainer state are still checked). HINT: resuming it (--resume ${path} --max-steps=<its step> --out <dir>) rewrites <dir>/checkpoint.hstu with checksums.`);

@@ -205,6 +205,11 @@ describe('format versions', () => {
     expect(warnings[0]).toMatch(/old\.hstu is a format-1 checkpoint without checksums.*HINT/);
     const dup = { ...c, itemRawIds: c.itemRawIds.map((id, i) => (i === 3 ? c.itemRawIds[1]! : id)) };
     expect(() => decodeCheckpoint(encodeV1(dup), 'old.hstu', quiet)).toThrow(/maps to two dense ids/);
+    expect(() => decodeCheckpoint(encodeV1({ ...c, config: null as unknown as Record<string, unknown> }), 'old.hstu', quiet)).toThrow(/the config is not an object.*HINT/);
+    // A format-1 file whose 5th-last byte happens to be the file checksum's tag ('}' of nested JSON) still loads.
+    const nested = encodeV1({ ...c, trainerState: { ...c.trainerState, x: { y: { z: { w: { v: 1 } } } } } });
+    expect(nested[nested.length - 5]).toBe(0x7d);
+    expect(decodeCheckpoint(nested, 'old.hstu', quiet).trainerState.x).toEqual({ y: { z: { w: { v: 1 } } } });
   });
 
   it('refuses a format-1 header on a file that carries checksums, and names a newer format', () => {

@@ -40,6 +40,7 @@ const isCount = (x: unknown): x is number => Number.isSafeInteger(x) && (x as nu
 /** Refuses step/epoch/trainer state out of range or inconsistent with each other and the config. */
 export function checkTrainerState(c: CheckpointData, path: string): void {
   const bad = (what: string) => new Error(`${path}: ${what}. HINT: the file is damaged or was edited; ${USE_ANOTHER}`);
+  if (!isObject(c.config)) throw bad('the config is not an object');
   if (!isCount(c.step)) throw bad(`step ${c.step} is not an integer ≥ 0`);
   if (!isCount(c.epoch)) throw bad(`epoch ${c.epoch} is not an integer ≥ 0`);
   if (c.step < c.epoch) throw bad(`step ${c.step} is below epoch ${c.epoch} (every finished epoch takes at least one step)`);
