@@ -11,7 +11,7 @@ function sample(): CheckpointData {
     config: { dim: 8, model: 'hstu' },
     step: 123456789,
     epoch: 7,
-    params: [{ name: 'item_emb', shape: [3, 2], dtype: 'f32', data: Float32Array.from([1, -2, 3.5, NaN, 0, -0]) }],
+    params: [{ name: 'item_emb', shape: [3, 2], dtype: 'f32', data: Float32Array.from([1, -2, 3.5, 1e-40, 0, -0]) }],
     optimizerState: [{ name: 'item_emb.v', shape: [3], dtype: 'f32', data: Float32Array.from([0.1, 0.2, 0.3]) }, { name: 'ids', shape: [2], dtype: 'u32', data: Uint32Array.from([0, 0xffffffff]) }],
     itemRawIds: ['', '42', 'abc'],
     trainerState: { bestEpoch: 3 },
@@ -36,7 +36,7 @@ describe('checkpoint', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ckpt-'));
     const path = join(dir, 'checkpoint.hstu');
     saveCheckpoint(path, sample());
-    saveCheckpoint(path, { ...sample(), step: 5 });
+    saveCheckpoint(path, { ...sample(), step: 5, epoch: 2 });
     expect(readdirSync(dir)).toEqual(['checkpoint.hstu']);
     expect(loadCheckpoint(path).step).toBe(5);
   });

@@ -8,7 +8,7 @@
 // `resume` continues from a checkpoint bit-exactly, as the retrieval trainer does: parameters,
 // optimizer state, step and epoch (mid-epoch too: the epoch's batch order is a function of the
 // seed and epoch, so the batches already done are skipped), model selection and throughput counters.
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createGpu, type Gpu } from '../kernels/gpu/index.js';
 import { validateConfig, type Config } from '../model/config.js';
@@ -17,6 +17,8 @@ import { rankingLossHost } from '../model/ranking_loss.js';
 import { RATING_OFFSET, TASK_LIKE, TASK_RATING, initRankingParams } from '../model/ranking_params.js';
 import type { Interactions, Sequences } from './data/index.js';
 import { loadCheckpoint, saveCheckpoint, type CheckpointData } from './checkpoint.js';
+import { checkStepInEpoch } from './checkpoint_validate.js';
+import { MetricsLog, historyOf } from './metrics_log.js';
 import { fitItemMean, fitUserItemBias, labelsOf, predictBaseline } from './ranking_baselines.js';
 import { checkRankingResume, rankingParamsOf, restoreRankingState, snapshotRanking } from './ranking_checkpoint.js';
 import { prepareRankingSplit, rankingBatches, rankingTrainExamples, type LabelledRankingBatch, type RankingExample } from './ranking_data.js';
@@ -125,8 +127,6 @@ export async function trainRanking(o: RankingTrainOptions): Promise<RankingTrain
   const ownGpu = !o.gpu;
   const metricsPath = o.outDir ? join(o.outDir, 'metrics.jsonl') : undefined;
   if (o.outDir) mkdirSync(o.outDir, { recursive: true });
-  if (metricsPath && !ck) writeFileSync(metricsPath, ''); // a resumed run appends
-  const write = (r: object) => metricsPath && appendFileSync(metricsPath, JSON.stringify(r) + '\n');
 
   // Head biases start at the training base rates (logit of the like-rate; mean rating − offset),
   // so the first steps learn the sequence signal instead of the marginals.
@@ -154,9 +154,8 @@ export async function trainRanking(o: RankingTrainOptions): Promise<RankingTrain
     if (examplesPerEpoch === 0) throw new Error('no ranking training examples (every user has < 2 training events). HINT: check the data file.');
     const batchesPerEpoch = Math.ceil(examplesPerEpoch / c.batchSize);
     const totalSteps = c.epochs * batchesPerEpoch;
-    if (ck && (step < epoch * batchesPerEpoch || step >= (epoch + 1) * batchesPerEpoch)) {
-      throw new Error(`${where}: step ${step} is not inside epoch ${epoch} of ${batchesPerEpoch} steps. HINT: resume with the batchSize, rankingWindows and data the checkpoint was trained with.`);
-    }
+    if (ck) checkStepInEpoch(step, epoch, batchesPerEpoch, where);
+    const metrics = new MetricsLog(metricsPath, historyOf(ck, metricsPath)); // the file as of the checkpoint
     log(`data: ${o.data.source}: ${o.data.numUsers} users, ${tableRows - 1} items, ${o.data.count} events; ${rs.validation.length} validation / ${rs.test.length} test examples of ${c.rankingEvalGroup} candidate${c.rankingEvalGroup > 1 ? 's' : ''}; train like-rate ${rates.like.toFixed(4)}`);
     log(`model: ${c.model} ranking, ${c.numLayers} layers, d=${c.dim}, ${c.numHeads} heads, N=${c.maxLen}, k=${c.rankingCandidates} candidates × ${c.rankingWindows} windows/user; ${batchesPerEpoch} steps/epoch on ${gpu.adapter.description}`);
     const losses: number[] = [];
@@ -176,14 +175,13 @@ export async function trainRanking(o: RankingTrainOptions): Promise<RankingTrain
         params,
         optimizerState: state,
         itemRawIds: o.data.itemRawIds.map(String),
-        trainerState: { best: sel.best, test: sel.test, sinceBest: sel.sinceBest, trainTokens, trainSecs, source: o.data.source },
+        trainerState: { best: sel.best, test: sel.test, sinceBest: sel.sinceBest, trainTokens, trainSecs, source: o.data.source, metrics: metrics.saved },
       });
     };
 
     // A run whose checkpoint was written after early stopping has nothing left to train.
     let stop = !!ck && c.earlyStopPatience > 0 && sel.best !== undefined && sel.sinceBest >= c.earlyStopPatience;
     if (stop) log(`${where}: the run had stopped early (no better validation AUC for ${sel.sinceBest} evaluations); nothing to train`);
-    const resumedAt = step;
     while (epoch < c.epochs && !stop) {
       const examples = rankingTrainExamples(train, c, epoch);
       const stepInEpoch = step - epoch * batchesPerEpoch;
@@ -209,7 +207,7 @@ export async function trainRanking(o: RankingTrainOptions): Promise<RankingTrain
       if (!o.noEval && (epoch % c.evalEvery === 0 || epoch === c.epochs)) {
         const v = await evaluate('validation');
         log(`epoch ${epoch}: validation AUC ${v.auc.toFixed(4)} NE ${v.ne.toFixed(4)} logloss ${v.logloss.toFixed(4)} RMSE ${v.rmse.toFixed(4)}`);
-        write({ ...v, train_tokens_per_s: trainTokens / trainSecs });
+        metrics.record({ ...v, train_tokens_per_s: trainTokens / trainSecs });
         const verdict = judgeValidation(sel, v, (r) => r.auc, c.earlyStopPatience);
         if (verdict === 'better') {
           sel.test = await evaluate('test');
@@ -225,11 +223,10 @@ export async function trainRanking(o: RankingTrainOptions): Promise<RankingTrain
     const tokensPerSec = trainTokens / Math.max(trainSecs, 1e-9);
     const { best, test } = sel;
     let baselines: RankingTrainResult['baselines'];
-    // A resumed run that trained nothing (it had finished) leaves metrics.jsonl as it was.
-    if (!o.noEval && test && !(ck && step === resumedAt)) {
-      write({ ...test, train_tokens_per_s: tokensPerSec, best_epoch: best!.epoch });
+    // The closing lines in one write; a resumed run that had finished rewrites the same ones.
+    if (!o.noEval && test) {
       baselines = evaluateBaselines(all, train, rs.validation, rs.test, c.likeThreshold);
-      for (const r of Object.values(baselines)) write(r);
+      metrics.close([{ ...test, train_tokens_per_s: tokensPerSec, best_epoch: best!.epoch }, ...Object.values(baselines)]);
     }
     const params = new Map((await snapshotRanking(model)).params.map((b) => [b.name, b.data as Float32Array]));
     return { losses, step, epoch, best, test, baselines, trainTokensPerSec: tokensPerSec, params };

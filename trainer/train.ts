@@ -1,7 +1,7 @@
 // The training loop (retrieval task): jagged batches → encoder → sampled softmax → backward →
 // row-wise Adam on the item table + AdamW on dense params, periodic full-ranking evaluation,
 // early stopping, checkpoints, metrics.jsonl. Seeded: same data + config → same numbers.
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createGpu, type Gpu, type Recorder, type Tensor } from '../kernels/gpu/index.js';
 import { planScatter, scatterAddRows, type ScatterPlan } from '../kernels/embedding/embedding.js';
@@ -11,9 +11,11 @@ import { validateConfig, type Config } from '../model/config.js';
 import { createEncoder, type Encoder } from '../model/encoder.js';
 import { initParams } from '../model/params.js';
 import { checkResumeConfig, loadCheckpoint, saveCheckpoint, type Blob, type CheckpointData } from './checkpoint.js';
+import { checkStepInEpoch } from './checkpoint_validate.js';
 import { buildSequences, countTrainBatches, batchTrainSequences, evaluatePopularity, leaveLastOut, type Interactions, type MetricResult, type Split } from './data/index.js';
 import { evaluateRetrieval } from './eval.js';
 import { judgeValidation, progressOf } from './model_selection.js';
+import { MetricsLog, historyOf } from './metrics_log.js';
 import { recordRetrievalLoss, type RetrievalLossOptions } from './retrieval_loss.js';
 import { learningRate } from './schedule.js';
 import { Progress } from './progress.js';
@@ -135,10 +137,12 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       restore(enc, ck);
       log(`resumed from ${o.resume} at step ${step} (epoch ${epoch})`);
       if (differ.length) log(`note: config differs from the checkpoint's in ${differ.join(', ')}; the continuation is not the straight run's`);
-    } else if (metricsPath) writeFileSync(metricsPath, '');
+    }
 
     const batchesPerEpoch = countTrainBatches(split.train, { batchSize: c.batchSize });
     if (batchesPerEpoch === 0) throw new Error('no training sequences (every user has < 2 training events). HINT: check the data file.');
+    if (ck) checkStepInEpoch(step, epoch, batchesPerEpoch, o.resume!);
+    const metrics = new MetricsLog(metricsPath, historyOf(ck, metricsPath)); // the file as of the checkpoint
     const totalSteps = c.epochs * batchesPerEpoch;
     log(`data: ${o.data.source}: ${o.data.numUsers} users, ${tableRows - 1} items, ${o.data.count} events; ${split.validation.count} validation / ${split.test.count} test examples`);
     log(`model: ${c.model}, ${c.numLayers} layers, d=${c.dim}, ${c.numHeads} heads, N=${c.maxLen}; ${batchesPerEpoch} steps/epoch on ${gpu.adapter.description}`);
@@ -155,7 +159,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           params,
           optimizerState: state,
           itemRawIds: o.data.itemRawIds.map(String),
-          trainerState: { best: sel.best, test: sel.test, sinceBest: sel.sinceBest, trainTokens, trainSecs, source: o.data.source },
+          trainerState: { best: sel.best, test: sel.test, sinceBest: sel.sinceBest, trainTokens, trainSecs, source: o.data.source, metrics: metrics.saved },
         }),
       );
     };
@@ -193,7 +197,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       if (!o.noEval && (epoch % c.evalEvery === 0 || epoch === c.epochs)) {
         const v = await evaluate('validation');
         log(`epoch ${epoch}: validation HR@10 ${v['hr@10'].toFixed(4)} NDCG@10 ${v['ndcg@10'].toFixed(4)} MRR ${v.mrr.toFixed(4)}`);
-        if (metricsPath) appendFileSync(metricsPath, JSON.stringify({ ...v, train_tokens_per_s: trainTokens / trainSecs }) + '\n');
+        metrics.record({ ...v, train_tokens_per_s: trainTokens / trainSecs });
         const verdict = judgeValidation(sel, v, (r) => r['ndcg@10'], c.earlyStopPatience);
         if (verdict === 'better') {
           sel.test = await evaluate('test');
@@ -215,7 +219,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         test: toRecord('test', 0, evaluatePopularity(split.train, split.test)),
       };
       const final = { ...test, train_tokens_per_s: tokensPerSec, best_epoch: best!.epoch };
-      if (metricsPath) appendFileSync(metricsPath, JSON.stringify(final) + '\n');
+      metrics.close([final]);
     }
     const params = new Map((await snapshot(enc)).params.map((b) => [b.name, b.data as Float32Array]));
     return { losses, step, epoch, best, test, popularity, trainTokensPerSec: tokensPerSec, params };
