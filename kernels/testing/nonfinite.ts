@@ -2,6 +2,23 @@
 // non-finite (never a finite number), and leave every other output BIT-identical to a clean run
 // (so a masked entry was skipped, not multiplied by zero).
 
+/** Element e of `got` must be non-finite where isBad(e) is 'bad', unchecked where 'any', else
+ *  ('clean') equal to `clean[e]` bit for bit. */
+export function expectIsolatedWhere(name: string, got: Float32Array, clean: Float32Array, isBad: (e: number) => boolean | 'any'): void {
+  if (got.length !== clean.length) throw new Error(`${name}: length ${got.length}, clean run ${clean.length}`);
+  const gb = new Uint32Array(got.buffer, got.byteOffset, got.length);
+  const cb = new Uint32Array(clean.buffer, clean.byteOffset, clean.length);
+  const problems: string[] = [];
+  for (let e = 0; e < got.length && problems.length < 8; e++) {
+    const bad = isBad(e);
+    if (bad === 'any') continue;
+    if (bad) {
+      if (Number.isFinite(got[e]!)) problems.push(`[${e}] = ${got[e]} is finite, but it is fed a non-finite input`);
+    } else if (gb[e] !== cb[e]) problems.push(`[${e}] = ${got[e]}, clean run ${clean[e]} (not fed a non-finite input: must be bit-identical)`);
+  }
+  if (problems.length) throw new Error(`${name}: non-finite values not isolated:\n  ${problems.join('\n  ')}`);
+}
+
 /** Rows [r·width, (r+1)·width) of `got`: rows in `bad` must hold a non-finite element (every
  *  element when `allBad`), all other rows must equal `clean` bit for bit. Throws a report. */
 export function expectIsolated(
@@ -12,30 +29,14 @@ export function expectIsolated(
   width: number,
   opts: { allBad?: boolean } = {},
 ): void {
-  if (got.length !== clean.length) throw new Error(`${name}: length ${got.length}, clean run ${clean.length}`);
   const badRows = new Set(bad);
-  const gb = new Uint32Array(got.buffer, got.byteOffset, got.length);
-  const cb = new Uint32Array(clean.buffer, clean.byteOffset, clean.length);
-  const problems: string[] = [];
-  const rows = got.length / width;
-  for (let r = 0; r < rows; r++) {
+  const rowOf = (e: number) => Math.floor(e / width);
+  if (opts.allBad) return expectIsolatedWhere(name, got, clean, (e) => badRows.has(rowOf(e)));
+  for (const r of badRows) {
     const row = got.subarray(r * width, (r + 1) * width);
-    if (badRows.has(r)) {
-      const nonFinite = row.filter((v) => !Number.isFinite(v)).length;
-      const ok = opts.allBad ? nonFinite === width : nonFinite > 0;
-      if (!ok) problems.push(`row ${r} (fed a non-finite input): ${nonFinite}/${width} non-finite, e.g. ${Array.from(row.slice(0, 4))}`);
-    } else {
-      for (let c = 0; c < width; c++) {
-        const i = r * width + c;
-        if (gb[i] !== cb[i]) {
-          problems.push(`row ${r} (clean) [${c}]: ${got[i]} vs ${clean[i]} in the clean run`);
-          break;
-        }
-      }
-    }
-    if (problems.length >= 8) break;
+    if (row.every((v) => Number.isFinite(v))) throw new Error(`${name}: row ${r} is all finite (${Array.from(row.slice(0, 4))}, …) but it is fed a non-finite input`);
   }
-  if (problems.length) throw new Error(`${name}: non-finite values not isolated:\n  ${problems.join('\n  ')}`);
+  expectIsolatedWhere(name, got, clean, (e) => (badRows.has(rowOf(e)) ? 'any' : false));
 }
 
 /** Throws unless every element is non-finite (NaN or ±Inf). */
