@@ -12,6 +12,7 @@ import type { History } from './cache.js';
 import { messageType } from './codec.js';
 import { randomCheckpoint } from './demo_checkpoint.js';
 import { MfalconEngine } from './mfalcon.js';
+import { Retriever } from './retrieval.js';
 import { ServingServer } from './server.js';
 
 const NUM_ITEMS = 60, BAD = 50, MAX_LEN = 24;
@@ -136,5 +137,27 @@ describe('HTTP: per-item errors and /healthz', () => {
     const ok = await fetch((await serve(clean)) + '/healthz');
     expect(ok.status).toBe(200);
     expect(await ok.json()).toEqual({ status: 'ok', ranking: true, retrieval: false });
+  });
+
+  it('retrieval with a NaN parameter: /healthz 503 names it; /v1/recommend answers 500 non_finite_output, not an empty 200', async () => {
+    const rcfg = tinyConfig({ task: 'retrieval', maxLen: MAX_LEN });
+    const retriever = await Retriever.load(gpu, randomCheckpoint(rcfg, NUM_ITEMS, 4));
+    try {
+      // Poisoned after loading (a load-time check may refuse such a checkpoint): the server must still notice.
+      const pos = retriever.encoder.dense.get('pos_emb').w;
+      gpu.write(pos, new Float32Array(pos.numel).fill(NaN));
+      const s = new ServingServer({ retrieval: retriever }, { port: 0 });
+      servers.push(s);
+      const url = (await s.listen()).url;
+      const h = await fetch(url + '/healthz');
+      expect(h.status).toBe(503);
+      expect(((await h.json()) as { reason: string }).reason).toMatch(/retrieval model's parameter 'pos_emb'/);
+      const r = await fetch(url + '/v1/recommend', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ history: req([]).history, top_k: 5 }) });
+      expect(r.status).toBe(500);
+      expect(((await r.json()) as { code: string }).code).toBe('non_finite_output');
+    } finally {
+      await servers.pop()!.close();
+      retriever.release();
+    }
   });
 });
