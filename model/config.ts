@@ -91,6 +91,13 @@ export const defaultConfig = {
   ratingLossWeight: 0.25,
   /** Ranking: an interaction is a `like` when its rating is ≥ this. */
   likeThreshold: 4,
+  /** Gradient-norm clipping: when the global L2 norm of all gradients (dense and item table)
+   *  exceeds this, every gradient is scaled down to it before the optimizer step; 0 = off. */
+  gradClipNorm: 0,
+  /** Divergence guard (trainer/divergence.ts): loss and gradient norms are checked every step;
+   *  parameters' finiteness and the update/weight ratio every this many steps (and on a run's
+   *  first step); 0 = first step only. Checkpoints are always checked before they are written. */
+  divergenceCheckEvery: 50,
 };
 
 export type Config = typeof defaultConfig;
@@ -110,6 +117,7 @@ export const configEnums: { [K in ConfigKey]?: readonly string[] } = {
 const integerKeys = new Set<ConfigKey>([
   'maxLen', 'dim', 'numLayers', 'numHeads', 'dqk', 'dv', 'numNegatives', 'batchSize', 'epochs',
   'evalEvery', 'earlyStopPatience', 'seed', 'warmupSteps', 'numActions', 'rankingCandidates', 'rankingWindows', 'rankingEvalGroup', 'headHidden',
+  'divergenceCheckEvery',
 ]);
 
 const keys = Object.keys(defaultConfig) as ConfigKey[];
@@ -236,7 +244,7 @@ export function loadConfigFile(path: string, base: Config = defaultConfig): Conf
 export function validateConfig(c: Config): void {
   const positive: ConfigKey[] = ['maxLen', 'dim', 'numLayers', 'numHeads', 'numNegatives', 'batchSize', 'epochs', 'evalEvery'];
   for (const k of positive) if ((c[k] as number) < 1) throw new Error(`config key '${k}': expected ≥ 1, got ${c[k]}`);
-  const nonNegative: ConfigKey[] = ['dqk', 'dv', 'earlyStopPatience', 'warmupSteps', 'weightDecay', 'lr', 'ratingLossWeight', 'uvqkInitStd'];
+  const nonNegative: ConfigKey[] = ['dqk', 'dv', 'earlyStopPatience', 'warmupSteps', 'weightDecay', 'lr', 'ratingLossWeight', 'uvqkInitStd', 'gradClipNorm', 'divergenceCheckEvery'];
   for (const k of ['numActions', 'rankingCandidates', 'rankingWindows', 'rankingEvalGroup', 'headHidden'] as const) if (c[k] < 1) throw new Error(`config key '${k}': expected ≥ 1, got ${c[k]}`);
   for (const k of nonNegative) if ((c[k] as number) < 0) throw new Error(`config key '${k}': expected ≥ 0, got ${c[k]}`);
   if (!(c.dropout >= 0 && c.dropout < 1)) throw new Error(`config key 'dropout': expected in [0, 1), got ${c.dropout}`);

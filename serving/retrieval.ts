@@ -11,6 +11,7 @@ import { paramLayout } from '../model/params.js';
 import { loadCheckpoint, type CheckpointData } from '../trainer/checkpoint.js';
 import { normalisedItems } from '../trainer/eval.js';
 import { GpuLock } from './batcher.js';
+import { RequestError } from './errors.js';
 
 export class Retriever {
   private constructor(
@@ -69,6 +70,8 @@ export class Retriever {
         const ids = await this.gpu.read(t.topIds), scores = await this.gpu.read(t.topScores);
         // Cosine: the items are unit rows; divide by the user vector's norm on the host.
         const u = await this.gpu.read(t.user);
+        // topk drops NaN scores as non-candidates: a NaN user vector would silently return nothing.
+        if (!u.every(Number.isFinite)) throw new RequestError(500, 'non_finite_output', 'the retrieval model\'s user vector for this history is not finite (NaN/Inf), so no item can be ranked.', 'the model (or its item table) holds non-finite values: check GET /healthz and serve a checkpoint from a run that did not diverge.');
         const norm = Math.max(Math.hypot(...u), 1e-6);
         const keep = Array.from(ids.keys()).filter((i) => ids[i] !== PAD_ID);
         return { ids: Uint32Array.from(keep, (i) => ids[i]!), scores: Float32Array.from(keep, (i) => scores[i]! / norm) };

@@ -9,8 +9,7 @@
 // get 503, in-flight ones finish, then the listener and the engine shut down.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { RATING_OFFSET, TASK_LIKE, TASK_RATING } from '../model/ranking_params.js';
-import { NUM_TASKS, type RankingModel } from '../model/ranking.js';
+import type { RankingModel } from '../model/ranking.js';
 import { decodeBody, encodeBody, formatOf, type BodyFormat } from './codec.js';
 import { RequestError, badRequest } from './errors.js';
 import type { MfalconEngine } from './mfalcon.js';
@@ -18,6 +17,8 @@ import { ServerMetrics } from './metrics.js';
 import type { Retriever } from './retrieval.js';
 import { parseRecommendRequest, parseScoreRequest, type Limits, type ParsedEvent } from './request.js';
 import { ItemVocab } from './vocab.js';
+import { servingHealth, type ModelHealth } from './health.js';
+import { scoreEntry } from './score_entries.js';
 
 export interface ServerOptions {
   host: string;
@@ -39,8 +40,6 @@ export interface ServingModels {
   retrieval?: Retriever;
 }
 
-const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
-
 export class ServingServer {
   readonly options: ServerOptions;
   readonly metrics: ServerMetrics;
@@ -50,6 +49,8 @@ export class ServingServer {
   private inflight = 0;
   private draining = false;
   private drained: (() => void) | null = null;
+  /** Finiteness of the loaded models' parameters, checked once at construction (serving/health.ts). */
+  private readonly health: Promise<ModelHealth>;
 
   constructor(readonly models: ServingModels, options: Partial<ServerOptions> = {}) {
     this.options = { ...defaultServerOptions, ...options };
@@ -57,6 +58,7 @@ export class ServingServer {
     this.rankVocab = models.ranking && new ItemVocab(models.ranking.itemRawIds);
     this.retrVocab = models.retrieval && new ItemVocab(models.retrieval.itemRawIds);
     this.metrics = new ServerMetrics(() => models.ranking?.engine.cacheStats() ?? null);
+    this.health = servingHealth(models).catch((e: unknown) => ({ ok: false, reason: `the model health check failed: ${(e as Error)?.message ?? String(e)}` }));
     if (models.ranking) models.ranking.engine.onPass = (e) => this.metrics.pass(e);
     this.http = createServer((req, res) => void this.handle(req, res));
     this.http.on('clientError', (_err, socket) => {
@@ -110,7 +112,9 @@ export class ServingServer {
           const text = await this.metrics.text();
           this.reply(res, 200, Buffer.from(text), this.metrics.contentType);
         } else {
-          this.reply(res, 200, Buffer.from(JSON.stringify({ status: 'ok', ranking: !!this.models.ranking, retrieval: !!this.models.retrieval })), 'application/json; charset=utf-8');
+          const h = await this.health; // a model with non-finite parameters is not healthy: 503 with the reason
+          const body = { status: h.ok ? 'ok' : 'unhealthy', ...(h.ok ? {} : { reason: h.reason }), ranking: !!this.models.ranking, retrieval: !!this.models.retrieval };
+          this.reply(res, h.ok ? 200 : 503, Buffer.from(JSON.stringify(body)), 'application/json; charset=utf-8');
         }
         return;
       }
@@ -204,13 +208,10 @@ export class ServingServer {
     if (cands.ids.length === 0) throw badRequest('no_candidates', 'no candidate has a known item id.', 'send candidates the checkpoint was trained on.');
     const out = await r.engine.score({ userId: p.userId, history: hist, candidates: cands.ids, candidateTime: this.requestTime(p.requestTime, hist) });
     this.metrics.scored(cands.ids.length);
-    const scores = cands.keep.map((i, j) => ({
-      item_id: p.candidates[i]!,
-      p_like: sigmoid(out.scores[j * NUM_TASKS + TASK_LIKE]!),
-      rating: out.scores[j * NUM_TASKS + TASK_RATING]! + RATING_OFFSET,
-      like_logit: out.scores[j * NUM_TASKS + TASK_LIKE]!,
-    }));
-    const top = p.topK > 0 ? [...scores].sort((a, b) => b.like_logit - a.like_logit).slice(0, p.topK) : [];
+    // A candidate whose outputs are not finite gets a per-item `error` instead of numbers (never a
+    // JSON null on 200); it is left out of `top`. Other candidates are unaffected (M-FALCON mask).
+    const scores = cands.keep.map((i, j) => scoreEntry(p.candidates[i]!, out.scores, j));
+    const top = p.topK > 0 ? scores.filter((s) => !('error' in s)).sort((a, b) => b.like_logit! - a.like_logit!).slice(0, p.topK) : [];
     return { scores, top, cache: out.cache, skipped_items: [...skipped, ...cands.skipped] };
   }
 
@@ -230,13 +231,12 @@ export class ServingServer {
     if (cands.ids.length === 0) return { items: [], stage: 'retrieval+ranking', cache: 'off', skipped_items: retr.skipped };
     const out = await r.engine.score({ userId: p.userId, history: rank.hist, candidates: cands.ids, candidateTime: this.requestTime(p.requestTime, rank.hist) });
     this.metrics.scored(cands.ids.length);
-    const items = cands.keep.map((i, j) => ({
-      item_id: raw[i]!,
-      retrieval_score: cosine.get(raw[i]!)!,
-      p_like: sigmoid(out.scores[j * NUM_TASKS + TASK_LIKE]!),
-      rating: out.scores[j * NUM_TASKS + TASK_RATING]! + RATING_OFFSET,
-      logit: out.scores[j * NUM_TASKS + TASK_LIKE]!,
-    }));
+    // Items the ranking model scores non-finite carry a per-item `error` and sort after every
+    // ranked item (never as NaN in the order).
+    const items = cands.keep.map((i, j) => {
+      const { like_logit, ...e } = scoreEntry(raw[i]!, out.scores, j);
+      return { ...e, retrieval_score: cosine.get(raw[i]!)!, logit: like_logit ?? -Infinity };
+    });
     items.sort((a, b) => b.logit - a.logit);
     return { items: items.slice(0, p.topK).map(({ logit: _l, ...x }) => x), stage: 'retrieval+ranking', cache: out.cache, skipped_items: [...new Set([...retr.skipped, ...rank.skipped])] };
   }

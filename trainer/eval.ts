@@ -4,7 +4,7 @@
 import type { Gpu } from '../kernels/gpu/index.js';
 import { matmul } from '../kernels/matmul/matmul.js';
 import { gatherDense } from '../kernels/embedding/dense_gather.js';
-import { prepareExclusions, rankTargets, uploadExclusions } from '../kernels/rank/rank.js';
+import { prepareExclusions, RANK_NON_FINITE, rankTargets, uploadExclusions } from '../kernels/rank/rank.js';
 import { uploadBatch } from '../model/batch.js';
 import type { Encoder } from '../model/encoder.js';
 import { batchEvalExamples, MetricAccumulator, type EvalExamples, type MetricResult } from './data/index.js';
@@ -59,7 +59,10 @@ export async function evaluateRetrieval(
       rankTargets(rec, scores, targets, excl.offsets, excl.ids, ranks, { numQueries: Q, numItems });
       await rec.submit();
       const r = await gpu.read(ranks);
-      for (const rank of r) acc.add(rank);
+      r.forEach((rank, q) => {
+        if (rank === RANK_NON_FINITE) throw new Error(`eval: example ${eb.exampleStart + q} (user ${eb.users[q]}) scores NaN: the model's outputs or item embeddings are not finite, so no rank exists. HINT: the model diverged; retrain with a lower --lr (or --gradClipNorm) from a finite checkpoint.`);
+        acc.add(rank);
+      });
       [last, userVecs, scores, excl.offsets, excl.ids, targets, ranks].forEach((t) => t.release());
       f.release();
       b.release();

@@ -11,6 +11,7 @@ const CLIP = 1e-7;
 export function auc(scores: ArrayLike<number>, labels: ArrayLike<number>): number {
   const n = scores.length;
   if (labels.length !== n) throw new Error(`auc: expected ${n} labels, got ${labels.length}`);
+  for (let i = 0; i < n; i++) if (Number.isNaN(scores[i]!)) throw new Error(`auc: score ${i} is NaN (a NaN cannot be ranked; sorting would return an arbitrary AUC). HINT: the model's outputs are not finite.`);
   const idx = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[a]! - scores[b]!);
   let pos = 0, rankSum = 0;
   for (let i = 0; i < n; ) {

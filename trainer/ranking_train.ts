@@ -27,6 +27,7 @@ import { learningRate } from './schedule.js';
 import { Progress } from './progress.js';
 import { judgeValidation, progressOf } from './model_selection.js';
 import { mixSeed } from './data/index.js';
+import { checkFiniteBlobs, checkFiniteOutputs, guardedStep, type GuardOptions } from './divergence.js';
 
 export interface RankingTrainOptions {
   config: Config;
@@ -81,6 +82,10 @@ export async function scoreRanking(model: RankingModel, seqs: Sequences, example
     const f = model.forward(rec, b, { train: false, seed: 0 });
     await rec.submit();
     const y = await model.gpu.read(f.logits);
+    f.candidateRows.forEach((row) => {
+      const z = y[row * NUM_TASKS + TASK_LIKE]!, r = y[row * NUM_TASKS + TASK_RATING]!;
+      if (!Number.isFinite(z) || !Number.isFinite(r)) throw new Error(`ranking evaluation: the head output of row ${row} is (${z}, ${r}), not finite: no metric can be computed from it. HINT: the model diverged; retrain with a lower --lr (or --gradClipNorm).`);
+    });
     f.candidateRows.forEach((row, k) => {
       pLike.push(1 / (1 + Math.exp(-y[row * NUM_TASKS + TASK_LIKE]!)));
       rating.push(y[row * NUM_TASKS + TASK_RATING]! + RATING_OFFSET);
@@ -92,23 +97,32 @@ export async function scoreRanking(model: RankingModel, seqs: Sequences, example
   return { pLike: Float64Array.from(pLike), rating: Float64Array.from(rating), likes: Float64Array.from(likes), ratings: Float64Array.from(ratings) };
 }
 
-/** One optimizer step on one batch; returns the loss. */
-export async function rankingTrainStep(model: RankingModel, b: LabelledRankingBatch, step: number, lr: number): Promise<number> {
+/** One optimizer step on one batch; returns the loss. The divergence guard (trainer/divergence.ts)
+ *  checks the head outputs, loss and gradient norms before the update (DivergenceError), clips to
+ *  c.gradClipNorm, and probes the parameters every c.divergenceCheckEvery steps. */
+export async function rankingTrainStep(model: RankingModel, b: LabelledRankingBatch, step: number, lr: number, guard?: GuardOptions): Promise<number> {
   const c = model.config, gpu = model.gpu;
   const rec = gpu.recorder('ranking-train');
   const f = model.forward(rec, b, { train: true, seed: mixSeed(c.seed, step) });
   await rec.submit();
   const y = await gpu.read(f.logits);
+  checkFiniteOutputs('the ranking head output', y, f.candidateRows, NUM_TASKS, step);
   const l = rankingLossHost(y, NUM_TASKS, f.candidateRows, b.likes, b.ratings, c.ratingLossWeight);
   const dLogits = gpu.f32(l.dLogits, [l.dLogits.length / NUM_TASKS, NUM_TASKS], 'ranking:dlogits');
   const rec2 = gpu.recorder('ranking-train-bwd');
   const g = model.backward(rec2, f, dLogits);
-  model.step(rec2, g, { lr, beta1: c.beta1, beta2: c.beta2, weightDecay: c.weightDecay, step: step + 1 });
-  await rec2.submit();
-  await gpu.sync();
-  g.release();
-  f.release();
-  dLogits.release();
+  try {
+    const dense = model.denseParams();
+    const grads = [...dense.map((p) => ({ name: p.name, t: p.g })), { name: 'item_emb', t: g.itemGrad }];
+    await guardedStep(gpu, rec2, step, c, { loss: l.loss, grads, dense, table: model.encoder.items }, (rec3) => {
+      model.step(rec3, g, { lr, beta1: c.beta1, beta2: c.beta2, weightDecay: c.weightDecay, step: step + 1 });
+    }, guard);
+    await gpu.sync();
+  } finally {
+    g.release();
+    f.release();
+    dLogits.release();
+  }
   return l.loss;
 }
 
@@ -167,6 +181,7 @@ export async function trainRanking(o: RankingTrainOptions): Promise<RankingTrain
     const save = async (name: string) => {
       if (!o.outDir) return;
       const { params, state } = await snapshotRanking(model!);
+      checkFiniteBlobs([...params, ...state], step, join(o.outDir, name)); // never save a diverged model
       saveCheckpoint(join(o.outDir, name), {
         task: 'ranking',
         config: c as unknown as Record<string, unknown>,
@@ -182,6 +197,7 @@ export async function trainRanking(o: RankingTrainOptions): Promise<RankingTrain
     // A run whose checkpoint was written after early stopping has nothing left to train.
     let stop = !!ck && c.earlyStopPatience > 0 && sel.best !== undefined && sel.sinceBest >= c.earlyStopPatience;
     if (stop) log(`${where}: the run had stopped early (no better validation AUC for ${sel.sinceBest} evaluations); nothing to train`);
+    const guard: GuardOptions = { firstStep: step, log };
     while (epoch < c.epochs && !stop) {
       const examples = rankingTrainExamples(train, c, epoch);
       const stepInEpoch = step - epoch * batchesPerEpoch;
@@ -194,7 +210,7 @@ export async function trainRanking(o: RankingTrainOptions): Promise<RankingTrain
           break;
         }
         const t0 = performance.now();
-        const loss = await rankingTrainStep(model, b, step, learningRate(c.lrSchedule, c.lr, step, totalSteps, c.warmupSteps));
+        const loss = await rankingTrainStep(model, b, step, learningRate(c.lrSchedule, c.lr, step, totalSteps, c.warmupSteps), guard);
         trainSecs += (performance.now() - t0) / 1000;
         trainTokens += b.items.length;
         losses.push(loss);

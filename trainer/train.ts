@@ -17,6 +17,7 @@ import { evaluateRetrieval } from './eval.js';
 import { judgeValidation, progressOf } from './model_selection.js';
 import { MetricsLog, historyOf } from './metrics_log.js';
 import { recordRetrievalLoss, type RetrievalLossOptions } from './retrieval_loss.js';
+import { checkFiniteBlobs, guardedStep, type GuardOptions } from './divergence.js';
 import { learningRate } from './schedule.js';
 import { Progress } from './progress.js';
 
@@ -150,8 +151,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const losses: number[] = [];
     const save = (name: string) => {
       if (!o.outDir) return Promise.resolve();
-      return snapshot(enc!).then(({ params, state }) =>
-        saveCheckpoint(join(o.outDir!, name), {
+      return snapshot(enc!).then(({ params, state }) => {
+        checkFiniteBlobs([...params, ...state], step, join(o.outDir!, name)); // never save a diverged model
+        return saveCheckpoint(join(o.outDir!, name), {
           task: 'retrieval',
           config: c as unknown as Record<string, unknown>,
           step,
@@ -160,8 +162,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           optimizerState: state,
           itemRawIds: o.data.itemRawIds.map(String),
           trainerState: { best: sel.best, test: sel.test, sinceBest: sel.sinceBest, trainTokens, trainSecs, source: o.data.source, metrics: metrics.saved },
-        }),
-      );
+        });
+      });
     };
     const evaluate = async (which: 'validation' | 'test') => {
       const ex = which === 'validation' ? split.validation : split.test;
@@ -170,6 +172,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     };
 
     let stop = false;
+    const guard: GuardOptions = { firstStep: step, log };
     while (epoch < c.epochs && !stop) {
       const stepInEpoch = step - epoch * batchesPerEpoch;
       const bar = new Progress(`epoch ${epoch + 1}/${c.epochs}`, batchesPerEpoch, 'steps');
@@ -182,9 +185,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         }
         const t0 = performance.now();
         const lr = learningRate(c.lrSchedule, c.lr, step, totalSteps, c.warmupSteps);
-        const loss = await trainStep(gpu, enc, c, tb, step, lr, tableRows);
+        const loss = await trainStep(gpu, enc, c, tb, step, lr, tableRows, guard); // throws DivergenceError on a non-finite loss/gradient/parameter
         const dt = (performance.now() - t0) / 1000;
-        if (!Number.isFinite(loss)) throw new Error(`loss is ${loss} at step ${step}. HINT: lower --lr, or check the data.`);
         losses.push(loss);
         step++;
         trainTokens += tb.items.length;
@@ -288,15 +290,22 @@ export function recordGradients(rec: Recorder, gpu: Gpu, enc: Encoder, c: Config
   };
 }
 
-/** One optimizer step on one batch; returns the batch's mean loss. */
-export async function trainStep(gpu: Gpu, enc: Encoder, c: Config, tb: HostTrainBatch, step: number, lr: number, tableRows: number): Promise<number> {
+/** One optimizer step on one batch; returns the batch's mean loss. The divergence guard
+ *  (trainer/divergence.ts) checks the loss and gradient norms before the update (DivergenceError),
+ *  clips to c.gradClipNorm, and probes the parameters every c.divergenceCheckEvery steps. */
+export async function trainStep(gpu: Gpu, enc: Encoder, c: Config, tb: HostTrainBatch, step: number, lr: number, tableRows: number, guard?: GuardOptions): Promise<number> {
   const rec = gpu.recorder('train');
   const g = recordGradients(rec, gpu, enc, c, tb, step, tableRows);
   const adam = { lr, beta1: c.beta1, beta2: c.beta2, weightDecay: c.weightDecay, step: step + 1 };
-  rowwiseAdam(rec, enc.items, g.plan, g.itemGrad, adam);
-  enc.dense.step(rec, adam);
-  await rec.submit();
-  const loss = (await gpu.read(g.loss))[0]!;
-  g.release();
-  return loss;
+  const dense = [...enc.dense.byName.values()];
+  try {
+    const grads = [...dense.map((p) => ({ name: p.name, t: p.g })), { name: 'item_emb', t: g.itemGrad }];
+    const r = await guardedStep(gpu, rec, step, c, { loss: g.loss, grads, dense, table: enc.items }, (rec2) => {
+      rowwiseAdam(rec2, enc.items, g.plan, g.itemGrad, adam);
+      enc.dense.step(rec2, adam);
+    }, guard);
+    return r.loss;
+  } finally {
+    g.release();
+  }
 }

@@ -36,5 +36,10 @@ export function dropoutKeep(i: number, seed: number, p: number): boolean {
 }
 
 export function dropoutRef(x: ArrayLike<number>, p: number, seed: number): Float64Array {
-  return Float64Array.from(x, (v, i) => (dropoutKeep(i, seed, p) ? v / (1 - p) : 0));
+  return Float64Array.from(x, (v, i) => (dropoutKeep(i, seed, p) ? v / (1 - p) : zeroed(v)));
+}
+
+/** What a dropped element becomes: 0, or NaN when it was not finite (NaN never turns into a number). */
+export function zeroed(v: number): number {
+  return Number.isFinite(v) ? 0 : NaN;
 }

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGpu, type Gpu } from '../gpu/index.js';
 import { expectClose } from '../testing/compare.js';
 import { poison } from '../testing/poison.js';
+import { expectIsolatedWhere } from '../testing/nonfinite.js';
 import { Rng } from '../testing/rng.js';
 import { add, axpby, dropout, fill, scale, silu, siluBackward } from './elementwise.js';
 import { axpbyRef, dropoutRef, siluBackwardRef, siluRef } from './elementwise.ref.js';
@@ -91,5 +92,41 @@ describe('elementwise', () => {
     expect(() => dropout(rec, a, a, 1, 0)).toThrow(/0 ≤ p < 1/);
     a.release();
     b.release();
+  });
+});
+
+describe('elementwise: non-finite inputs', () => {
+  // NaN/±Inf at a few elements (including dropped ones): those outputs are non-finite where the
+  // math is (silu(−Inf) = −Inf·0 is NaN; dropout of a dropped NaN is NaN, not 0), every other
+  // element bit-identical to the clean run.
+  it('silu, silu_bwd, dropout (p 0.5), axpby', async () => {
+    const n = 300, p = 0.5, seed = 99;
+    const rng = new Rng(8);
+    const xs = rng.f32(n, -4, 4), bs = rng.f32(n);
+    const mask = dropoutRef(new Float64Array(n).fill(1), p, seed);
+    const droppedIdx = [...mask.keys()].filter((i) => mask[i] === 0).slice(0, 3);
+    const keptIdx = [...mask.keys()].filter((i) => mask[i] !== 0).slice(0, 2);
+    const bad = [...droppedIdx, ...keptIdx];
+    const vals = [NaN, Infinity, -Infinity, NaN, -Infinity];
+    const run = async (dirty: boolean) => {
+      const x0 = Float32Array.from(xs);
+      if (dirty) bad.forEach((i, k) => { x0[i] = vals[k]!; });
+      const x = gpu.f32(x0), b = gpu.f32(bs), outs = ['silu', 'bwd', 'drop', 'axpby'].map((l) => gpu.empty([n], 'f32', l));
+      poison(gpu, ...outs);
+      const rec = gpu.recorder();
+      silu(rec, x, outs[0]!);
+      siluBackward(rec, b, x, outs[1]!); // the non-finite values as the incoming gradient
+      dropout(rec, x, outs[2]!, p, seed);
+      axpby(rec, 0.5, x, 2, b, outs[3]!);
+      await rec.submit();
+      const res = await Promise.all(outs.map((t) => gpu.read(t)));
+      [x, b, ...outs].forEach((t) => t.release());
+      return res;
+    };
+    const a = await run(false), d = await run(true);
+    const isBad = (e: number) => bad.includes(e);
+    // silu(+Inf) = +Inf, silu(−Inf) = NaN: every injected element non-finite.
+    ['silu', 'silu_bwd', 'dropout', 'axpby'].forEach((name, k) => expectIsolatedWhere(name, d[k]!, a[k]!, isBad));
+    expect(Array.from(dropoutRef(Float32Array.of(NaN, 1), 0.999999, 1))).toEqual([NaN, 0]);
   });
 });

@@ -2,12 +2,15 @@
 //   silu:       y  = x · σ(x)
 //   silu_bwd:   dx = dy · σ(x) · (1 + x · (1 − σ(x)))          (a = x, b = dy)
 //   axpby:      y  = alpha · a + beta · b                       (add: 1,1; scale: b unused, beta 0)
-//   dropout:    y  = keep(seed, i) ? x / (1 − p) : 0            (same mask forward and backward)
+//   dropout:    y  = keep(seed, i) ? x / (1 − p) : 0            (same mask forward and backward;
+//               a dropped NaN/Inf gives NaN, never 0: nan_zeroed)
 //   fill:       y  = alpha
 // keep(seed, i) = hash(i, seed) / 2^32 ≥ p, hash = counter-based (no state), see dropout_keep below
 // and its twin in elementwise.ref.ts — the RNG's definition, not an implementation detail.
 // Decomposition: one invocation per element, {{WG}} lanes per workgroup, 2D grid folding
 // (linear workgroup id = wid.x + wid.y · nwg.x). Accumulation: f32.
+
+//#include nan
 
 struct Params {
   n: u32,
@@ -59,7 +62,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     y[i] = params.alpha;
   } else {                   // dropout (forward and backward are the same op on x or dy)
     let keep = dropout_keep(i, params.seed, params.p);
-    y[i] = select(0.0, a[i] / (1.0 - params.p), keep);
+    y[i] = select(nan_zeroed(a[i]), a[i] / (1.0 - params.p), keep);
   }
   _ = a[0];
   _ = b[0];

@@ -2,6 +2,7 @@
 // features). Shapes never enter the key: they travel as uniforms, so one pipeline serves all.
 import { checkedShaderModule, withErrorScopes } from './errors.js';
 import { flags } from './flags.js';
+import { spliceIncludes } from './wgsl_includes.js';
 
 export interface KernelSource {
   /** Kernel name, used in labels and error messages (`matmul`, `silu_bwd`, ...). */
@@ -14,7 +15,7 @@ export interface KernelSource {
 }
 
 export function specialize(src: KernelSource): string {
-  let code = src.wgsl;
+  let code = spliceIncludes(src.name, src.wgsl);
   for (const [k, v] of Object.entries(src.defines ?? {})) code = code.replaceAll(`{{${k}}}`, String(v));
   const missing = code.match(/\{\{[A-Z0-9_]+\}\}/);
   if (missing) throw new Error(`kernel ${src.name}: WGSL placeholder ${missing[0]} has no define`);

@@ -3,6 +3,7 @@ import { createGpu, type Gpu, type Tensor } from '../gpu/index.js';
 import { expectClose } from '../testing/compare.js';
 import { jaggedFromLengths, randomJagged } from '../testing/jagged.js';
 import { poison } from '../testing/poison.js';
+import { expectIsolated } from '../testing/nonfinite.js';
 import { Rng } from '../testing/rng.js';
 import { LANE_HIST_MAX_N, bucketThresholds, hstuAttention, setSubgroupPathForTesting, hstuAttentionBackward, hstuAttentionCached, type AttentionInputs, type AttentionOptions } from './hstu_attention.js';
 import { attentionBackwardRef, attentionRef, timeBucket, type RefInputs, type RefOptions } from './hstu_attention.ref.js';
@@ -339,5 +340,49 @@ describe('hstu_attention validation', () => {
     expect(() => hstuAttentionCached(rec, { ...rest, qNew: x.q, newOffsets }, out, { ...o, hostNewOffsets: [0, 4, 5] })).toThrow(/new tokens ≤ sequence length 3 for sequence 0, got 4/);
     expect(rec.size).toBe(0);
     releaseAll(out, newOffsets, ...Object.values(x));
+  });
+});
+
+describe('hstu_attention: non-finite inputs are isolated (M-FALCON: one candidate never changes another)', () => {
+  // One Inf in a target token's Q, K and V (every head): that token's outputs and gradients are
+  // non-finite; every row it does not feed is bit-identical to the clean run (masked pairs are skipped, not
+  // multiplied by zero), in the subgroup and the plain path.
+  it.each([true, false])('forward and backward, subgroups %s', async (sg) => {
+    setSubgroupPathForTesting(sg);
+    try {
+      const rng = new Rng(77);
+      const c: Case = { lengths: [9, 6], targets: [4, 2], H: 2, dqk: 8, dv: 8, N: 12, useRab: true, alpha: 0.5 };
+      const clean = makeHost(rng, c);
+      const badToken = 6; // sequence 0: history 0..4, targets 5..8
+      const dirty: Host = { ...clean, ref: { ...clean.ref, q: Float32Array.from(clean.ref.q as Float32Array), k: Float32Array.from(clean.ref.k as Float32Array), v: Float32Array.from(clean.ref.v as Float32Array) } };
+      for (let h = 0; h < c.H; h++) {
+        (dirty.ref.q as Float32Array)[(badToken * c.H + h) * c.dqk + 1] = Infinity;
+        (dirty.ref.k as Float32Array)[(badToken * c.H + h) * c.dqk + 2] = -Infinity;
+        (dirty.ref.v as Float32Array)[(badToken * c.H + h) * c.dv + 3] = Infinity;
+      }
+      const run = async (h: Host) => {
+        const o = options(h), x = upload(h), { L, H, dqk, dv } = o;
+        const out = gpu.empty([L, H, dv], 'f32', 'out'), dOut = gpu.f32(h.dOut, [L, H, dv], 'dout');
+        const g = { dq: gpu.empty([L, H, dqk], 'f32', 'dq'), dk: gpu.empty([L, H, dqk], 'f32', 'dk'), dv: gpu.empty([L, H, dv], 'f32', 'dv') };
+        poison(gpu, out, g.dq, g.dk, g.dv);
+        const rec = gpu.recorder('nan');
+        hstuAttention(rec, x, out, o);
+        hstuAttentionBackward(rec, x, dOut, { ...g, dRabPos: gpu.empty([2 * o.N - 1], 'f32', 'drp'), dRabTime: gpu.empty([129], 'f32', 'drt') }, o);
+        await rec.submit();
+        const res = { out: await gpu.read(out), dq: await gpu.read(g.dq), dk: await gpu.read(g.dk), dv: await gpu.read(g.dv) };
+        releaseAll(out, dOut, g.dq, g.dk, g.dv, ...Object.values(x));
+        return res;
+      };
+      const a = await run(clean), b = await run(dirty);
+      expectIsolated('out', b.out, a.out, [badToken], c.H * c.dv);
+      expectIsolated('dq', b.dq, a.dq, [badToken], c.H * c.dqk);
+      // The bad target's query sees the history keys 0..4: their dK, dV carry its gradient (the
+      // math, not a leak); the other targets and the other sequence stay bit-identical.
+      const seen = [0, 1, 2, 3, 4, badToken];
+      expectIsolated('dk', b.dk, a.dk, seen, c.H * c.dqk);
+      expectIsolated('dv', b.dv, a.dv, seen, c.H * c.dv);
+    } finally {
+      setSubgroupPathForTesting(undefined);
+    }
   });
 });

@@ -3,7 +3,8 @@
 // HSTU pointwise attention, forward (fused: scores never leave registers).
 // Per sequence b (n tokens from seq_offsets[b]) and head h, for query tokens i:
 //   S[i,j] = alpha·(Q_i·K_j) + rab_pos[p_j − p_i + N − 1] + rab_time[bucket(qt_i − t_j)]
-//   O_i    = Σ_{j visible from i} SiLU(S[i,j]) / norm · V_j
+//   O_i    = Σ_{j visible from i} SiLU(S[i,j]) / norm · V_j   (masked j skipped: NaN/Inf in an
+//            invisible K_j or V_j never reach O_i)
 // visible: history i (< hh = n − num_targets) sees j ≤ i; target i sees history j < hh and itself.
 // p_i = i for history, hh for targets; qt_i = t_{i+1} for history i < hh − 1; for i = hh − 1 the
 // next event's time next_ts[b] when given (flags bit 1), else t_i; targets t_i.
@@ -116,8 +117,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       let pidx = min(pos_base + p_j - min(p_i, pos_base + p_j), 2u * pos_base);
       s += rab_pos[pidx] + rab_time[time_bucket(qt, timestamps[start + j])];
     }
-    let a = select(0.0, s / (1.0 + exp(-s)) * params.inv_norm, vis);
-    //#for d in DV: acc_{d} += a * vj_{d};
+    // Masked keys are skipped, never multiplied by zero: 0 · Inf = NaN would leak one token's
+    // non-finite V into every other query's output (M-FALCON: candidate into candidate).
+    let a = s / (1.0 + exp(-s)) * params.inv_norm;
+    //#for d in DV: acc_{d} += select(0.0, a * vj_{d}, vis);
   }
   if (valid) {
     let ob = ((qs + r) * H + h) * DV;

@@ -148,10 +148,12 @@ fn dkdv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     let da = (a0 + a1) + (a2 + a3);
     let vis = valid && is_visible(i, j, sq.hh);
     let sg = sigmoid(s);
-    let a = select(0.0, s * sg * params.inv_norm, vis);
-    let ds = select(0.0, da * sg * (1.0 + s * (1.0 - sg)) * params.inv_norm * alpha, vis);
-    //#for d in DV: dv_{d} += a * oi_{d};
-    //#for d in DQK: dk_{d} += ds * qi_{d};
+    // Masked pairs are skipped (select on the product), never multiplied by zero: 0 · Inf = NaN
+    // would leak an invisible token's non-finite values into this key's gradients.
+    let a = s * sg * params.inv_norm;
+    let ds = da * sg * (1.0 + s * (1.0 - sg)) * params.inv_norm * alpha;
+    //#for d in DV: dv_{d} += select(0.0, a * oi_{d}, vis);
+    //#for d in DQK: dk_{d} += select(0.0, ds * qi_{d}, vis);
   }
   if (valid) {
     //#for d in DQK: out_a[kbase + {d}u] = dk_{d};
@@ -226,7 +228,8 @@ fn dq(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @b
             let sg = sigmoid(s);
             ds = select(0.0, da * sg * (1.0 + s * (1.0 - sg)) * params.inv_norm, vis);
             let dsa = ds * alpha;
-            //#for d in DQK: dq_{d} += dsa * kj_{d};
+            // Masked keys skipped (not 0 · K_j, which is NaN for a non-finite K_j).
+            //#for d in DQK: dq_{d} += select(0.0, dsa * kj_{d}, vis);
           }
           if (USE_RAB && LANE_HIST) {
             if (j < jend) {

@@ -6,7 +6,7 @@
 //   gate: g = keep(i) ? dz/(1 − p) : 0,  dU = g·n.
 // The backward formulas are checked against central finite differences of the forward in the
 // tests (float64).
-import { dropoutKeep } from '../elementwise/elementwise.ref.js';
+import { dropoutKeep, zeroed } from '../elementwise/elementwise.ref.js';
 import { sum64 } from '../reduce/reduce.ref.js';
 
 export interface Stats {
@@ -63,7 +63,7 @@ export function layerNormBackwardRef(
 
 export function gateRef(o: ArrayLike<number>, u: ArrayLike<number>, rows: number, cols: number, eps: number, p: number, seed: number): Stats & { z: Float64Array } {
   const { y, ...s } = layerNormRef(o, rows, cols, eps);
-  const z = Float64Array.from(y, (n, i) => (dropoutKeep(i, seed, p) ? (u[i]! * n) / (1 - p) : 0));
+  const z = Float64Array.from(y, (n, i) => (dropoutKeep(i, seed, p) ? (u[i]! * n) / (1 - p) : zeroed(u[i]! * n)));
   return { ...s, z };
 }
 
@@ -71,7 +71,7 @@ export function gateBackwardRef(
   o: ArrayLike<number>, u: ArrayLike<number>, dz: ArrayLike<number>, rows: number, cols: number, eps: number, p: number, seed: number,
 ): { dO: Float64Array; dU: Float64Array } {
   const { y: n, ...s } = layerNormRef(o, rows, cols, eps);
-  const g = Float64Array.from({ length: rows * cols }, (_, i) => (dropoutKeep(i, seed, p) ? dz[i]! / (1 - p) : 0));
+  const g = Float64Array.from({ length: rows * cols }, (_, i) => (dropoutKeep(i, seed, p) ? dz[i]! / (1 - p) : zeroed(dz[i]!)));
   const dU = Float64Array.from(g, (v, i) => v * n[i]!);
   const dn = Float64Array.from(g, (v, i) => v * u[i]!);
   return { dO: normBackward(o, dn, rows, cols, s), dU };

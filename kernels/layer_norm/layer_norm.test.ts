@@ -3,6 +3,8 @@ import { createGpu, type Gpu, type Tensor } from '../gpu/index.js';
 import { dropout } from '../elementwise/elementwise.js';
 import { expectClose } from '../testing/compare.js';
 import { poison } from '../testing/poison.js';
+import { expectIsolated, expectIsolatedWhere } from '../testing/nonfinite.js';
+import { dropoutRef } from '../elementwise/elementwise.ref.js';
 import { Rng } from '../testing/rng.js';
 import { gateBackward, gateForward, layerNorm, layerNormBackward } from './layer_norm.js';
 import { gateBackwardRef, gateRef, layerNormBackwardRef, layerNormRef } from './layer_norm.ref.js';
@@ -183,5 +185,39 @@ describe('float64 references against central finite differences', () => {
     expectClose('dO', bw.dO, fd(o, loss), FD_TOL);
     expectClose('dU', bw.dU, fd(u, loss), FD_TOL);
     if (p > 0) expect(bw.dU.some((v) => v === 0)).toBe(true); // some elements were dropped
+  });
+});
+
+describe('layer norm and gate: non-finite inputs', () => {
+  // A NaN in row 1 and an Inf in row 3 of x: those rows' outputs (and gradients) are entirely
+  // non-finite, every other row bit-identical to the clean run. Gate with dropout 0.5: a NaN in u
+  // at a DROPPED element gives NaN there (not 0), and touches nothing else.
+  it.each(['lane', 'workgroup'] as const)('layout %s', async (layout) => {
+    const rows = 6, cols = 37, n = rows * cols, p = 0.5, seed = 1234;
+    const rng = new Rng(3);
+    const xs = rng.f32(n, -2, 3), us = rng.f32(n), dys = rng.f32(n);
+    const mask = dropoutRef(new Float64Array(n).fill(1), p, seed); // the gate's mask on the flat tensor
+    const dropped = Array.from({ length: cols }, (_, c) => 4 * cols + c).find((i) => mask[i] === 0)!;
+    expect(dropped).toBeDefined();
+    const run = async (dirty: boolean) => {
+      const x0 = Float32Array.from(xs), u0 = Float32Array.from(us);
+      if (dirty) { x0[1 * cols + 5] = NaN; x0[3 * cols] = Infinity; u0[dropped] = NaN; }
+      const x = gpu.f32(x0, [rows, cols], 'x'), u = gpu.f32(u0, [rows, cols], 'u'), dy = gpu.f32(dys, [rows, cols], 'dy');
+      const t = (label: string, r = rows, c = cols) => gpu.empty([r, c], 'f32', label);
+      const o = { y: t('y'), dx: t('dx'), z: t('z'), m: t('m', rows, 1), r: t('r', rows, 1), gm: t('gm', rows, 1), gr: t('gr', rows, 1) };
+      poison(gpu, ...Object.values(o));
+      const rec = gpu.recorder();
+      layerNorm(rec, x, o.y, { rows, cols, layout, saveStats: { mean: o.m, rstd: o.r } });
+      layerNormBackward(rec, x, dy, o.dx, { rows, cols, layout, mean: o.m, rstd: o.r });
+      gateForward(rec, x, u, o.z, { rows, cols, layout, dropoutP: p, seed, saveStats: { mean: o.gm, rstd: o.gr } });
+      await rec.submit();
+      const res = { y: await gpu.read(o.y), dx: await gpu.read(o.dx), z: await gpu.read(o.z) };
+      [x, u, dy, ...Object.values(o)].forEach((q) => q.release());
+      return res;
+    };
+    const a = await run(false), b = await run(true);
+    expectIsolated('y', b.y, a.y, [1, 3], cols, { allBad: true });
+    expectIsolated('dx', b.dx, a.dx, [1, 3], cols, { allBad: true });
+    expectIsolatedWhere('gate z', b.z, a.z, (e) => Math.floor(e / cols) === 1 || Math.floor(e / cols) === 3 || e === dropped);
   });
 });

@@ -3,7 +3,8 @@
 //   rstd = 1 / sqrt(var + eps),  n[r, c] = (x[r, c] − mean) · rstd
 //   GATE = 0 (layer_norm):  y = n               (AFFINE = 1: y = n · gamma[c] + beta[c])
 //   GATE = 1 (gate):        z = keep(seed, i) ? u[i] · n / (1 − p) : 0,   i = r · cols + c
-//                           (HSTU's Dropout(U ⊙ LayerNorm(O)) in one pass; x is O; no affine)
+//                           (HSTU's Dropout(U ⊙ LayerNorm(O)) in one pass; x is O; no affine;
+//                           a dropped non-finite u·n gives NaN, not 0: nan_zeroed)
 //   SAVE = 1: mean[r] and rstd[r] are stored for the backward pass.
 // keep(seed, i) is the counter-based dropout mask of kernels/elementwise (hash32, dropout_keep
 // copied verbatim below), so the mask equals dropout() applied to the flat [rows·cols] tensor.
@@ -15,6 +16,8 @@
 //     (every lane adds the WG partials in the same fixed order, see kernels/reduce).
 // The row is read three times (sum, squared deviations, output); rows of a few KiB stay in cache.
 // Accumulation: f32, blocked (BLOCK terms per inner sum) as in kernels/reduce.
+
+//#include nan
 
 struct Params {
   rows: u32,
@@ -103,7 +106,7 @@ fn finish_row(row: u32, lid: u32, stride: u32, k: f32, m: f32, rstd: f32) {
     let i = base + c;
     var v = ((x[i] - k) - m) * rstd;
     if (GATE) {
-      v = select(0.0, a[i] * v * scale, dropout_keep(i, params.seed, params.p));
+      v = select(nan_zeroed(a[i] * v), a[i] * v * scale, dropout_keep(i, params.seed, params.p));
     } else if (AFFINE) {
       v = v * a[c] + b[c];
     }

@@ -34,6 +34,8 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> dx: array<f32>; // dx / dO / pg
 @group(0) @binding(7) var<storage, read_write> da: array<f32>; // dU / pb (unused by OP 0)
 
+//#include nan
+
 const WG: u32 = {{WG}}u;
 const BLOCK: u32 = 32u;
 const OP: u32 = {{OP}}u;
@@ -58,7 +60,7 @@ fn dropout_keep(i: u32, seed: u32, p: f32) -> bool {
 // Upstream gradient of n at flat index i (column c): dy·gamma, dy, or the gate's g·u.
 fn grad_n(i: u32, c: u32) -> f32 {
   if (OP == 1u) {
-    let g = select(0.0, dy[i] / (1.0 - params.p), dropout_keep(i, params.seed, params.p));
+    let g = select(nan_zeroed(dy[i]), dy[i] / (1.0 - params.p), dropout_keep(i, params.seed, params.p));
     return g * a[i];
   }
   if (AFFINE) { return dy[i] * a[c]; }
@@ -96,7 +98,7 @@ fn row_write(row: u32, lid: u32, stride: u32, s: vec2f) {
     let n = (x[i] - mu) * rs;
     dx[i] = rs * (grad_n(i, c) - m1 - n * m2);
     if (OP == 1u) {
-      let g = select(0.0, dy[i] / (1.0 - params.p), dropout_keep(i, params.seed, params.p));
+      let g = select(nan_zeroed(dy[i]), dy[i] / (1.0 - params.p), dropout_keep(i, params.seed, params.p));
       da[i] = g * n;
     }
   }

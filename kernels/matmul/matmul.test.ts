@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGpu, type Gpu } from '../gpu/index.js';
 import { expectClose } from '../testing/compare.js';
 import { poison } from '../testing/poison.js';
+import { expectIsolatedWhere } from '../testing/nonfinite.js';
 import { Rng } from '../testing/rng.js';
 import { defaultMatmulVariant, matmul, MATMUL_VARIANTS, resolvedMatmulVariant, type MatmulOptions, type MatmulVariant } from './matmul.js';
 import { matmulRef } from './matmul.ref.js';
@@ -167,5 +168,33 @@ describe('matmul', () => {
     expect(() => matmul(rec, a, b, c, { ...ok, m: 1.5 })).toThrow(/expected m to be a non-negative integer, got 1.5/);
     expect(() => matmul(rec, a, b, c, { ...ok, variant: 'fast' as MatmulVariant })).toThrow(/expected variant .*got 'fast'/);
     [a, b, c, bias].forEach((t) => t.release());
+  });
+});
+
+describe('matmul: non-finite inputs propagate and stay in their row/column', () => {
+  // A NaN in A(3, 2) and an Inf in B(5, 7): row 3 and column 7 of C are non-finite (every
+  // element), every other element is bit-identical to the clean product, in every variant.
+  const combos: [number, boolean, boolean][] = [[12, false, false], [11, false, false], [12, true, false], [12, false, true]];
+  it.each(combos)('n=%i transA=%s transB=%s, all variants', async (n, transA, transB) => {
+    const m = 13, k = 9;
+    const rng = new Rng(n + (transA ? 10 : 0) + (transB ? 20 : 0));
+    const as = rng.f32(m * k), bs = rng.f32(k * n);
+    const aIdx = transA ? 2 * m + 3 : 3 * k + 2, bIdx = transB ? 7 * k + 5 : 5 * n + 7;
+    for (const variant of MATMUL_VARIANTS) {
+      const run = async (dirty: boolean) => {
+        const a0 = Float32Array.from(as), b0 = Float32Array.from(bs);
+        if (dirty) { a0[aIdx] = NaN; b0[bIdx] = Infinity; }
+        const a = gpu.f32(a0, [m * k], 'A'), b = gpu.f32(b0, [k * n], 'B'), c = gpu.empty([m * n], 'f32', 'C');
+        poison(gpu, c);
+        const rec = gpu.recorder();
+        matmul(rec, a, b, c, { m, n, k, transA, transB, variant });
+        await rec.submit();
+        const got = await gpu.read(c);
+        [a, b, c].forEach((t) => t.release());
+        return got;
+      };
+      const clean = await run(false), dirty = await run(true);
+      expectIsolatedWhere(variant, dirty, clean, (e) => Math.floor(e / n) === 3 || e % n === 7);
+    }
   });
 });

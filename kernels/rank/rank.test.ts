@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGpu, type Gpu } from '../gpu/index.js';
 import { poison } from '../testing/poison.js';
 import { Rng } from '../testing/rng.js';
-import { prepareExclusions, rankTargets, uploadExclusions } from './rank.js';
+import { prepareExclusions, RANK_NON_FINITE, rankTargets, uploadExclusions } from './rank.js';
 import { rankRef } from './rank.ref.js';
 
 let gpu: Gpu;
@@ -44,5 +44,29 @@ describe('rank', () => {
 
   it('rejects out-of-range exclusions', () => {
     expect(() => prepareExclusions(Uint32Array.from([1]), { offsets: Uint32Array.from([0, 1]), ids: Uint32Array.from([10]) }, 5)).toThrow(/out of range/);
+  });
+});
+
+describe('rank: NaN scores', () => {
+  it('a NaN target or eligible item gives RANK_NON_FINITE (never rank 0); excluded, padding NaN and ±Inf do not', async () => {
+    const I = 6;
+    const base = [0.5, 0.1, 0.4, 0.9, 0.3, 0.2];
+    const rows = [
+      [0.5, 0.1, NaN, 0.9, 0.3, 0.2], // target 2 NaN
+      [0.5, 0.1, 0.4, NaN, 0.3, 0.2], // item 3 NaN (eligible)
+      [0.5, 0.1, 0.4, 0.9, NaN, 0.2], // item 4 NaN but excluded
+      [NaN, 0.1, 0.4, 0.9, 0.3, 0.2], // padding item 0 NaN: never ranked
+      [0.5, 0.1, 0.4, Infinity, -Infinity, 0.2], // ±Inf order as numbers
+      base,
+    ];
+    const Q = rows.length;
+    const scores = Float32Array.from(rows.flat());
+    const targets = new Uint32Array(Q).fill(2);
+    const lists = rows.map((_, q) => (q === 2 ? [4] : []));
+    const offsets = new Uint32Array(Q + 1);
+    lists.forEach((l, q) => (offsets[q + 1] = offsets[q]! + l.length));
+    const got = await run(scores, Q, I, targets, { offsets, ids: Uint32Array.from(lists.flat()) });
+    expect(Array.from(got)).toEqual([RANK_NON_FINITE, RANK_NON_FINITE, 1, 1, 1, 1]);
+    for (let q = 0; q < Q; q++) expect(rankRef(scores, I, q, 2, lists[q]!)).toBe(got[q]);
   });
 });

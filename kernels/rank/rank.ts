@@ -29,8 +29,11 @@ export function prepareExclusions(targets: Uint32Array, excl: Exclusions, numIte
   return { offsets, ids: Uint32Array.from(ids) };
 }
 
-/** ranks[q] = 0-based rank of targets[q] in scores[q, :] (see rank.wgsl for the exact rule). The
- *  exclusions must come from prepareExclusions. */
+/** ranks[q] when the target's or an eligible item's score is NaN: not a rank; callers must refuse it. */
+export const RANK_NON_FINITE = 0xffffffff;
+
+/** ranks[q] = 0-based rank of targets[q] in scores[q, :] (see rank.wgsl for the exact rule), or
+ *  RANK_NON_FINITE when a score it depends on is NaN. The exclusions must come from prepareExclusions. */
 export function rankTargets(
   rec: Recorder,
   scores: Tensor<'f32'>,

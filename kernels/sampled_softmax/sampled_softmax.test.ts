@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGpu, type Gpu, type Tensor } from '../gpu/index.js';
 import { expectClose } from '../testing/compare.js';
 import { poison } from '../testing/poison.js';
+import { expectIsolated, expectIsolatedWhere } from '../testing/nonfinite.js';
 import { Rng } from '../testing/rng.js';
 import { sampledSoftmaxBackward, sampledSoftmaxLoss, sampleNegatives, sharedNegativeIds, type SampledSoftmaxInputs, type Variant } from './sampled_softmax.js';
 import { gatherRef, sampledSoftmaxBackwardRef, sampledSoftmaxRef, sampleNegativesRef, type LossRefInput } from './sampled_softmax.ref.js';
@@ -360,5 +361,43 @@ describe('sampled_softmax gpu', () => {
     expect(() => sampledSoftmaxBackward(rec, { u, posIds, negIds, items }, shape, { rowLoss }, { dU: u, dPos: u, dNeg: u }, { rowStart: 3, rowCount: 2 })).toThrow(/rowStart/);
     expect(() => sampleNegatives(rec, negIds, { P: 4, R: 2, numItems: 0, seed: 1 })).toThrow(/numItems/);
     [u, posIds, negIds, items, rowLoss, loss].forEach((t) => t.release());
+  });
+});
+
+describe('sampled_softmax: non-finite inputs', () => {
+  // NaN in user row 2; +Inf in an UNMASKED negative of row 4 (its loss is non-finite); +Inf in a
+  // MASKED negative of row 0 (a collision with the positive: skipped, so row 0 stays
+  // bit-identical). Every other row's loss and gradients are bit-identical to the clean run, and
+  // the mean loss is non-finite.
+  it.each(['fused', 'naive'] as const)('variant %s', async (variant) => {
+    const c: Case = { P: 6, R: 4, d: 5, table: false, weights: false, tau: 0.05 };
+    const x = makeCase(c, 21);
+    const { P, R, d } = c;
+    const j4 = [0, 1, 2, 3].find((j) => x.negIds[4 * R + j] !== x.posIds[4])!;
+    expect(j4).toBeDefined();
+    expect(x.negIds[0 * R + 1]).toBe(x.posIds[0]); // makeCase masks every slot j > 0 of row 0
+    const run = async (dirty: boolean) => {
+      const y = { ...x, u: Float32Array.from(x.u), ref: { ...x.ref, negEmb: Float32Array.from(x.ref.negEmb) } };
+      if (dirty) { y.u[2 * d + 1] = NaN; y.ref.negEmb[(4 * R + j4) * d + 3] = Infinity; y.ref.negEmb[(0 * R + 1) * d] = Infinity; }
+      const { inp, all } = upload(c, y);
+      const rowLoss = gpu.empty([P], 'f32', 'rowLoss'), loss = gpu.empty([1], 'f32', 'loss');
+      const dU = gpu.empty([P, d], 'f32', 'dU'), dPos = gpu.empty([P, d], 'f32', 'dPos'), dNeg = gpu.empty([P, R, d], 'f32', 'dNeg');
+      poison(gpu, rowLoss, loss, dU, dPos, dNeg);
+      const shape = { P, R, d, temperature: c.tau };
+      const rec = gpu.recorder();
+      sampledSoftmaxLoss(rec, inp, shape, { rowLoss, loss }, { variant });
+      sampledSoftmaxBackward(rec, inp, shape, { rowLoss }, { dU, dPos, dNeg }, { variant, dLoss: 1 });
+      await rec.submit();
+      const r = { rowLoss: await gpu.read(rowLoss), loss: await gpu.read(loss), dU: await gpu.read(dU), dPos: await gpu.read(dPos), dNeg: await gpu.read(dNeg) };
+      [...all, rowLoss, loss, dU, dPos, dNeg].forEach((t) => t.release());
+      return r;
+    };
+    const a = await run(false), b = await run(true);
+    expectIsolated('rowLoss', b.rowLoss, a.rowLoss, [2, 4], 1, { allBad: true });
+    expect(Number.isFinite(b.loss[0]!)).toBe(false);
+    expectIsolated('dU', b.dU, a.dU, [2, 4], d);
+    // dPos of row 4 may be finite (the positive's probability is exactly 0 next to an Inf logit).
+    expectIsolatedWhere('dPos', b.dPos, a.dPos, (e) => (Math.floor(e / d) === 4 ? 'any' : Math.floor(e / d) === 2));
+    expectIsolatedWhere('dNeg', b.dNeg, a.dNeg, (e) => ([2, 4].includes(Math.floor(e / (R * d))) ? 'any' : false));
   });
 });

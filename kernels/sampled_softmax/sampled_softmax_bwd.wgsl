@@ -229,6 +229,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     let slot = row * params.r + k - 1u;
     eb = select(slot, neg_ids[slot], {{TABLE}}u == 1u) * d;
     ob = slot * d;
+    // A masked slot (the positive drawn as a negative) is skipped, not scaled by its zero
+    // gradient: 0 · Inf = NaN would put its embedding's non-finite values into the gradient.
+    if (neg_ids[slot] == pos_ids[row]) {
+      for (var q = 0u; q < d; q++) { dneg[ob + q] = 0.0; }
+      return;
+    }
   }
   var uu = 0.0; var ue = 0.0; var ee = 0.0;
   for (var q = 0u; q < d; q++) {
@@ -279,7 +285,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     let c = g[row * (params.r + 1u) + k];
     var eb = 0u;
     if (k == 0u) { eb = select(row, pos_ids[row], {{TABLE}}u == 1u) * d; }
-    else { let slot = row * params.r + k - 1u; eb = select(slot, neg_ids[slot], {{TABLE}}u == 1u) * d; }
+    else {
+      let slot = row * params.r + k - 1u;
+      if (neg_ids[slot] == pos_ids[row]) { continue; }   // masked: skipped, never 0 · embedding
+      eb = select(slot, neg_ids[slot], {{TABLE}}u == 1u) * d;
+    }
     var ee = 0.0;
     for (var q = 0u; q < d; q++) {
       var y = 0.0;

@@ -6,6 +6,7 @@ import { splitColumns } from '../columns/columns.js';
 import { columnBlockRef } from '../columns/columns.ref.js';
 import { expectClose } from '../testing/compare.js';
 import { poison } from '../testing/poison.js';
+import { expectIsolatedWhere } from '../testing/nonfinite.js';
 import { Rng } from '../testing/rng.js';
 import { siluConcatBackward, siluSplit } from './silu_split.js';
 
@@ -66,6 +67,42 @@ describe('silu_split', () => {
     await rec.submit();
     for (let i = 0; i < 4; i++) expectClose(`block${i}`, await gpu.read(fused[i]!.t), await gpu.read(plain[i]!.t), { atol: 0, rtol: 0 });
     [h, act, ...fused.map((o) => o.t), ...plain.map((o) => o.t)].forEach((t) => t.release());
+  });
+
+  it('NaN/±Inf in h: the same elements of the blocks and of dh are non-finite, the rest bit-identical', async () => {
+    const rows = 9, widths = [3, 4, 2, 5], cols = 14;
+    const rng = new Rng(17);
+    const hData = rng.f32(rows * cols, -6, 6);
+    const gData = widths.map((w) => rng.f32(rows * w));
+    const bad = new Map([[2 * cols + 1, NaN], [4 * cols + 5, -Infinity], [7 * cols + 12, Infinity]]);
+    const run = async (dirty: boolean) => {
+      const h0 = Float32Array.from(hData);
+      if (dirty) for (const [i, v] of bad) h0[i] = v;
+      const h = gpu.f32(h0, [rows, cols], 'h');
+      const outs = widths.map((w, i) => ({ t: gpu.empty([rows, w], 'f32', `out${i}`), width: w }));
+      const grads = widths.map((w, i) => ({ t: gpu.f32(gData[i]!, [rows, w], `g${i}`), width: w }));
+      const dh = gpu.empty([rows, cols], 'f32', 'dh');
+      poison(gpu, dh, ...outs.map((o) => o.t));
+      const rec = gpu.recorder();
+      siluSplit(rec, h, rows, outs);
+      siluConcatBackward(rec, h, grads, dh, rows);
+      await rec.submit();
+      // Reassemble the blocks into [rows, cols] to index them like h.
+      const act = new Float32Array(rows * cols);
+      let col = 0;
+      for (const [i, w] of widths.entries()) {
+        const got = await gpu.read(outs[i]!.t);
+        for (let r = 0; r < rows; r++) for (let c = 0; c < w; c++) act[r * cols + col + c] = got[r * w + c]!;
+        col += w;
+      }
+      const res = { act, dh: await gpu.read(dh) };
+      [h, dh, ...outs.map((o) => o.t), ...grads.map((g) => g.t)].forEach((t) => t.release());
+      return res;
+    };
+    const a = await run(false), b = await run(true);
+    expectIsolatedWhere('silu blocks', b.act, a.act, (e) => bad.has(e) && e !== 7 * cols + 12 ? true : bad.has(e) ? 'any' : false);
+    expect(b.act[7 * cols + 12]).toBe(Infinity); // SiLU(+Inf) = +Inf
+    expectIsolatedWhere('dh', b.dh, a.dh, (e) => (bad.has(e) ? true : false));
   });
 
   it('rejects wrong block counts and undersized tensors with a hint', () => {

@@ -30,6 +30,23 @@ describe('relu', () => {
     [x, dy, y, dx].forEach((t) => t.release());
   });
 
+  it('NaN propagates (forward and backward); ±Inf follow the math; other elements unchanged', async () => {
+    const xs = Float32Array.of(NaN, -Infinity, Infinity, 1, -1, 0);
+    const dys = Float32Array.of(2, 3, 4, 5, 6, 7);
+    const n = xs.length;
+    const x = gpu.f32(xs), dy = gpu.f32(dys), y = gpu.empty([n], 'f32', 'y'), dx = gpu.empty([n], 'f32', 'dx');
+    const rec = gpu.recorder();
+    relu(rec, x, y);
+    reluBackward(rec, x, dy, dx);
+    await rec.submit();
+    const ys = await gpu.read(y), dxs = await gpu.read(dx);
+    expect(Array.from(ys)).toEqual([NaN, 0, Infinity, 1, 0, 0]);
+    expect(Array.from(dxs)).toEqual([NaN, 0, 4, 5, 0, 0]);
+    expect(Array.from(reluRef(xs))).toEqual([NaN, 0, Infinity, 1, 0, 0]);
+    expect(Array.from(reluBackwardRef(xs, dys))).toEqual([NaN, 0, 4, 5, 0, 0]);
+    [x, dy, y, dx].forEach((t) => t.release());
+  });
+
   it('backward reference matches central finite differences away from 0', () => {
     const rng = new Rng(9);
     for (let i = 0; i < 50; i++) {

@@ -1,8 +1,10 @@
 // ReLU over flat f32 arrays (SASRec's position-wise FFN), one variant per OP define:
-//   relu:      y  = max(x, 0)
-//   relu_bwd:  dx = dy if x > 0 else 0        (subgradient 0 at x = 0)
+//   relu:      y  = max(x, 0)                 (NaN stays NaN: nan_relu)
+//   relu_bwd:  dx = dy if x > 0 else 0        (subgradient 0 at x = 0; NaN x gives NaN dx)
 // Decomposition: one invocation per element, {{WG}} lanes per workgroup, 2D grid folding
 // (linear workgroup id = wid.x + wid.y · nwg.x). Exact (no arithmetic beyond a select).
+
+//#include nan
 
 struct Params {
   n: u32,
@@ -19,9 +21,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   if (i >= params.n) { return; }
   let xi = x[i];
   if ({{OP}}u == 0u) {
-    y[i] = select(0.0, xi, xi > 0.0);
+    y[i] = nan_relu(xi);
   } else {
-    y[i] = select(0.0, dy[i], xi > 0.0);
+    y[i] = nan_relu_grad(xi, dy[i]);
   }
   _ = dy[0];
 }

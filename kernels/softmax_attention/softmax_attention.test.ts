@@ -3,6 +3,7 @@ import { createGpu, type Gpu } from '../gpu/index.js';
 import { expectClose } from '../testing/compare.js';
 import { jaggedFromLengths, randomJagged, type Jagged } from '../testing/jagged.js';
 import { poison } from '../testing/poison.js';
+import { expectIsolated } from '../testing/nonfinite.js';
 import { Rng } from '../testing/rng.js';
 import { softmaxAttention, softmaxAttentionBackward, softmaxAttentionNaive, type SoftmaxAttentionOptions } from './softmax_attention.js';
 import { softmaxAttentionBackwardRef, softmaxAttentionRef, type AttnShape } from './softmax_attention.ref.js';
@@ -157,5 +158,39 @@ describe('softmax attention (jagged, causal)', () => {
     expect(() => softmaxAttention(rec, q, q, v, off, v, lse, { ...o, dk: 129 })).toThrow(/expected dk an integer in \[1, 128\], got 129/);
     expect(rec.size).toBe(0);
     [q, v, off, lse, bad].forEach((t) => t.release());
+  });
+});
+
+describe('softmax attention: non-finite inputs are isolated', () => {
+  // Inf in one candidate's Q, K and V (every head): its own rows are non-finite, the history it
+  // sees gets non-finite dK/dV (the math), every other row stays bit-identical to the clean run.
+  it.each(['cpu', 'gpu'] as const)('target mask, launch %s', async (launch) => {
+    const jag = jaggedFromLengths([9, 6]), targets = [4, 2], H = 2, DK = 8, DV = 12, bad = 6;
+    const L = jag.total, B = 2;
+    const rng = new Rng(5);
+    const qs = rng.f32(L * H * DK), ks = rng.f32(L * H * DK), vs = rng.f32(L * H * DV), dos = rng.f32(L * H * DV);
+    const run = async (poisoned: boolean) => {
+      const [q0, k0, v0] = [Float32Array.from(qs), Float32Array.from(ks), Float32Array.from(vs)];
+      if (poisoned) for (let h = 0; h < H; h++) { q0[(bad * H + h) * DK] = Infinity; k0[(bad * H + h) * DK + 1] = -Infinity; v0[(bad * H + h) * DV + 2] = Infinity; }
+      const nt = gpu.u32(Uint32Array.from(targets), [B], 'num_targets');
+      const o: SoftmaxAttentionOptions = { B, L, H, dk: DK, dv: DV, maxLen: jag.maxLen, scale: 1 / Math.sqrt(DK), launch, numTargets: nt };
+      const q = gpu.f32(q0, [L, H, DK], 'q'), k = gpu.f32(k0, [L, H, DK], 'k'), v = gpu.f32(v0, [L, H, DV], 'v');
+      const off = gpu.u32(jag.seqOffsets, [B + 1], 'seq_offsets'), dOut = gpu.f32(dos, [L, H, DV], 'dout');
+      const out = gpu.empty([L, H, DV], 'f32', 'out'), lse = gpu.empty([L, H], 'f32', 'lse');
+      const dq = gpu.empty([L, H, DK], 'f32', 'dq'), dk = gpu.empty([L, H, DK], 'f32', 'dk'), dv = gpu.empty([L, H, DV], 'f32', 'dv');
+      poison(gpu, out, lse, dq, dk, dv);
+      const rec = gpu.recorder();
+      softmaxAttention(rec, q, k, v, off, out, lse, o);
+      softmaxAttentionBackward(rec, q, k, v, off, out, lse, dOut, dq, dk, dv, o);
+      await rec.submit();
+      const r = { out: await gpu.read(out), dq: await gpu.read(dq), dk: await gpu.read(dk), dv: await gpu.read(dv) };
+      [q, k, v, off, dOut, out, lse, dq, dk, dv, nt].forEach((t) => t.release());
+      return r;
+    };
+    const a = await run(false), b = await run(true);
+    expectIsolated('out', b.out, a.out, [bad], H * DV);
+    expectIsolated('dq', b.dq, a.dq, [bad], H * DK);
+    expectIsolated('dk', b.dk, a.dk, [0, 1, 2, 3, 4, bad], H * DK);
+    expectIsolated('dv', b.dv, a.dv, [0, 1, 2, 3, 4, bad], H * DV);
   });
 });

@@ -17,6 +17,10 @@
 // dk = {{DK}}, dv = {{DV}} compile-time so the loops unroll); no workgroup memory, no barriers.
 // Queries past the sequence end recompute its last row and store nothing.
 // Linear workgroup id = wid.x + wid.y·nwg.x. Accumulation: f32.
+// Non-finite values: masked keys are skipped by select (never p = 0 times V_j: 0 · Inf = NaN
+// would leak a masked token into this query), and the running max is NaN-aware (nan_max).
+
+//#include nan
 
 struct Params {
   B: u32,
@@ -82,21 +86,25 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     }
     var corr: array<f32, {{QB}}>;
     var p: array<f32, {{QB}}>;
+    var visa: array<bool, {{QB}}>;
     for (var a = 0u; a < {{QB}}u; a++) {
-      // Masked keys get −big and p = 0 (explicitly: under the target mask a candidate's first
-      // visible key may come after masked ones, while m is still −big), m unchanged.
+      // Masked keys are skipped: m, l and acc unchanged (explicitly: under the target mask a
+      // candidate's first visible key may come after masked ones, while m is still −big).
       let vis = j <= t[a] && (j < hend || j == t[a]);
-      let sv = select(NEG_BIG, s[a], vis);
-      let mn = max(m[a], sv);
-      corr[a] = exp(m[a] - mn);
-      p[a] = select(0.0, exp(sv - mn), vis);
-      l[a] = l[a] * corr[a] + p[a];
+      visa[a] = vis;
+      let mn = select(m[a], nan_max(m[a], s[a]), vis);
+      corr[a] = select(1.0, exp(m[a] - mn), vis);
+      p[a] = select(0.0, exp(s[a] - mn), vis);
+      l[a] = select(l[a], l[a] * corr[a] + p[a], vis);
       m[a] = mn;
     }
     let vb = j * HDV + h * {{NV}}u;
     for (var c = 0u; c < {{NV}}u; c++) {
       let vv = v[vb + c];
-      for (var a = 0u; a < {{QB}}u; a++) { acc[a * {{NV}}u + c] = acc[a * {{NV}}u + c] * corr[a] + p[a] * vv; }
+      for (var a = 0u; a < {{QB}}u; a++) {
+        let o = acc[a * {{NV}}u + c];
+        acc[a * {{NV}}u + c] = select(o, o * corr[a] + p[a] * vv, visa[a]);
+      }
     }
   }
 

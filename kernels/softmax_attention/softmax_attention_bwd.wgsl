@@ -17,6 +17,8 @@
 // (dk = {{DK}}, dv = {{DV}} compile-time; `vt`, `vdot`, `vfirst` from the host prelude); no
 // workgroup memory, no barriers. Lanes past the sequence end compute its last
 // row and store nothing. Host order: dot pass, PASS 2, PASS 1. Accumulation: f32.
+// Masked pairs are skipped by select on the product (never 0 · x: 0 · Inf = NaN would leak a
+// masked token's non-finite values into other rows' gradients).
 
 struct Params {
   B: u32,
@@ -77,10 +79,14 @@ fn grad_q(t: array<u32, {{QB}}>, live: array<bool, {{QB}}>, h: u32, start: u32, 
       for (var a = 0u; a < {{QB}}u; a++) { dp[a] += vdot(dor[a * {{NV}}u + c], vv); }
     }
     var ds: array<f32, {{QB}}>;
-    for (var a = 0u; a < {{QB}}u; a++) { ds[a] = select(0.0, exp(s[a] - lse_i[a]), vis(t[a], j, hend)) * (dp[a] - d_i[a]); }
+    var va: array<bool, {{QB}}>;
+    for (var a = 0u; a < {{QB}}u; a++) {
+      va[a] = vis(t[a], j, hend);
+      ds[a] = select(0.0, exp(s[a] - lse_i[a]) * (dp[a] - d_i[a]), va[a]);
+    }
     for (var c = 0u; c < {{NK}}u; c++) {
       let kv = k[kb + c];
-      for (var a = 0u; a < {{QB}}u; a++) { acc[a * {{NK}}u + c] += ds[a] * kv; }
+      for (var a = 0u; a < {{QB}}u; a++) { acc[a * {{NK}}u + c] += select(vt(0.0), ds[a] * kv, va[a]); }
     }
   }
   for (var a = 0u; a < {{QB}}u; a++) {
@@ -119,19 +125,20 @@ fn grad_kv(t: array<u32, {{QB}}>, live: array<bool, {{QB}}>, h: u32, first: u32,
       for (var a = 0u; a < {{QB}}u; a++) { s[a] += vdot(qv, kr[a * {{NK}}u + c]); }
     }
     var p: array<f32, {{QB}}>;
-    for (var a = 0u; a < {{QB}}u; a++) { p[a] = select(0.0, exp(s[a] - lse_i), vis(i, t[a], hend)); }
+    var va: array<bool, {{QB}}>;
+    for (var a = 0u; a < {{QB}}u; a++) { va[a] = vis(i, t[a], hend); p[a] = exp(s[a] - lse_i); }
     for (var c = 0u; c < {{NV}}u; c++) {
       let gv = dout[ob + c];
       for (var a = 0u; a < {{QB}}u; a++) {
         dp[a] += vdot(gv, vr[a * {{NV}}u + c]);
-        dva[a * {{NV}}u + c] += p[a] * gv;
+        dva[a * {{NV}}u + c] += select(vt(0.0), p[a] * gv, va[a]);
       }
     }
     var ds: array<f32, {{QB}}>;
     for (var a = 0u; a < {{QB}}u; a++) { ds[a] = p[a] * (dp[a] - d_i); }
     for (var c = 0u; c < {{NK}}u; c++) {
       let qv = q[qb + c];
-      for (var a = 0u; a < {{QB}}u; a++) { dka[a * {{NK}}u + c] += ds[a] * qv; }
+      for (var a = 0u; a < {{QB}}u; a++) { dka[a * {{NK}}u + c] += select(vt(0.0), ds[a] * qv, va[a]); }
     }
   }
   for (var a = 0u; a < {{QB}}u; a++) {

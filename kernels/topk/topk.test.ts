@@ -134,3 +134,29 @@ describe('topk', () => {
     [q, items, ok, ids, sc, off].forEach((t) => t.release());
   });
 });
+
+describe('topk: non-finite scores (documented: a NaN score is not a candidate)', () => {
+  // A NaN item row drops that item (never ranked as a number); +Inf ranks first; a NaN query
+  // yields padding only (PAD_ID, −Inf), never finite-looking results; other queries unaffected.
+  it.each(['radix', 'naive'] as const)('variant %s', async (variant) => {
+    const n = 9, d = 3, k = 4;
+    const its = new Rng(2).f32(n * d);
+    its[4 * d + 1] = NaN; // item 4
+    its[6 * d] = Infinity; // item 6: +Inf score for a positive query component... query 0 is all ones
+    const qs = Float32Array.of(1, 1, 1, NaN, 0, 0, 0.5, -0.25, 1);
+    const queries = gpu.f32(qs, [3, d]), items = gpu.f32(its, [n, d]);
+    const exclOffsets = gpu.u32([0, 0, 0, 0], [4]), exclIds = gpu.u32([0], [1]);
+    const topIds = gpu.empty([3, k], 'u32', 'topIds'), topScores = gpu.empty([3, k], 'f32', 'topScores');
+    poison(gpu, topIds, topScores);
+    const rec = gpu.recorder();
+    topK(rec, { queries, items, exclOffsets, exclIds }, k, { topIds, topScores }, { variant });
+    await rec.submit();
+    const ids = await gpu.read(topIds), scores = await gpu.read(topScores);
+    expect(ids[0]).toBe(6);
+    expect(scores[0]).toBe(Infinity);
+    for (const q of [0, 2]) expect([...ids.subarray(q * k, (q + 1) * k)]).not.toContain(4);
+    expect([...ids.subarray(k, 2 * k)]).toEqual([PAD_ID, PAD_ID, PAD_ID, PAD_ID]);
+    expect([...scores.subarray(k, 2 * k)]).toEqual([-Infinity, -Infinity, -Infinity, -Infinity]);
+    [queries, items, exclOffsets, exclIds, topIds, topScores].forEach((t) => t.release());
+  });
+});

@@ -1,0 +1,40 @@
+// Sum of squares of a flat f32 array, one result per dispatch:
+//   out[slot] = Σ_{i < n} x[i]²
+// Used as a divergence probe (trainer/divergence.ts): it is NaN when any x[i] is NaN and +Inf
+// when any is ±Inf (or the sum overflows), so one value per tensor tells whether it is finite.
+// Decomposition: ONE workgroup of {{WG}} lanes per dispatch (the probes are a handful of small
+// tensors; a step's worth costs a few dispatches inside a shared pass); lane l sums the elements
+// l, l + WG, ... in blocks of BLOCK (as in reduce.wgsl), then a tree reduction in workgroup
+// memory in a fixed order: deterministic. Additions and squares propagate NaN/Inf (no max, no
+// select): nothing here can turn a non-finite value into a finite one. Accumulation: f32.
+
+struct Params {
+  n: u32,
+  slot: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+
+const WG: u32 = {{WG}}u;
+const BLOCK: u32 = 32u;
+var<workgroup> part: array<f32, {{WG}}>;
+
+@compute @workgroup_size({{WG}})
+fn main(@builtin(local_invocation_index) lid: u32) {
+  var outer = 0.0;
+  for (var c0 = lid; c0 < params.n; c0 += WG * BLOCK) {
+    let c1 = min(c0 + WG * BLOCK, params.n);
+    var inner = 0.0;
+    for (var c = c0; c < c1; c += WG) { let v = x[c]; inner += v * v; }
+    outer += inner;
+  }
+  part[lid] = outer;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
+    if (lid < stride) { part[lid] += part[lid + stride]; }
+    workgroupBarrier();
+  }
+  if (lid == 0u) { out[params.slot] = part[0]; }
+}
