@@ -13,6 +13,7 @@ import { initParams } from '../model/params.js';
 import { checkResumeConfig, loadCheckpoint, saveCheckpoint, type Blob, type CheckpointData } from './checkpoint.js';
 import { checkStepInEpoch } from './checkpoint_validate.js';
 import { buildSequences, countTrainBatches, batchTrainSequences, evaluatePopularity, leaveLastOut, type Interactions, type MetricResult, type Split } from './data/index.js';
+import { beyondRecord, itemCounts, itemPopularity } from './data/index.js';
 import { evaluateRetrieval } from './eval.js';
 import { judgeValidation, progressOf } from './model_selection.js';
 import { MetricsLog, historyOf } from './metrics_log.js';
@@ -69,6 +70,7 @@ export function toRecord(split: 'validation' | 'test', epoch: number, m: MetricR
     'ndcg@200': m.ndcg[200] ?? NaN,
     mrr: m.mrr,
     count: m.count,
+    ...(m.beyond ? beyondRecord(m.beyond) : {}),
   };
 }
 
@@ -163,9 +165,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         }),
       );
     };
+    const trainPopularity = itemPopularity(itemCounts(split.train)); // coverage / popularity bias of the top 10
     const evaluate = async (which: 'validation' | 'test') => {
       const ex = which === 'validation' ? split.validation : split.test;
-      const m = await evaluateRetrieval(gpu, enc!, ex, { maxLen: c.maxLen });
+      const m = await evaluateRetrieval(gpu, enc!, ex, { maxLen: c.maxLen, popularity: trainPopularity });
       return toRecord(which, epoch, m);
     };
 
