@@ -17,9 +17,8 @@
 //                                                         // (retrieval) or auc (ranking)
 //     "budget": { "runs": 30, "minutes": 120 }            // optional; both may be given
 //   }
-import { readFileSync } from 'node:fs';
 import { DataRng } from '../trainer/data/rng.js';
-import { metricOf, parseSpec, type FitMetric, type SweepPoint, type SweepSpec } from './sweep-spec.js';
+import { metricOf, parseSpec, readSpecJson, type FitMetric, type SweepPoint, type SweepSpec } from './sweep-spec.js';
 
 export interface Range {
   min: number;
@@ -108,18 +107,7 @@ export function parseTuneSpec(json: unknown, where: string): TuneSpec {
 }
 
 export function loadTuneSpec(path: string): TuneSpec {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new Error(`cannot read tune spec ${path}: ${(e as Error).message}. HINT: pass --spec scripts/sweeps/tune-smoke.json or your own file`);
-  }
-  try {
-    return parseTuneSpec(JSON.parse(text), path);
-  } catch (e) {
-    if (e instanceof SyntaxError) throw new Error(`tune spec ${path} is not valid JSON: ${e.message}. HINT: check commas and quotes`);
-    throw e;
-  }
+  return parseTuneSpec(readSpecJson(path, 'tune spec', 'scripts/sweeps/tune-smoke.json'), path);
 }
 
 /** The validation metric a tune picks by: the spec's, else NDCG@10 (retrieval) or AUC (ranking). */
