@@ -56,6 +56,8 @@ describe('training', () => {
     expect(last['hr@10'] as number).toBeLessThanOrEqual(last['hr@50'] as number);
     expect(last['hr@50'] as number).toBeLessThanOrEqual(last['hr@200'] as number);
     expect(r.popularity!.test['coverage@10']).toBeGreaterThan(0); // the baseline's lists too
+    const pop = last.popularity as Record<string, number>; // …and its test metrics on the test line
+    for (const key of ['hr@10', 'ndcg@10', 'coverage@10', 'pop_pct@10']) expect(pop[key], key).toBe(r.popularity!.test[key]);
     expect(existsSync(join(dir, 'best.hstu')) && existsSync(join(dir, 'checkpoint.hstu'))).toBe(true);
     const ck = loadCheckpoint(join(dir, 'best.hstu'));
     expect(ck.task).toBe('retrieval');

@@ -221,7 +221,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         validation: toRecord('validation', 0, evaluatePopularity(split.train, split.validation)),
         test: toRecord('test', 0, evaluatePopularity(split.train, split.test)),
       };
-      const final = { ...test, train_tokens_per_s: tokensPerSec, best_epoch: best!.epoch };
+      // The popularity baseline's test metrics ride on the test line (it stays the last line).
+      const { split: _s, epoch: _e, ...baseline } = popularity.test;
+      const final = { ...test, train_tokens_per_s: tokensPerSec, best_epoch: best!.epoch, popularity: baseline };
       metrics.close([final]);
     }
     const params = new Map((await snapshot(enc)).params.map((b) => [b.name, b.data as Float32Array]));
