@@ -112,20 +112,23 @@ function parseDataset(d: unknown, where: string): DatasetSpec {
   throw fail(where, `expected dataset.kind "synthetic" or "file", got ${JSON.stringify(d.kind)}`, 'see scripts/sweeps/default.json');
 }
 
-export function loadSpec(path: string): SweepSpec {
+/** The JSON of a spec file (`what` names it in errors: "sweep spec", "tune spec"). */
+export function readSpecJson(path: string, what = 'sweep spec', example = 'scripts/sweeps/smoke.json'): unknown {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new Error(`cannot read sweep spec ${path}: ${(e as Error).message}. HINT: pass --spec scripts/sweeps/smoke.json or your own file`);
+    throw new Error(`cannot read ${what} ${path}: ${(e as Error).message}. HINT: pass --spec ${example} or your own file`);
   }
-  let json: unknown;
   try {
-    json = JSON.parse(text);
+    return JSON.parse(text);
   } catch (e) {
-    throw new Error(`sweep spec ${path} is not valid JSON: ${(e as Error).message}. HINT: check commas and quotes`);
+    throw new Error(`${what} ${path} is not valid JSON: ${(e as Error).message}. HINT: check commas and quotes`);
   }
-  return parseSpec(json, path);
+}
+
+export function loadSpec(path: string): SweepSpec {
+  return parseSpec(readSpecJson(path), path);
 }
 
 function cartesian(grid: Record<string, unknown[]>): Record<string, unknown>[] {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { createGpu, type Gpu } from '../kernels/gpu/index.js';
 import { fmtTime } from '../trainer/progress.js';
 import { expandSpec, loadSpec, metricOf, type SweepPoint } from './sweep-spec.js';
-import { epochFlops, loadDataset, runPoint, type RunRecord } from './sweep-run.js';
+import { epochFlops, loadDataset, runPoint, type LoadedDataset, type RunRecord } from './sweep-run.js';
 import { fitRuns, plotFits, renderReport } from './report.js';
 import { writePlots } from './plot.js';
 
@@ -60,7 +60,7 @@ export function readRuns(path: string, log: (s: string) => void = () => {}): Run
   return runs;
 }
 
-const uptime = (): string => {
+export const uptime = (): string => {
   try {
     return execSync('uptime', { encoding: 'utf8' }).trim().replace(/^.*load average/, 'load average');
   } catch {
@@ -68,27 +68,55 @@ const uptime = (): string => {
   }
 };
 
-export async function runSweep(o: SweepOptions): Promise<SweepResult> {
-  const log = o.log ?? ((s: string) => console.log(s));
-  const t0 = performance.now();
-  const loadBefore = uptime();
-  const spec = loadSpec(o.specPath);
-  const points = expandSpec(spec);
-  const metric = metricOf(spec, points);
+/** What runPoints needs: the points in run order, the data, and where runs.jsonl lives. */
+export interface PointsRun {
+  /** Spec name (each record's `sweep`). */
+  name: string;
+  /** Log prefix, e.g. "sweep smoke" or "tune lr-grid". */
+  label: string;
+  points: SweepPoint[];
+  ds: LoadedDataset;
+  outDir: string;
+  /** Metric shown in each run's "done" line (validation and test). */
+  metric: string;
+  /** Only counts the runs already done; runs nothing (the sweep's --report-only). */
+  reportOnly?: boolean;
+  /** Asked before each pending point; a reason stops the loop there (tune's run/minute budget). */
+  stopBefore?: (finished: number) => string | undefined;
+  gpu?: Gpu;
+  log: (line: string) => void;
+}
+
+export interface PointsResult {
+  /** Every finished run of `points` (earlier invocations' and this one's), by id. */
+  done: Map<string, RunRecord>;
+  ran: string[];
+  /** Adapter of this invocation, or what the earlier runs say. */
+  device: string;
+  /** Why the loop stopped early, if it did. */
+  stoppedBy?: string;
+}
+
+/**
+ * The resumable run loop shared by the sweep and the tuner: points already in <outDir>/runs.jsonl
+ * are skipped; every other point is trained (scripts/sweep-run.ts) and appended as one line.
+ */
+export async function runPoints(o: PointsRun): Promise<PointsResult> {
+  const { name, label, points, ds, metric, log } = o;
   mkdirSync(o.outDir, { recursive: true });
-  writeFileSync(join(o.outDir, 'spec.json'), JSON.stringify(spec, null, 2) + '\n');
   const runsPath = join(o.outDir, 'runs.jsonl');
   const done = new Map(readRuns(runsPath, log).map((r) => [r.id, r]));
   const stale = [...done.keys()].filter((id) => !points.some((p) => p.id === id));
-  if (stale.length) log(`note: ${stale.length} run(s) in ${runsPath} are not points of this spec and are left out of the fit (e.g. ${stale[0]})`);
-  const ds = await loadDataset(spec.dataset, log);
+  if (stale.length) log(`note: ${stale.length} run(s) in ${runsPath} are not points of this spec and are left out (e.g. ${stale[0]})`);
+  for (const id of stale) done.delete(id);
   const pending = points.filter((p) => !done.has(p.id));
-  log(`sweep ${spec.name}: ${points.length} points (${points.length - pending.length} already done, ${pending.length} to run) on ${ds.name}`);
+  log(`${label}: ${points.length} points (${points.length - pending.length} already done, ${pending.length} to run) on ${ds.name}`);
 
   const ran: string[] = [];
   let device = '';
+  let stoppedBy: string | undefined;
   if (!o.reportOnly && pending.length) {
-    // Planned compute per pending point, for the sweep-wide progress line.
+    // Planned compute per pending point, for the progress line.
     const cache = new Map<string, number[]>();
     const planned = (p: SweepPoint) => p.computeBudget ?? epochFlops(ds.data, p.config, 0, cache).total * p.config.epochs;
     const plan = pending.map(planned);
@@ -99,26 +127,46 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
     const tRuns = performance.now();
     try {
       for (const [k, p] of pending.entries()) {
+        stoppedBy = o.stopBefore?.(done.size);
+        if (stoppedBy) {
+          log(`\n[${label}] stopping before point ${k + 1}/${pending.length}: ${stoppedBy}`);
+          break;
+        }
         const elapsed = (performance.now() - tRuns) / 1000;
         const eta = flopsDone > 0 ? (elapsed / flopsDone) * (totalPlanned - flopsDone) : NaN;
-        log(`\n[sweep ${spec.name}] point ${k + 1}/${pending.length} (${points.length} in the spec): ${p.id}  ` +
-          `planned ${plan[k]!.toExponential(2)} FLOPs; sweep ${((100 * flopsDone) / totalPlanned).toFixed(1)}% of planned FLOPs done, ` +
+        log(`\n[${label}] point ${k + 1}/${pending.length} (${points.length} in the spec): ${p.id}  ` +
+          `planned ${plan[k]!.toExponential(2)} FLOPs; ${((100 * flopsDone) / totalPlanned).toFixed(1)}% of planned FLOPs done, ` +
           `${fmtTime(elapsed)} elapsed, ETA ${Number.isFinite(eta) ? fmtTime(eta) : '?'} (by FLOPs)`);
-        const rec = await runPoint(p, ds, spec.name, join(o.outDir, 'runs', p.id), gpu, (s) => log(`  ${s}`));
+        const rec = await runPoint(p, ds, name, join(o.outDir, 'runs', p.id), gpu, (s) => log(`  ${s}`));
         appendFileSync(runsPath, JSON.stringify(rec) + '\n');
         done.set(p.id, rec);
         ran.push(p.id);
         flopsDone += plan[k]!;
-        log(`  done: ${rec.train_flops.toExponential(2)} FLOPs in ${rec.wall_s.toFixed(1)} s, ${Math.round(rec.train_tokens_per_s)} tokens/s, best epoch ${rec.best_epoch}: test ${metric} ${(rec.test[metric] ?? NaN).toFixed(4)}`);
+        log(`  done: ${rec.train_flops.toExponential(2)} FLOPs in ${rec.wall_s.toFixed(1)} s, ${Math.round(rec.train_tokens_per_s)} tokens/s, best epoch ${rec.best_epoch}: ` +
+          `validation ${metric} ${(rec.validation[metric] ?? NaN).toFixed(4)}, test ${(rec.test[metric] ?? NaN).toFixed(4)}`);
       }
     } finally {
       if (!o.gpu) gpu.dispose();
     }
-  } else if (o.reportOnly && pending.length) log(`--report-only: ${pending.length} point(s) not run yet are left out`);
+  } else if (o.reportOnly && pending.length) log(`report only: ${pending.length} point(s) not run yet are left out`);
+  if (!ran.length) device = `not opened by this invocation; the runs say: ${[...new Set([...done.values()].map((r) => r.device))].join(', ')}`;
+  return { done, ran, device, stoppedBy };
+}
+
+export async function runSweep(o: SweepOptions): Promise<SweepResult> {
+  const log = o.log ?? ((s: string) => console.log(s));
+  const t0 = performance.now();
+  const loadBefore = uptime();
+  const spec = loadSpec(o.specPath);
+  const points = expandSpec(spec);
+  const metric = metricOf(spec, points);
+  mkdirSync(o.outDir, { recursive: true });
+  writeFileSync(join(o.outDir, 'spec.json'), JSON.stringify(spec, null, 2) + '\n');
+  const ds = await loadDataset(spec.dataset, log);
+  const { done, ran, device } = await runPoints({ name: spec.name, label: `sweep ${spec.name}`, points, ds, outDir: o.outDir, metric, reportOnly: o.reportOnly, gpu: o.gpu, log });
 
   const runs = points.map((p) => done.get(p.id)).filter((r): r is RunRecord => r !== undefined);
   if (runs.length === 0) throw new Error(`sweep ${spec.name}: no finished runs to fit. HINT: run without --report-only`);
-  if (!ran.length) device = `not opened by this invocation; the runs say: ${[...new Set(runs.map((r) => r.device))].join(', ')}`;
   const fit = fitRuns(runs, metric, spec.name);
   writeFileSync(join(o.outDir, 'fit.json'), JSON.stringify(fit, null, 2) + '\n');
   const plots = await writePlots(o.outDir, runs, metric, plotFits(fit), spec.name);

@@ -77,7 +77,8 @@ export function buildConfig(flags: Map<string, string>, overrides: string[]): Co
 
 function fmtRow(name: string, r: EvalRecord): string {
   const f = (x: number) => x.toFixed(4);
-  return `${name.padEnd(12)} HR@10 ${f(r['hr@10'])}  HR@50 ${f(r['hr@50'])}  HR@200 ${f(r['hr@200'])}  NDCG@10 ${f(r['ndcg@10'])}  NDCG@200 ${f(r['ndcg@200'])}  MRR ${f(r.mrr)}`;
+  const beyond = typeof r['coverage@10'] === 'number' ? `  Cov@10 ${f(r['coverage@10'])}  PopPct@10 ${f(r['pop_pct@10'] as number)}` : '';
+  return `${name.padEnd(12)} HR@10 ${f(r['hr@10'])}  HR@50 ${f(r['hr@50'])}  HR@200 ${f(r['hr@200'])}  NDCG@10 ${f(r['ndcg@10'])}  NDCG@200 ${f(r['ndcg@200'])}  MRR ${f(r.mrr)}${beyond}`;
 }
 
 export async function trainCommand(args: string[]): Promise<void> {

@@ -7,7 +7,8 @@ import { gatherDense } from '../kernels/embedding/dense_gather.js';
 import { prepareExclusions, RANK_NON_FINITE, rankTargets, uploadExclusions } from '../kernels/rank/rank.js';
 import { uploadBatch } from '../model/batch.js';
 import type { Encoder } from '../model/encoder.js';
-import { batchEvalExamples, MetricAccumulator, type EvalExamples, type MetricResult } from './data/index.js';
+import { batchEvalExamples, BeyondAccuracyAccumulator, MetricAccumulator, type EvalExamples, type ItemPopularity, type MetricResult } from './data/index.js';
+import { recordTopLists } from './eval_top_lists.js';
 
 /** Item table rows L2-normalised on the CPU (done once per evaluation; rows are few and small). */
 export async function normalisedItems(enc: Encoder): Promise<Float32Array> {
@@ -26,12 +27,22 @@ export async function evaluateRetrieval(
   gpu: Gpu,
   enc: Encoder,
   examples: EvalExamples,
-  o: { maxLen: number; ks?: readonly number[]; onProgress?: (done: number, total: number) => void },
+  o: {
+    maxLen: number;
+    ks?: readonly number[];
+    onProgress?: (done: number, total: number) => void;
+    /** Training popularity: when given, coverage and popularity bias of every top-`beyondK` list
+     *  are computed too (MetricResult.beyond; trainer/data/beyond_accuracy.ts). */
+    popularity?: ItemPopularity;
+    beyondK?: number;
+  },
 ): Promise<MetricResult> {
   const numItems = enc.items.rows;
   const d = enc.items.dim;
   const acc = new MetricAccumulator(o.ks);
-  if (examples.count === 0) return acc.result();
+  const beyond = o.popularity ? new BeyondAccuracyAccumulator(o.popularity, o.beyondK) : undefined;
+  const result = (): MetricResult => (beyond ? { ...acc.result(), beyond: beyond.result() } : acc.result());
+  if (examples.count === 0) return result();
   const itemsHost = await normalisedItems(enc);
   const items = gpu.upload(itemsHost, [numItems, d], 'f32', 'eval:items');
   // Keep the score matrix of one batch within a storage binding.
@@ -57,7 +68,12 @@ export async function evaluateRetrieval(
       const targets = gpu.u32(eb.targets, [Q], 'eval:targets');
       const ranks = gpu.empty([Q], 'u32', 'eval:ranks');
       rankTargets(rec, scores, targets, excl.offsets, excl.ids, ranks, { numQueries: Q, numItems });
+      const lists = beyond && recordTopLists(rec, gpu, userVecs, items, eb, beyond.k);
       await rec.submit();
+      if (lists) {
+        await lists.collect(beyond!);
+        lists.release();
+      }
       const r = await gpu.read(ranks);
       r.forEach((rank, q) => {
         if (rank === RANK_NON_FINITE) throw new Error(`eval: example ${eb.exampleStart + q} (user ${eb.users[q]}) scores NaN: the model's outputs or item embeddings are not finite, so no rank exists. HINT: the model diverged; retrain with a lower --lr (or --gradClipNorm) from a finite checkpoint.`);
@@ -71,5 +87,5 @@ export async function evaluateRetrieval(
   } finally {
     items.release();
   }
-  return acc.result();
+  return result();
 }

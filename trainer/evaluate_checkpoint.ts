@@ -3,7 +3,7 @@ import { createGpu } from '../kernels/gpu/index.js';
 import type { Config } from '../model/config.js';
 import { createEncoder } from '../model/encoder.js';
 import type { CheckpointData } from './checkpoint.js';
-import type { Interactions, MetricResult, Split } from './data/index.js';
+import { itemCounts, itemPopularity, type Interactions, type MetricResult, type Split } from './data/index.js';
 import { evaluateRetrieval } from './eval.js';
 
 export async function evaluateCheckpoint(ck: CheckpointData, c: Config, data: Interactions, split: Split): Promise<{ validation: MetricResult; test: MetricResult }> {
@@ -11,10 +11,11 @@ export async function evaluateCheckpoint(ck: CheckpointData, c: Config, data: In
   try {
     const init = new Map(ck.params.map((b) => [b.name, b.data as Float32Array]));
     const enc = await createEncoder(gpu, c, data.numItems, init);
+    const popularity = itemPopularity(itemCounts(split.train));
     try {
       return {
-        validation: await evaluateRetrieval(gpu, enc, split.validation, { maxLen: c.maxLen }),
-        test: await evaluateRetrieval(gpu, enc, split.test, { maxLen: c.maxLen }),
+        validation: await evaluateRetrieval(gpu, enc, split.validation, { maxLen: c.maxLen, popularity }),
+        test: await evaluateRetrieval(gpu, enc, split.test, { maxLen: c.maxLen, popularity }),
       };
     } finally {
       enc.release();

@@ -47,14 +47,17 @@ describe('training', () => {
     const lines = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.map((l) => l.split)).toEqual(['validation', 'validation', 'test']);
     const last = lines[2]!;
-    for (const key of ['split', 'epoch', 'hr@10', 'hr@50', 'hr@200', 'ndcg@10', 'ndcg@200', 'mrr', 'train_tokens_per_s']) expect(last, key).toHaveProperty(key);
+    for (const key of ['split', 'epoch', 'hr@10', 'hr@50', 'hr@200', 'ndcg@10', 'ndcg@200', 'mrr', 'train_tokens_per_s', 'coverage@10', 'pop_pct@10', 'arp@10']) expect(last, key).toHaveProperty(key);
     expect(last.epoch).toBe(r.best!.epoch);
-    for (const key of ['hr@10', 'hr@50', 'hr@200', 'ndcg@10', 'ndcg@200', 'mrr']) {
+    for (const key of ['hr@10', 'hr@50', 'hr@200', 'ndcg@10', 'ndcg@200', 'mrr', 'coverage@10', 'pop_pct@10']) {
       const v = last[key] as number;
       expect(v >= 0 && v <= 1, `${key} = ${v}`).toBe(true);
     }
     expect(last['hr@10'] as number).toBeLessThanOrEqual(last['hr@50'] as number);
     expect(last['hr@50'] as number).toBeLessThanOrEqual(last['hr@200'] as number);
+    expect(r.popularity!.test['coverage@10']).toBeGreaterThan(0); // the baseline's lists too
+    const pop = last.popularity as Record<string, number>; // …and its test metrics on the test line
+    for (const key of ['hr@10', 'ndcg@10', 'coverage@10', 'pop_pct@10']) expect(pop[key], key).toBe(r.popularity!.test[key]);
     expect(existsSync(join(dir, 'best.hstu')) && existsSync(join(dir, 'checkpoint.hstu'))).toBe(true);
     const ck = loadCheckpoint(join(dir, 'best.hstu'));
     expect(ck.task).toBe('retrieval');

@@ -13,6 +13,7 @@ import { initParams } from '../model/params.js';
 import { checkResumeConfig, loadCheckpoint, saveCheckpoint, type Blob, type CheckpointData } from './checkpoint.js';
 import { checkStepInEpoch } from './checkpoint_validate.js';
 import { buildSequences, countTrainBatches, batchTrainSequences, evaluatePopularity, leaveLastOut, type Interactions, type MetricResult, type Split } from './data/index.js';
+import { beyondRecord, itemCounts, itemPopularity } from './data/index.js';
 import { evaluateRetrieval } from './eval.js';
 import { judgeValidation, progressOf } from './model_selection.js';
 import { MetricsLog, historyOf } from './metrics_log.js';
@@ -70,6 +71,7 @@ export function toRecord(split: 'validation' | 'test', epoch: number, m: MetricR
     'ndcg@200': m.ndcg[200] ?? NaN,
     mrr: m.mrr,
     count: m.count,
+    ...(m.beyond ? beyondRecord(m.beyond) : {}),
   };
 }
 
@@ -165,9 +167,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         });
       });
     };
+    const trainPopularity = itemPopularity(itemCounts(split.train)); // coverage / popularity bias of the top 10
     const evaluate = async (which: 'validation' | 'test') => {
       const ex = which === 'validation' ? split.validation : split.test;
-      const m = await evaluateRetrieval(gpu, enc!, ex, { maxLen: c.maxLen });
+      const m = await evaluateRetrieval(gpu, enc!, ex, { maxLen: c.maxLen, popularity: trainPopularity });
       return toRecord(which, epoch, m);
     };
 
@@ -220,7 +223,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         validation: toRecord('validation', 0, evaluatePopularity(split.train, split.validation)),
         test: toRecord('test', 0, evaluatePopularity(split.train, split.test)),
       };
-      const final = { ...test, train_tokens_per_s: tokensPerSec, best_epoch: best!.epoch };
+      // The popularity baseline's test metrics ride on the test line (it stays the last line).
+      const { split: _s, epoch: _e, ...baseline } = popularity.test;
+      const final = { ...test, train_tokens_per_s: tokensPerSec, best_epoch: best!.epoch, popularity: baseline };
       metrics.close([final]);
     }
     const params = new Map((await snapshot(enc)).params.map((b) => [b.name, b.data as Float32Array]));

@@ -18,4 +18,5 @@ export {
 export { generateSynthetic, SYNTHETIC_DEFAULTS, type SyntheticOptions, type SyntheticInteractions } from './synthetic.js';
 export { itemCounts, StaticRanker, evaluatePopularity, evaluateScorer, type EvalOptions } from './popularity.js';
 export { hitRate, ndcg, mrr, rankOfTarget, MetricAccumulator, DEFAULT_KS, formatMetrics, type MetricResult } from './metrics.js';
+export { BEYOND_K, BeyondAccuracyAccumulator, beyondRecord, itemPopularity, EMPTY_SLOT, type BeyondAccuracy, type ItemPopularity } from './beyond_accuracy.js';
 export { DataRng, mixSeed } from './rng.js';

@@ -4,6 +4,7 @@
 // and are not the target, count those whose score is strictly greater than the target's, plus
 // those with an equal score and a smaller item id. So ties are broken in favour of smaller ids,
 // and rank 0 means the target is first.
+import type { BeyondAccuracy } from './beyond_accuracy.js';
 import { DataError } from './errors.js';
 
 /** 1 if the target is in the top K. */
@@ -61,6 +62,8 @@ export interface MetricResult {
   /** The 0-based rank of every example's target, in example order (paired comparisons of two
    *  models on the same users: scripts/compare-runs.ts). */
   ranks: Uint32Array;
+  /** Coverage and popularity bias of the top-K lists, when the evaluation computed them. */
+  beyond?: BeyondAccuracy;
 }
 
 /** Default cut-offs: the paper's HR@{10,50,200}, NDCG@{10,200} (we report NDCG at all three). */

@@ -1,6 +1,7 @@
 // Popularity baseline: score = number of training events of the item; full ranking with history
 // filtering. Also a generic harness to evaluate any per-example scorer the same way.
 import { batchEvalExamples, type EvalBatch } from './batching.js';
+import { BEYOND_K, BeyondAccuracyAccumulator, itemPopularity } from './beyond_accuracy.js';
 import { DataError } from './errors.js';
 import { DEFAULT_KS, MetricAccumulator, rankOfTarget, type MetricResult } from './metrics.js';
 import type { EvalExamples } from './split.js';
@@ -21,12 +22,22 @@ export function itemCounts(train: Sequences): Float64Array {
  */
 export class StaticRanker {
   private readonly pos: Uint32Array;
+  private readonly order: number[];
   constructor(private readonly scores: ArrayLike<number>) {
     const n = scores.length;
     const order = Array.from({ length: n - 1 }, (_, i) => i + 1);
     order.sort((a, b) => (scores[b]! - scores[a]!) || a - b);
     this.pos = new Uint32Array(n);
     order.forEach((item, p) => (this.pos[item] = p));
+    this.order = order;
+  }
+  /** The k best items not in `exclude`, best first (fewer when the catalogue runs out). */
+  top(k: number, exclude: ArrayLike<number>): number[] {
+    const skip = new Set<number>();
+    for (let j = 0; j < exclude.length; j++) skip.add(exclude[j]!);
+    const out: number[] = [];
+    for (let p = 0; p < this.order.length && out.length < k; p++) if (!skip.has(this.order[p]!)) out.push(this.order[p]!);
+    return out;
   }
   rank(target: number, exclude: ArrayLike<number>): number {
     if (!Number.isInteger(target) || target < 1 || target >= this.scores.length) {
@@ -47,16 +58,21 @@ export interface EvalOptions {
   batchSize?: number;
 }
 
-/** HR/NDCG/MRR of the popularity baseline (counts from `train`) on `examples`. */
-export function evaluatePopularity(train: Sequences, examples: EvalExamples, opts: EvalOptions = {}): MetricResult {
-  const ranker = new StaticRanker(itemCounts(train));
+/** HR/NDCG/MRR of the popularity baseline (counts from `train`) on `examples`, and the
+ *  coverage / popularity bias of its top-K lists (the same list for everyone, minus history). */
+export function evaluatePopularity(train: Sequences, examples: EvalExamples, opts: EvalOptions & { beyondK?: number } = {}): MetricResult {
+  const counts = itemCounts(train);
+  const ranker = new StaticRanker(counts);
   const acc = new MetricAccumulator(opts.ks ?? DEFAULT_KS);
+  const beyond = new BeyondAccuracyAccumulator(itemPopularity(counts), opts.beyondK ?? BEYOND_K);
   for (const b of batchEvalExamples(examples, opts.batchSize ?? 256)) {
     for (let k = 0; k < b.targets.length; k++) {
-      acc.add(ranker.rank(b.targets[k]!, b.excludeItems.subarray(b.excludeOffsets[k]!, b.excludeOffsets[k + 1]!)));
+      const exclude = b.excludeItems.subarray(b.excludeOffsets[k]!, b.excludeOffsets[k + 1]!);
+      acc.add(ranker.rank(b.targets[k]!, exclude));
+      beyond.add(ranker.top(beyond.k, exclude));
     }
   }
-  return acc.result();
+  return { ...acc.result(), beyond: beyond.result() };
 }
 
 /**
