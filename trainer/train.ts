@@ -12,6 +12,7 @@ import { createEncoder, type Encoder } from '../model/encoder.js';
 import { initParams } from '../model/params.js';
 import { checkResumeConfig, loadCheckpoint, saveCheckpoint, type Blob, type CheckpointData } from './checkpoint.js';
 import { buildSequences, countTrainBatches, batchTrainSequences, evaluatePopularity, leaveLastOut, type Interactions, type MetricResult, type Split } from './data/index.js';
+import { requireEvaluableSplit } from './data/evaluable.js';
 import { evaluateRetrieval } from './eval.js';
 import { judgeValidation, progressOf } from './model_selection.js';
 import { recordRetrievalLoss, type RetrievalLossOptions } from './retrieval_loss.js';
@@ -71,7 +72,9 @@ export function toRecord(split: 'validation' | 'test', epoch: number, m: MetricR
 }
 
 export function prepareSplit(data: Interactions, c: Config): Split {
-  return leaveLastOut(buildSequences(data), { maxHistory: c.maxLen });
+  const split = leaveLastOut(buildSequences(data), { maxHistory: c.maxLen });
+  requireEvaluableSplit(split, data.source); // refuse degenerate data before training (issue 16)
+  return split;
 }
 
 /** Reads every parameter (and optimizer state) back from the GPU. */
