@@ -15,6 +15,7 @@ import { decodeBody, encodeBody, formatOf, type BodyFormat } from './codec.js';
 import { RequestError, badRequest } from './errors.js';
 import type { MfalconEngine } from './mfalcon.js';
 import { ServerMetrics } from './metrics.js';
+import { registerMemoryMetrics } from './memory_metrics.js';
 import { BearerAuth, applyConnectionLimits, checkBind, checkOptionRanges, clientErrorReply, connectionsCheckingInterval, defaultExposureOptions, type ExposureOptions } from './exposure.js';
 import type { Retriever } from './retrieval.js';
 import { parseRecommendRequest, parseScoreRequest, type Limits, type ParsedEvent } from './request.js';
@@ -63,6 +64,8 @@ export class ServingServer {
     this.retrVocab = models.retrieval && new ItemVocab(models.retrieval.itemRawIds);
     this.metrics = new ServerMetrics(() => models.ranking?.engine.cacheStats() ?? null);
     if (models.ranking) models.ranking.engine.onPass = (e) => this.metrics.pass(e);
+    const gpu = models.ranking?.model.gpu ?? models.retrieval?.gpu;
+    registerMemoryMetrics(this.metrics.registry, () => models.ranking?.engine.cacheStats() ?? null, () => gpu?.pool?.bytesAllocated ?? 0);
     this.http = createServer({ connectionsCheckingInterval: connectionsCheckingInterval(this.options) }, (req, res) => void this.handle(req, res));
     applyConnectionLimits(this.http, this.options, this.metrics.registry);
     this.http.on('clientError', (err: NodeJS.ErrnoException, socket) => {
