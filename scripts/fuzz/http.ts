@@ -280,6 +280,5 @@ export async function fuzzHttp(opts: { seed: number; cases: number; log?: (s: st
     ranking.model.release();
     gpu.dispose();
   }
-  if (process.env.FUZZ_DEBUG) for (const x of results) console.log(x.outcome, x.name.slice(0, 50), "=>", x.detail.slice(0, 90).replace(/\s+/g, " "));
   return report("http", opts.seed, results);
 }
