@@ -6,6 +6,8 @@ import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseServeArgs } from './cli.js';
 import { checkBind, defaultExposureOptions, isLoopback } from './exposure.js';
+import type { RankingModel } from '../model/ranking.js';
+import { MfalconEngine } from './mfalcon.js';
 import type { Retriever } from './retrieval.js';
 import { ServingServer, type ServerOptions } from './server.js';
 
@@ -136,6 +138,10 @@ describe('serve options: range checks', () => {
     ['--drainTimeoutMs=-1', /--drainTimeoutMs/],
   ])('%s is refused with a clear error', (arg, re) => {
     expect(() => parseServeArgs(['--ranking=r.hstu', arg], {})).toThrow(re);
+  });
+
+  it('the same checks apply to an engine built in code (before the model is touched)', () => {
+    expect(() => new MfalconEngine({} as RankingModel, { windowMs: 1e9 })).toThrow(/--windowMs: expected a number in \[0, 1000\]/);
   });
 
   it('the same checks apply to a server built in code', () => {
