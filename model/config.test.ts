@@ -81,3 +81,11 @@ describe('derived values', () => {
     expect(resolvedNormaliser(c, 0, 0)).toBe(1);
   });
 });
+
+describe('config file with a UTF-8 BOM (issue 16)', () => {
+  it('is read like the same file without one', () => {
+    const p = join(mkdtempSync(join(tmpdir(), 'hstu-cfg-bom-')), 'c.json');
+    writeFileSync(p, '\uFEFF{"dim": 64}');
+    expect(loadConfigFile(p).dim).toBe(64);
+  });
+});

@@ -230,7 +230,7 @@ export function applyOverrides(base: Config, overrides: Record<string, unknown>,
 export function loadConfigFile(path: string, base: Config = defaultConfig): Config {
   let json: unknown;
   try {
-    json = JSON.parse(readFileSync(path, 'utf8'));
+    json = JSON.parse(readFileSync(path, 'utf8').replace(/^\uFEFF/, '')); // a UTF-8 BOM (Windows editors), as data files allow
   } catch (e) {
     throw new Error(`cannot read config file ${path}: ${(e as Error).message}. HINT: the file must be a JSON object of config keys`);
   }

@@ -27,14 +27,24 @@ say "no WebGPU adapter found; trying to install a Vulkan driver"
 if [ -r /etc/debian_version ] && grep -q '^12' /etc/debian_version; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   src=/etc/apt/sources.list.d/bookworm-backports.list
+  pkgs="mesa-vulkan-drivers libvulkan1"
+  line=""
   if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
-    say "adding $src"
-    echo 'deb http://deb.debian.org/debian bookworm-backports main' | $SUDO tee "$src" >/dev/null
+    # Same mirror (and key) as the machine's own bookworm entry, so local mirrors and proxies keep working.
+    . scripts/apt-mirror.sh
+    if ! line=$(backports_line /etc/apt); then
+      line="deb http://deb.debian.org/debian bookworm-backports main"
+      say "WARNING: no bookworm entry found in /etc/apt/sources.list{,.d}; falling back to deb.debian.org"
+    fi
   fi
-  say "apt-get install -t bookworm-backports mesa-vulkan-drivers (Mesa 25 lavapipe)"
+  say "no WebGPU adapter: this will, with ${SUDO:-root}:"
+  [ -n "$line" ] && say "  add to $src: $line"
+  say "  apt-get update; apt-get install -t bookworm-backports $pkgs (Mesa 25 lavapipe, the CPU Vulkan driver)"
+  if [ -n "$line" ]; then
+    echo "$line" | $SUDO tee "$src" >/dev/null
+  fi
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq -t bookworm-backports \
-    mesa-vulkan-drivers libvulkan1 >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq -t bookworm-backports $pkgs >/dev/null
   if probe; then say "WebGPU adapter ready"; exit 0; fi
   say "ERROR: Mesa installed but still no WebGPU adapter. Details:"
   node scripts/probe-adapter.mjs || true

@@ -14,7 +14,10 @@ export interface History {
 
 /** What the cache stores: a size and a way to hand back its memory. */
 export interface CacheValue {
+  /** Everything the value holds; the budget counts this. */
   readonly bytes: number;
+  /** The GPU part of `bytes` (the rest is host memory); absent = all of it is GPU memory. */
+  readonly gpuBytes?: number;
   /** Called once when the cache drops the value (eviction, replacement, clear). */
   evict(): void;
 }
@@ -29,7 +32,12 @@ export interface CacheStats {
   /** Values dropped to stay within the byte budget. */
   evictions: number;
   entries: number;
+  /** Sum of the entries' bytes (≤ maxBytes): GPU buffers + host copies + JS bookkeeping. */
   bytes: number;
+  /** The GPU-buffer part of `bytes`. */
+  gpuBytes: number;
+  /** The host part of `bytes` (histories, estimated JS objects). */
+  hostBytes: number;
   maxBytes: number;
 }
 
@@ -81,6 +89,7 @@ export class EncodingCache<V extends CacheValue> {
   private readonly slots = new Map<string, Slot<V>>();
   private readonly byUser = new Map<string, Set<string>>();
   private bytes = 0;
+  private gpuBytes = 0;
   readonly counters = { hits: 0, extensions: 0, misses: 0, evictions: 0 };
 
   constructor(readonly maxBytes: number) {
@@ -129,6 +138,7 @@ export class EncodingCache<V extends CacheValue> {
     if (!set) this.byUser.set(userId, (set = new Set()));
     set.add(key);
     this.bytes += value.bytes;
+    this.gpuBytes += value.gpuBytes ?? value.bytes;
     return true;
   }
 
@@ -138,7 +148,7 @@ export class EncodingCache<V extends CacheValue> {
   }
 
   stats(): CacheStats {
-    return { ...this.counters, entries: this.slots.size, bytes: this.bytes, maxBytes: this.maxBytes };
+    return { ...this.counters, entries: this.slots.size, bytes: this.bytes, gpuBytes: this.gpuBytes, hostBytes: this.bytes - this.gpuBytes, maxBytes: this.maxBytes };
   }
 
   private touch(s: Slot<V>): void {
@@ -155,6 +165,7 @@ export class EncodingCache<V extends CacheValue> {
     set.delete(key);
     if (set.size === 0) this.byUser.delete(s.userId);
     this.bytes -= s.value.bytes;
+    this.gpuBytes -= s.value.gpuBytes ?? s.value.bytes;
     s.value.evict();
   }
 }

@@ -12,6 +12,7 @@ import { randomRankingParams } from '../model/reference/ranking_fixtures.js';
 import { referenceRanking } from '../model/reference/ranking.js';
 import { NUM_TASKS, RankingModel } from '../model/ranking.js';
 import type { History } from './cache.js';
+import { ENTRY_OVERHEAD_BYTES } from './encoding.js';
 import { MfalconEngine, type PassEvent } from './mfalcon.js';
 import { scoreOneAtATime } from './naive.js';
 
@@ -127,7 +128,7 @@ describe('M-FALCON = each candidate alone at position n', () => {
 
   it('a byte budget of ~2 entries evicts the least recently used; results stay exact', async () => {
     const rng = new Rng(6);
-    const perEntry = c.numLayers * 10 * c.numHeads * (2 + 3) * 4; // 10 events, dqk 2, dv 3
+    const perEntry = c.numLayers * 10 * c.numHeads * (2 + 3) * 4 + 10 * 12 + ENTRY_OVERHEAD_BYTES; // 10 events, dqk 2, dv 3; + host history and JS estimate
     const engine = new MfalconEngine(model, { microbatch: 4, windowMs: 0, cacheBytes: 2 * perEntry + 1 });
     const users = ['a', 'b', 'c'].map((id) => ({ id, h: randomHistory(rng, 10) }));
     const cands = candidatesOf(rng, 5);
@@ -141,7 +142,7 @@ describe('M-FALCON = each candidate alone at position n', () => {
 
   it('an entry evicted while its request is in flight stays valid until that request is scored', async () => {
     const rng = new Rng(11);
-    const perEntry = c.numLayers * 9 * c.numHeads * (2 + 3) * 4;
+    const perEntry = c.numLayers * 9 * c.numHeads * (2 + 3) * 4 + 9 * 12 + ENTRY_OVERHEAD_BYTES;
     // Room for one entry: both histories are encoded in one pass, the second insert evicts the
     // first while the first request still waits for its score pass.
     const engine = new MfalconEngine(model, { microbatch: 2, windowMs: 30, cacheBytes: perEntry });

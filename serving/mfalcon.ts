@@ -15,6 +15,7 @@ import { EncodingCache, cacheKey, historyDigest, type CacheStats, type History }
 import { PaddedRab, runDeltaPass, type DeltaSeq } from './delta_pass.js';
 import { UserEncoding } from './encoding.js';
 import { badRequest } from './errors.js';
+import { checkOptionRanges } from './exposure.js';
 
 export interface MfalconOptions {
   /** b_m: candidates per microbatch (one sequence of a pass). */
@@ -92,6 +93,7 @@ export class MfalconEngine {
     for (const k of ['microbatch', 'maxPassCandidates', 'maxPassHistoryTokens'] as const) {
       if (!(Number.isInteger(o[k]) && o[k] >= 1)) throw new Error(`mfalcon: expected an integer ${k} ≥ 1, got ${o[k]}`);
     }
+    checkOptionRanges({ windowMs: o.windowMs, cacheBytes: o.cacheBytes }); // e.g. windowMs = 1e9 would hold every request
     model.hstuAttentionOptions(); // throws (with a HINT) unless the encoder is HSTU
     this.cache = new EncodingCache<UserEncoding>(o.cacheBytes);
     this.rab = new PaddedRab(model, o.microbatch);

@@ -32,6 +32,8 @@ export class Retriever {
     const blobs = new Map(ck.params.map((b) => [b.name, b.data as Float32Array]));
     for (const spec of paramLayout(config, numItems)) {
       if (!blobs.has(spec.name)) throw new Error(`${where}: lacks tensor ${spec.name}. HINT: the checkpoint was written for another config or an older version.`);
+      const n = spec.shape.reduce((a, x) => a * x, 1), got = blobs.get(spec.name)!.length;
+      if (got !== n) throw new Error(`${where}: tensor ${spec.name} holds ${got} values, its config needs ${n} ([${spec.shape.join(', ')}]). HINT: the checkpoint's config and tensors disagree (damaged or edited file); use another checkpoint.`);
     }
     const encoder = await createEncoder(gpu, config, ck.itemRawIds.length, blobs);
     const host = await normalisedItems(encoder);

@@ -14,13 +14,16 @@ import { decodeBody, encodeBody, formatOf, type BodyFormat } from './codec.js';
 import { RequestError, badRequest } from './errors.js';
 import type { MfalconEngine } from './mfalcon.js';
 import { ServerMetrics } from './metrics.js';
+import { registerMemoryMetrics } from './memory_metrics.js';
+import { BearerAuth, applyConnectionLimits, checkBind, checkOptionRanges, clientErrorReply, connectionsCheckingInterval, defaultExposureOptions, type ExposureOptions } from './exposure.js';
 import type { Retriever } from './retrieval.js';
 import { parseRecommendRequest, parseScoreRequest, type Limits, type ParsedEvent } from './request.js';
 import { ItemVocab } from './vocab.js';
 import { servingHealth, type ModelHealth } from './health.js';
 import { scoreEntry } from './score_entries.js';
 
-export interface ServerOptions {
+/** Exposure options (connection cap, timeouts, bearer token): see serving/exposure.ts. */
+export interface ServerOptions extends ExposureOptions {
   host: string;
   port: number;
   /** Largest request body (bytes); larger ones get 413. */
@@ -33,7 +36,7 @@ export interface ServerOptions {
   drainTimeoutMs: number;
 }
 
-export const defaultServerOptions: ServerOptions = { host: '127.0.0.1', port: 8080, maxBodyBytes: 1 << 20, maxCandidates: 8192, maxTopK: 1000, drainTimeoutMs: 30_000 };
+export const defaultServerOptions: ServerOptions = { host: '127.0.0.1', port: 8080, maxBodyBytes: 1 << 20, maxCandidates: 8192, maxTopK: 1000, drainTimeoutMs: 30_000, ...defaultExposureOptions };
 
 export interface ServingModels {
   ranking?: { model: RankingModel; engine: MfalconEngine; itemRawIds: string[] };
@@ -51,24 +54,35 @@ export class ServingServer {
   private drained: (() => void) | null = null;
   /** Finiteness of the loaded models' parameters, checked once at construction (serving/health.ts). */
   private readonly health: Promise<ModelHealth>;
+  private readonly auth: BearerAuth;
 
   constructor(readonly models: ServingModels, options: Partial<ServerOptions> = {}) {
     this.options = { ...defaultServerOptions, ...options };
+    checkOptionRanges(this.options as unknown as Record<string, unknown>);
+    this.auth = new BearerAuth(this.options.authToken);
     if (!models.ranking && !models.retrieval) throw new Error('server: no model to serve. HINT: pass --ranking=<checkpoint> and/or --retrieval=<checkpoint>.');
     this.rankVocab = models.ranking && new ItemVocab(models.ranking.itemRawIds);
     this.retrVocab = models.retrieval && new ItemVocab(models.retrieval.itemRawIds);
     this.metrics = new ServerMetrics(() => models.ranking?.engine.cacheStats() ?? null);
     this.health = servingHealth(models).catch((e: unknown) => ({ ok: false, reason: `the model health check failed: ${(e as Error)?.message ?? String(e)}` }));
     if (models.ranking) models.ranking.engine.onPass = (e) => this.metrics.pass(e);
-    this.http = createServer((req, res) => void this.handle(req, res));
-    this.http.on('clientError', (_err, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    const gpu = models.ranking?.model.gpu ?? models.retrieval?.gpu;
+    registerMemoryMetrics(this.metrics.registry, () => models.ranking?.engine.cacheStats() ?? null, () => gpu?.pool?.bytesAllocated ?? 0);
+    this.http = createServer({ connectionsCheckingInterval: connectionsCheckingInterval(this.options) }, (req, res) => void this.handle(req, res));
+    applyConnectionLimits(this.http, this.options, this.metrics.registry);
+    this.http.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      if (socket.writable) socket.end(clientErrorReply(err));
       else socket.destroy();
     });
   }
 
   /** Starts listening; resolves with the bound address (port 0 = any free port). */
   listen(): Promise<{ host: string; port: number; url: string }> {
+    try {
+      checkBind(this.options.host, this.options); // refuses an unauthenticated bind beyond loopback
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return new Promise((resolve, reject) => {
       this.http.once('error', reject);
       this.http.listen(this.options.port, this.options.host, () => {
@@ -106,6 +120,7 @@ export class ServingServer {
     this.metrics.inflight.inc();
     try {
       if (this.draining) throw new RequestError(503, 'shutting_down', 'the server is shutting down.', 'retry against another instance or after the restart.');
+      if (route !== '/healthz') this.auth.check(req); // /healthz stays open for probes (exposure.ts)
       if (route === '/healthz' || route === '/metrics') {
         if (req.method !== 'GET') throw new RequestError(405, 'method_not_allowed', `${req.method} ${path} is not supported.`, `use GET ${path}.`);
         if (route === '/metrics') {
@@ -133,7 +148,8 @@ export class ServingServer {
         : { error: `internal error: ${(e as Error)?.message ?? String(e)}`, code: 'internal', hint: 'this is a server bug or a GPU failure; the request was not applied. Retry; report it if it persists.' };
       if (!err) console.error(`[serve] ${req.method} ${path}: ${(e as Error)?.stack ?? String(e)}`);
       const enc = encodeBody(payload, format, 'ErrorResponse');
-      this.reply(res, status, enc.body, enc.contentType, status === 413 || status === 503);
+      if (status === 401) res.setHeader('WWW-Authenticate', 'Bearer');
+      this.reply(res, status, enc.body, enc.contentType, status === 413 || status === 503 || status === 401);
     } finally {
       this.metrics.request(route, res.statusCode, (performance.now() - t0) / 1000);
       this.inflight--;
@@ -178,6 +194,10 @@ export class ServingServer {
       });
       req.on('error', (e) => {
         if (!done) reject(badRequest('bad_body', `reading the body failed (${e.message}).`, 'resend the request.'));
+        done = true;
+      });
+      req.on('close', () => {
+        if (!done) reject(badRequest('bad_body', 'the connection closed before the body was complete.', 'resend the request.'));
         done = true;
       });
     });

@@ -16,6 +16,7 @@ import { NO_ACTION } from '../model/ranking_params.js';
 import type { RankingHostBatch } from '../model/ranking.js';
 import { buildSequences, seqLength, DataRng, mixSeed, type Interactions, type Sequences } from './data/index.js';
 import { prefixSequences } from './data/sequences.js';
+import { requireRankingEvaluable } from './ranking_checks.js';
 
 /** One sequence to score: history events [histStart, cut) and candidates [cut, candEnd) of `seqs`' user. */
 export interface RankingExample {
@@ -68,6 +69,7 @@ export function prepareRankingSplit(data: Interactions, c: Config): RankingSplit
     validation.push(example(u, n - 2 * g));
     test.push(example(u, n - g));
   }
+  requireRankingEvaluable(all, train, { validation: validation.length, test: test.length }, c, data.source);
   return { all, train, validation, test };
 }
 

@@ -14,6 +14,7 @@ import { checkResumeConfig, loadCheckpoint, saveCheckpoint, type Blob, type Chec
 import { checkStepInEpoch } from './checkpoint_validate.js';
 import { buildSequences, countTrainBatches, batchTrainSequences, evaluatePopularity, leaveLastOut, type Interactions, type MetricResult, type Split } from './data/index.js';
 import { beyondRecord, itemCounts, itemPopularity } from './data/index.js';
+import { requireEvaluableSplit } from './data/evaluable.js';
 import { evaluateRetrieval } from './eval.js';
 import { judgeValidation, progressOf } from './model_selection.js';
 import { MetricsLog, historyOf } from './metrics_log.js';
@@ -76,7 +77,9 @@ export function toRecord(split: 'validation' | 'test', epoch: number, m: MetricR
 }
 
 export function prepareSplit(data: Interactions, c: Config): Split {
-  return leaveLastOut(buildSequences(data), { maxHistory: c.maxLen });
+  const split = leaveLastOut(buildSequences(data), { maxHistory: c.maxLen });
+  requireEvaluableSplit(split, data.source); // refuse degenerate data before training (issue 16)
+  return split;
 }
 
 /** Reads every parameter (and optimizer state) back from the GPU. */

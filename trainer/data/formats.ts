@@ -9,8 +9,10 @@
 //   csv          any           header row + named columns (CsvOptions); without a timestamp
 //                              column timestamps are synthesised like sasrec
 //
-// Ids in the MovieLens and SASRec formats must be non-negative integers; generic CSV ids may be
-// any non-empty string. Timestamps are integer seconds in [0, 2^32). Ratings any finite number.
+// Ids in the MovieLens formats (ml-1m, ml-100k, ratings-csv) and SASRec must be non-negative
+// integers written in decimal digits (`abc`, `-5`, `1.5`, `1e3` are refused with the line) and are
+// normalised: leading zeros are dropped, so `0242` and `242` are the same item. Generic CSV ids
+// may be any non-empty string and are taken verbatim (`0242` ≠ `242` there). Timestamps are integer seconds in [0, 2^32). Ratings any finite number.
 import { basename } from 'node:path';
 import { DataError, lineError } from './errors.js';
 import type { InteractionBuilder } from './builder.js';
@@ -34,9 +36,10 @@ export type LineParser = (line: string, lineNo: number) => void;
 const INT_RE = /^[0-9]+$/;
 const U32_MAX = 4294967295;
 
+/** A non-negative decimal integer id, normalised (leading zeros dropped: `0242` → `242`). */
 function checkInt(path: string, lineNo: number, line: string, what: string, f: string): string {
   if (!INT_RE.test(f)) throw lineError(path, lineNo, `expected ${what} to be a non-negative integer, got ${JSON.stringify(f)}`, line);
-  return f;
+  return f.length > 1 && f.charCodeAt(0) === 48 ? f.replace(/^0+(?=[0-9])/, '') : f;
 }
 function checkTime(path: string, lineNo: number, line: string, what: string, f: string): number {
   const v = INT_RE.test(f) ? Number(f) : NaN;
@@ -120,14 +123,14 @@ export function makeLineParser(format: ConcreteFormat, path: string, b: Interact
         b.add(user, checkInt(path, n, line, 'field 2 (item)', f[1]!), 0, 0);
       };
     case 'ratings-csv':
-      return csvParser(path, b, { delimiter: ',', userColumn: 'userId', itemColumn: 'movieId', ratingColumn: 'rating', timestampColumn: 'timestamp' }, ML20M_HEADER);
+      return csvParser(path, b, { delimiter: ',', userColumn: 'userId', itemColumn: 'movieId', ratingColumn: 'rating', timestampColumn: 'timestamp' }, ML20M_HEADER, true);
     case 'csv':
       if (!csv) throw new DataError(`${path}: format 'csv' needs column options. HINT: pass { csv: { delimiter, userColumn, itemColumn, timestampColumn, ratingColumn } }`);
       return csvParser(path, b, csv);
   }
 }
 
-function csvParser(path: string, b: InteractionBuilder, o: CsvOptions, exactHeader?: string): LineParser {
+function csvParser(path: string, b: InteractionBuilder, o: CsvOptions, exactHeader?: string, integerIds = false): LineParser {
   const delim = o.delimiter ?? ',';
   if (delim.length !== 1) throw new DataError(`${path}: expected a one-character CSV delimiter, got ${JSON.stringify(delim)}`);
   let cols: { user: number; item: number; time: number; rating: number; n: number; names: string } | null = null;
@@ -156,8 +159,12 @@ function csvParser(path: string, b: InteractionBuilder, o: CsvOptions, exactHead
       return;
     }
     if (f.length !== cols.n) throw lineError(path, n, `expected ${cols.n} ${delimName(delim)}-separated fields (${cols.names}), got ${f.length}`, line);
-    const user = f[cols.user]!.trim();
-    const item = f[cols.item]!.trim();
+    let user = f[cols.user]!.trim();
+    let item = f[cols.item]!.trim();
+    if (integerIds) {
+      user = checkInt(path, n, line, `column ${JSON.stringify(o.userColumn)} (user)`, user);
+      item = checkInt(path, n, line, `column ${JSON.stringify(o.itemColumn)} (item)`, item);
+    }
     if (user === '') throw lineError(path, n, `expected a non-empty user id in column ${JSON.stringify(o.userColumn)}, got ""`, line);
     if (item === '') throw lineError(path, n, `expected a non-empty item id in column ${JSON.stringify(o.itemColumn)}, got ""`, line);
     const rating = cols.rating < 0 ? 0 : checkRating(path, n, line, `column ${JSON.stringify(o.ratingColumn)} (rating)`, f[cols.rating]!);

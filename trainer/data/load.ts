@@ -6,6 +6,7 @@ import { InteractionBuilder } from './builder.js';
 import { DataError } from './errors.js';
 import { detectFormat, formatTraits, makeLineParser, type CsvOptions } from './formats.js';
 import { firstLine, forEachLine } from './lines.js';
+import { checkLastLineComplete } from './truncation.js';
 import type { ConcreteFormat, DataFormat, Interactions } from './types.js';
 
 export interface LoadOptions {
@@ -13,6 +14,8 @@ export interface LoadOptions {
   csv?: CsvOptions;
   /** Receives one-line notes (which format 'auto' picked, counts). */
   onInfo?: (message: string) => void;
+  /** Longest accepted line in bytes (default 64 MiB, lines.ts DEFAULT_MAX_LINE_BYTES). */
+  maxLineBytes?: number;
 }
 
 const DOWNLOAD_HINT =
@@ -65,15 +68,20 @@ export async function loadInteractions(path: string, format: DataFormat, opts: L
   const builder = new InteractionBuilder(!traits.hasTime);
   const parse = makeLineParser(fmt, file, builder, opts.csv);
   let lines = 0;
-  await forEachLine(file, (line, n) => {
-    lines++;
-    parse(line, n);
-  });
+  const end = await forEachLine(
+    file,
+    (line, n) => {
+      lines++;
+      parse(line, n);
+    },
+    { maxLineBytes: opts.maxLineBytes },
+  );
   if (builder.count === 0) {
     const what = lines === 0 ? 'the file is empty' : 'the file has a header but no data lines';
     throw new DataError(`${file}: no interactions: ${what}. ${DOWNLOAD_HINT}`);
   }
   const result = builder.finish({ source: file, format: fmt, formatNote: note, hasRatings: traits.hasRatings });
+  if (!end.endsWithNewline) checkLastLineComplete(result, end.lastLine, end.lastLineNo);
   opts.onInfo?.(`${file}: ${result.count} events, ${result.numUsers} users, ${result.numItems - 1} items`);
   return result;
 }
