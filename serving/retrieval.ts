@@ -9,6 +9,7 @@ import { applyOverrides, defaultConfig, type Config } from '../model/config.js';
 import { createEncoder, type Encoder } from '../model/encoder.js';
 import { paramLayout } from '../model/params.js';
 import { loadCheckpoint, type CheckpointData } from '../trainer/checkpoint.js';
+import { checkShapes } from '../trainer/checkpoint_validate.js';
 import { normalisedItems } from '../trainer/eval.js';
 import { GpuLock } from './batcher.js';
 import { RequestError } from './errors.js';
@@ -28,6 +29,7 @@ export class Retriever {
     const ck = typeof source === 'string' ? loadCheckpoint(source) : source;
     if (ck.task !== 'retrieval') throw new Error(`${where}: holds a '${ck.task}' model, not a retrieval model. HINT: pass a ranking checkpoint as --ranking and a retrieval one as --retrieval.`);
     const config = applyOverrides(defaultConfig, ck.config, ` in ${where}`);
+    checkShapes(ck, where);
     const numItems = ck.itemRawIds.length - 1;
     const blobs = new Map(ck.params.map((b) => [b.name, b.data as Float32Array]));
     for (const spec of paramLayout(config, numItems)) {

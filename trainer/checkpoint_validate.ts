@@ -3,6 +3,9 @@
 // prove what was written is usable: finite tensors, an item id map that is one-to-one and matches
 // the item table, a task flag that agrees with the config, and trainer state within its ranges.
 import type { Blob, CheckpointData } from './checkpoint.js';
+import { applyOverrides, defaultConfig } from '../model/config.js';
+import { paramLayout } from '../model/params.js';
+import { rankingParamLayout } from '../model/ranking_params.js';
 
 const USE_ANOTHER = 'use another checkpoint (<out>/best.hstu or <out>/checkpoint.hstu of the run), or retrain.';
 
@@ -75,6 +78,24 @@ export function checkTrainerState(c: CheckpointData, path: string): void {
         last = e;
       }
     });
+  }
+}
+
+/** Refuses a tensor whose shape differs from the one its config's model needs, even with the same
+ *  number of values (a transposed or reshaped weight would otherwise load as a wrong model). */
+export function checkShapes(c: CheckpointData, path: string): void {
+  const config = applyOverrides(defaultConfig, c.config, ` in ${path}`);
+  const numItems = c.itemRawIds.length - 1;
+  const layout = c.task === 'ranking' ? rankingParamLayout(config, numItems) : paramLayout(config, numItems);
+  const want = new Map<string, readonly number[]>();
+  for (const s of layout) for (const suffix of ['', '.m', '.v']) want.set(s.name + suffix, s.shape);
+  const itemEmb = want.get('item_emb');
+  if (itemEmb) want.set('item_emb.v', [itemEmb[0]!]); // row-wise Adam: one second moment per row
+  for (const b of [...c.params, ...c.optimizerState]) {
+    const w = want.get(b.name);
+    if (w && (w.length !== b.shape.length || w.some((x, i) => x !== b.shape[i]))) {
+      throw new Error(`${path}: tensor ${b.name} has shape [${b.shape.join(', ')}], its config's model needs [${w.join(', ')}]. HINT: the checkpoint's config and tensors disagree (damaged or edited file); ${USE_ANOTHER}`);
+    }
   }
 }
 

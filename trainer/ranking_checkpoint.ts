@@ -7,6 +7,7 @@ import { RankingModel, rankingConfigOf } from '../model/ranking.js';
 import { rankingParamLayout } from '../model/ranking_params.js';
 import type { Config } from '../model/config.js';
 import { checkResumeConfig, loadCheckpoint, type Blob, type CheckpointData } from './checkpoint.js';
+import { checkShapes } from './checkpoint_validate.js';
 import type { Interactions } from './data/index.js';
 
 /** Reads every ranking parameter (and optimizer state) back from the GPU. */
@@ -84,6 +85,7 @@ export async function loadRankingModel(gpu: Gpu, source: string | CheckpointData
   const where = typeof source === 'string' ? source : 'checkpoint';
   const ck = typeof source === 'string' ? loadCheckpoint(source) : source;
   const config = rankingConfigOf(ck, where);
+  checkShapes(ck, where);
   const params = rankingParamsOf(ck, config, where);
   const model = await RankingModel.create(gpu, config, itemTableRows(ck.itemRawIds.length - 1), params);
   return { model, config, itemRawIds: ck.itemRawIds, checkpoint: ck };

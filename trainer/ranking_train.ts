@@ -17,6 +17,7 @@ import { rankingLossHost } from '../model/ranking_loss.js';
 import { RATING_OFFSET, TASK_LIKE, TASK_RATING, initRankingParams } from '../model/ranking_params.js';
 import type { Interactions, Sequences } from './data/index.js';
 import { loadCheckpoint, saveCheckpoint, type CheckpointData } from './checkpoint.js';
+import { checkShapes } from './checkpoint_validate.js';
 import { checkStepInEpoch } from './checkpoint_validate.js';
 import { MetricsLog, historyOf } from './metrics_log.js';
 import { fitItemMean, fitUserItemBias, labelsOf, predictBaseline } from './ranking_baselines.js';
@@ -136,6 +137,7 @@ export async function trainRanking(o: RankingTrainOptions): Promise<RankingTrain
   const tableRows = o.data.numItems;
   const where = o.resume ?? 'resumed checkpoint';
   const ck = o.resumeCheckpoint ?? (o.resume !== undefined ? loadCheckpoint(o.resume) : undefined);
+  if (ck) checkShapes(ck, where);
   const differ = ck ? checkRankingResume(ck, c, o.data, where) : [];
   const gpu = o.gpu ?? (await createGpu());
   const ownGpu = !o.gpu;

@@ -11,7 +11,7 @@ import { validateConfig, type Config } from '../model/config.js';
 import { createEncoder, type Encoder } from '../model/encoder.js';
 import { initParams } from '../model/params.js';
 import { checkResumeConfig, loadCheckpoint, saveCheckpoint, type Blob, type CheckpointData } from './checkpoint.js';
-import { checkStepInEpoch } from './checkpoint_validate.js';
+import { checkShapes, checkStepInEpoch } from './checkpoint_validate.js';
 import { buildSequences, countTrainBatches, batchTrainSequences, evaluatePopularity, leaveLastOut, type Interactions, type MetricResult, type Split } from './data/index.js';
 import { beyondRecord, itemCounts, itemPopularity } from './data/index.js';
 import { requireEvaluableSplit } from './data/evaluable.js';
@@ -134,6 +134,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   try {
     enc = await createEncoder(gpu, c, tableRows, initParams(c, tableRows - 1, c.seed));
     const ck = o.resume ? loadCheckpoint(o.resume) : undefined;
+    if (ck) checkShapes(ck, o.resume!);
     if (ck && ck.task !== 'retrieval') throw new Error(`${o.resume}: holds a '${ck.task}' model, not retrieval`);
     const progress = progressOf<EvalRecord>(ck);
     const { sel } = progress;

@@ -28,7 +28,16 @@ function pristine(task: 'ranking' | 'retrieval'): CheckpointData {
   const rng = new DataRng(task === 'ranking' ? 1 : 2);
   ck.step = 120;
   ck.epoch = 3;
-  ck.optimizerState = ck.params.flatMap((p) => ['m', 'v'].map((s) => ({ name: `${p.name}.${s}`, shape: p.shape, dtype: 'f32' as const, data: Float32Array.from(p.data, () => (s === 'v' ? rng.next() * 1e-4 : (rng.next() - 0.5) * 1e-2)) })));
+  // As the trainers write it: AdamW m and v shaped like each dense tensor; the item table's
+  // row-wise Adam keeps m per element and one v per row.
+  const stateShape = (p: CheckpointData['params'][number], s: string) => (p.name === 'item_emb' && s === 'v' ? [p.shape[0]!] : p.shape);
+  ck.optimizerState = ck.params.flatMap((p) =>
+    ['m', 'v'].map((s) => {
+      const shape = stateShape(p, s);
+      const n = shape.reduce((a, x) => a * x, 1);
+      return { name: `${p.name}.${s}`, shape, dtype: 'f32' as const, data: Float32Array.from({ length: n }, () => (s === 'v' ? rng.next() * 1e-4 : (rng.next() - 0.5) * 1e-2)) };
+    }),
+  );
   ck.trainerState = { bestEpoch: 2, bestValue: 0.71, history: [{ epoch: 1, v: 0.6 }, { epoch: 2, v: 0.71 }], rng: 12345 };
   return ck;
 }
