@@ -84,7 +84,7 @@ function parseAddress(address: string): { host: string; port: number }[] {
   });
 }
 
-const RETRYABLE = /CLUSTERDOWN|TRYAGAIN|MOVED|ASK|LOADING|READONLY|MASTERDOWN|ECONNREFUSED|ECONNRESET|EPIPE|Connection is closed|Stream isn't writeable|MaxRetriesPerRequest|Failed to refresh slots cache|None of startup nodes is available|ETIMEDOUT|Too many Cluster redirections|enableOfflineQueue/i;
+const RETRYABLE = /CLUSTERDOWN|TRYAGAIN|MOVED|ASK|LOADING|READONLY|MASTERDOWN|ECONNREFUSED|ECONNRESET|EPIPE|Connection is closed|Stream isn't writeable|MaxRetriesPerRequest|Failed to refresh slots cache|None of startup nodes is available|ETIMEDOUT|Too many Cluster redirections|enableOfflineQueue|slots allocation group/i;
 
 export class RedisEmbeddingStore {
   readonly kind = 'redis' as const;
@@ -96,8 +96,8 @@ export class RedisEmbeddingStore {
   readonly stats: RedisStoreStats = { calls: 0, rowsRead: 0, rowsUpdated: 0, rowsCreated: 0, casConflicts: 0, retries: 0 };
   private buckets = 0;
   private readonly rowBytes: number;
-  private readonly seed: number;
-  private readonly initStd: number;
+  readonly seed: number;
+  readonly initStd: number;
   private readonly retryMs: number;
   /** cas mode: the value (with its version) of each row as last read, until it is updated. */
   private readonly lastRead = new Map<number, Buffer>();
