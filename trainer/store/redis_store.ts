@@ -373,9 +373,7 @@ export class RedisEmbeddingStore {
         if (round === 3) throw new Error(`redis store: rows ${pos.map((u) => this.key(uniq[u]!)).join(', ')} keep disappearing. HINT: is another process deleting this table's keys?`);
         const keys = pos.map((u) => this.key(uniq[u]!));
         const blob = Buffer.alloc(4 * d * pos.length);
-        pos.forEach((u, i) => {
-          for (let c = 0; c < d; c++) blob.writeFloatLE(g[u * d + c]!, 4 * (i * d + c));
-        });
+        pos.forEach((u, i) => blob.set(new Uint8Array(g.buffer, g.byteOffset + 4 * u * d, 4 * d), 4 * i * d));
         const missing = (await this.retry('atomic update', () => this.cluster.fcall('emb_update', keys.length, ...keys, String(d), this.storage, ...consts, blob))) as number[];
         if (missing.length === 0) break;
         pos = missing.map((i) => pos[i - 1]!);

@@ -10,7 +10,12 @@
 // of (seed, id) alone: truncated normal(0, std) (±2 std, resampled), Box–Muller over a mulberry32
 // stream seeded by fmix32 hashes of seed and id; id 0 (padding) is all zeros. Any store, any
 // process, any cluster layout creates bit-identical rows for one (seed, id).
+import { endianness } from 'node:os';
 import { bf16BitsToF32, f32ToBf16Bits } from '../../kernels/embedding/embedding.js';
+
+// f32 rows are copied with memcpy between Buffers and Float32Arrays: the value layout is little-
+// endian, so this host must be too (every platform Node ships for today is).
+if (endianness() !== 'LE') throw new Error('row codec: this host is big-endian; the row layout (little-endian) would need byte swaps. HINT: run on x86-64 or arm64');
 
 export type RowStorage = 'f32' | 'bf16';
 
@@ -33,7 +38,10 @@ export function encodeRow(
   out.writeUInt32LE(version >>> 0, offset);
   out.writeFloatLE(v, offset + 4);
   let o = offset + ROW_HEADER_BYTES;
-  if (storage === 'f32') {
+  if (storage === 'f32' && w instanceof Float32Array && m instanceof Float32Array) {
+    out.set(new Uint8Array(w.buffer, w.byteOffset + 4 * wOff, 4 * dim), o);
+    out.set(new Uint8Array(m.buffer, m.byteOffset + 4 * mOff, 4 * dim), o + 4 * dim);
+  } else if (storage === 'f32') {
     for (let c = 0; c < dim; c++, o += 4) out.writeFloatLE(w[wOff + c]!, o);
     for (let c = 0; c < dim; c++, o += 4) out.writeFloatLE(m[mOff + c]!, o);
   } else {
@@ -49,11 +57,12 @@ export function decodeRow(
 ): DecodedRow {
   const version = buf.readUInt32LE(offset);
   const v = buf.readFloatLE(offset + 4);
-  let o = offset + ROW_HEADER_BYTES;
+  const o0 = offset + ROW_HEADER_BYTES;
   if (storage === 'f32') {
-    for (let c = 0; c < dim; c++, o += 4) w[wOff + c] = buf.readFloatLE(o);
-    for (let c = 0; c < dim; c++, o += 4) m[mOff + c] = buf.readFloatLE(o);
+    new Uint8Array(w.buffer, w.byteOffset + 4 * wOff, 4 * dim).set(buf.subarray(o0, o0 + 4 * dim));
+    new Uint8Array(m.buffer, m.byteOffset + 4 * mOff, 4 * dim).set(buf.subarray(o0 + 4 * dim, o0 + 8 * dim));
   } else {
+    let o = o0;
     for (let c = 0; c < dim; c++, o += 2) w[wOff + c] = bf16BitsToF32(buf.readUInt16LE(o));
     for (let c = 0; c < dim; c++, o += 2) m[mOff + c] = bf16BitsToF32(buf.readUInt16LE(o));
   }
