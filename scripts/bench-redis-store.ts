@@ -8,7 +8,7 @@
 import { Cluster } from 'ioredis';
 import { defaultConfig, loadConfigFile } from '../model/config.js';
 import { numel, paramLayout } from '../model/params.js';
-import { RedisEmbeddingStore, type RedisUpdateMode } from '../trainer/store/redis_store.js';
+import { RedisEmbeddingStore, rowKey, type RedisUpdateMode } from '../trainer/store/redis_store.js';
 import { deleteTable } from '../trainer/store/redis_testing.js';
 import { rowBytes, type RowStorage } from '../trainer/store/row_codec.js';
 import { launchWorkers } from '../trainer/distributed/launch.js';
@@ -80,8 +80,12 @@ async function benchMemory(admin: Cluster, storage: RowStorage, dim: number): Pr
     for (let a = 1; a <= rows; a += 4096) await store.read(Uint32Array.from({ length: Math.min(4096, rows + 1 - a) }, (_, i) => a + i));
     const after = await usedMemory(admin);
     const payload = rowBytes(dim, storage);
+    // Per-key accounting of a sample of rows (key, value, dict entry; jemalloc size classes).
+    let usage = 0;
+    const sample = Array.from({ length: 200 }, (_, i) => 1 + i * 97);
+    for (const id of sample) usage += Number(await admin.call('MEMORY', 'USAGE', rowKey(table, store.bucketCount, id), 'SAMPLES', '0'));
     console.log(JSON.stringify({
-      case: 'memory', storage, dim, rows, bytesPerRow: +((after - before) / rows).toFixed(1), payload,
+      case: 'memory', storage, dim, rows, bytesPerRow: +((after - before) / rows).toFixed(1), memoryUsagePerKey: +(usage / sample.length).toFixed(1), payload,
       keyBytes: `${table}:{63}:12345`.length, overheadPerRow: +((after - before) / rows - payload).toFixed(1),
       model: storage === 'f32' ? '8d+4 (+4 version) + 25-80 B' : '4d+4 (+4 version) + 25-80 B',
     }));

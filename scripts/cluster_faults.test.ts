@@ -91,17 +91,21 @@ class MemoryStore {
 const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
 
 describe.skipIf(!have)('Redis store faults on throwaway local clusters', () => {
-  let store: RedisEmbeddingStore;
+  // Two clients of one table, one per update mode; steps alternate between them.
+  let store: RedisEmbeddingStore, atomic: RedisEmbeddingStore;
   const dir = mkdtempSync(join(tmpdir(), 'hstu-export-'));
   beforeAll(async () => {
     await stopCluster(A);
     await stopCluster(B);
     await startCluster(A);
     await startCluster(B);
-    store = await RedisEmbeddingStore.open({ address: `127.0.0.1:${A.port}`, table: 'faults', rows: ROWS, dim: D, seed: SEED, buckets: 32, retryMs: 60_000 });
+    const open = (mode: 'cas' | 'atomic') => RedisEmbeddingStore.open({ address: `127.0.0.1:${A.port}`, table: 'faults', rows: ROWS, dim: D, seed: SEED, buckets: 32, retryMs: 60_000, mode });
+    store = await open('cas');
+    atomic = await open('atomic');
   }, 120_000);
   afterAll(async () => {
     await store?.close();
+    await atomic?.close();
     await stopCluster(A);
     await stopCluster(B);
     rmSync(dir, { recursive: true, force: true });
@@ -110,8 +114,9 @@ describe.skipIf(!have)('Redis store faults on throwaway local clusters', () => {
   let step = 0;
   async function update(): Promise<void> {
     step++;
-    await store.read(Uint32Array.from(IDS));
-    await store.applyRowwiseAdam(Uint32Array.from(IDS), grads(step), OPTS(step));
+    const s = step % 2 ? store : atomic;
+    await s.read(Uint32Array.from(IDS));
+    await s.applyRowwiseAdam(Uint32Array.from(IDS), grads(step), OPTS(step));
   }
 
   it('online reshard while updating: no row lost or read from the wrong place, each update applied once', async () => {

@@ -13,8 +13,8 @@ async function main(): Promise<number> {
   const n = Number(values), S = Number(steps), pause = Number(sleepMs);
   const rdv = await Rendezvous.join(id, {
     configDigest: `allreduce-worker:${n}`,
-    heartbeatMs: Number(process.env.HSTU_HEARTBEAT_MS ?? 200),
-    ttlMs: Number(process.env.HSTU_HEARTBEAT_TTL_MS ?? 1000),
+    heartbeatMs: Number(process.env.HSTU_HEARTBEAT_MS ?? 500),
+    ttlMs: Number(process.env.HSTU_HEARTBEAT_TTL_MS ?? 5000),
   });
   try {
     const ar = new RedisAllReduce(rdv);

@@ -93,6 +93,7 @@ describe.skipIf(!up)('distributed pieces on the local cluster', () => {
     expect(Date.now() - t0).toBeLessThan(20_000); // generous: the designed bound is ttl + a poll
     await a.close();
     b.redis.disconnect();
+    (b as unknown as { hbRedis: { disconnect(): void } }).hbRedis.disconnect();
   });
 });
 

@@ -50,7 +50,11 @@ export class Rendezvous {
   private joined = false;
   private readonly seen = new Set<number>();
 
+  /** Heartbeats go on their own connection, never queued behind a large all-reduce transfer. */
+  private readonly hbRedis: Cluster;
+
   private constructor(readonly redis: Cluster, id: WorkerIdentity, o: RendezvousOptions) {
+    this.hbRedis = connectCluster(id.redis);
     this.rank = id.rank;
     this.worldSize = id.worldSize;
     this.runId = id.runId;
@@ -70,6 +74,7 @@ export class Rendezvous {
       await redis.ping();
     } catch (e) {
       redis.disconnect();
+      r.hbRedis.disconnect();
       throw new Error(`distributed: no Redis Cluster answers at ${id.redis} (${(e as Error).message}). HINT: npm run cluster -- start, or pass --redis host:port`);
     }
     try {
@@ -96,7 +101,7 @@ export class Rendezvous {
   }
 
   private async beat(): Promise<void> {
-    if (!this.closed) await this.redis.set(this.key(`hb:${this.rank}`), String(Date.now()), 'PX', this.ttlMs);
+    if (!this.closed) await this.hbRedis.set(this.key(`hb:${this.rank}`), String(Date.now()), 'PX', this.ttlMs);
   }
 
   /** Throws if the run was aborted or a peer's heartbeat expired. */
@@ -149,5 +154,6 @@ export class Rendezvous {
     clearInterval(this.timer);
     await this.redis.del(this.key(`hb:${this.rank}`)).catch(() => {});
     await this.redis.quit().catch(() => this.redis.disconnect());
+    await this.hbRedis.quit().catch(() => this.hbRedis.disconnect());
   }
 }

@@ -41,6 +41,15 @@ export interface RowwiseAdamOptions {
 
 export type RedisUpdateMode = 'atomic' | 'cas';
 
+/**
+ * `cas` by default: measured (BENCHMARKS.md "Embedding tables on Redis Cluster") 1.6–4.6× the
+ * update rows/s of `atomic` at d = 64 and 512, f32 and bf16, because the float work moves from
+ * the shard's single Lua thread to the workers, and the rows were read for the forward pass
+ * anyway. `atomic` remains the fallback for conflicting rows and the better choice when many
+ * workers update the same hot rows at once (every conflict costs a second call).
+ */
+export const DEFAULT_UPDATE_MODE: RedisUpdateMode = 'cas';
+
 export interface RedisStoreOptions {
   /** Seed nodes, "host:port[,host:port…]". */
   address: string;
@@ -51,8 +60,11 @@ export interface RedisStoreOptions {
   seed: number;
   /** Std of the truncated-normal row init (model/params.ts item_emb: 0.02). */
   initStd?: number;
-  /** Hash-tag buckets B; only used when the table is created (then read from its meta). */
+  /** Hash-tag buckets B; only used when the table is created (then read from its meta).
+   *  Default: bucketsForRowsPerStep(rowsPerStep). */
   buckets?: number;
+  /** Expected distinct rows per step (default 4096), which sets the default B. */
+  rowsPerStep?: number;
   mode?: RedisUpdateMode;
   /** Give up on an operation after retrying this long through a failover (default 30 s). */
   retryMs?: number;
@@ -110,7 +122,7 @@ export class RedisEmbeddingStore {
     this.storage = o.storage ?? 'f32';
     this.seed = o.seed;
     this.initStd = o.initStd ?? 0.02;
-    this.mode = o.mode ?? 'atomic';
+    this.mode = o.mode ?? DEFAULT_UPDATE_MODE;
     this.retryMs = o.retryMs ?? 30_000;
     this.rowBytes = rowBytes(this.dim, this.storage);
   }
@@ -143,7 +155,7 @@ export class RedisEmbeddingStore {
     }
     try {
       await store.ensureFunctions();
-      await store.ensureMeta(o.buckets);
+      await store.ensureMeta(o.buckets ?? bucketsForRowsPerStep(o.rowsPerStep ?? 4096));
     } catch (e) {
       cluster.disconnect();
       throw e;
@@ -159,12 +171,11 @@ export class RedisEmbeddingStore {
     return `${this.table}:meta`;
   }
 
-  private async ensureMeta(buckets: number | undefined): Promise<void> {
+  private async ensureMeta(b: number): Promise<void> {
     const want: Record<string, string> = {
       layout: 'v1', dim: String(this.dim), storage: this.storage, rows: String(this.rows),
       seed: String(this.seed), initStd: String(this.initStd),
     };
-    const b = buckets ?? 64;
     if (!Number.isInteger(b) || b < 1) throw new Error(`redis store: expected buckets ≥ 1, got ${b}`);
     // HSETNX on a field per key would race between workers; a Lua-free create: SET NX of a JSON.
     const json = JSON.stringify({ ...want, buckets: String(b) });
