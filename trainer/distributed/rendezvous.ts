@@ -126,7 +126,15 @@ export class Rendezvous {
     const t0 = Date.now();
     for (let i = 0; ; i++) {
       if (await poll()) return;
-      if (i % 10 === 0) await this.checkPeers();
+      if (i % 10 === 0) {
+        try {
+          await this.checkPeers();
+        } catch (e) {
+          // A peer that reached this point and then exited cleanly is not lost: look once more.
+          if (await poll()) return;
+          throw e;
+        }
+      }
       if (Date.now() - t0 > timeoutMs) {
         throw new PeerLostError(`distributed: ${what} not reached by all ${this.worldSize} workers within ${timeoutMs} ms (rank ${this.rank}). HINT: a worker is stuck or was never started`);
       }
