@@ -5,6 +5,7 @@
 //   store:     {mode, storage, dim, rowsPerStep, readRowsPerS, updateRowsPerS, perShard…}
 //   memory:    {dim, storage, rows, bytesPerRow (INFO used_memory, primaries only), payload, model}
 //   allreduce: {workers, values, msPerCall (median), bytesUpPerCall}
+//   kill:      {stoppedInMs} from a worker's SIGKILL to the last survivor's exit (--only kill)
 import { Cluster } from 'ioredis';
 import { defaultConfig, loadConfigFile } from '../model/config.js';
 import { numel, paramLayout } from '../model/params.js';
@@ -114,6 +115,21 @@ async function benchAllReduce(values: number, workers: number): Promise<void> {
   console.log(JSON.stringify({ case: 'allreduce', transport: 'redis', workers, values, msPerCallMedian: ms[Math.floor(ms.length / 2)], msPerCallMin: ms[0], bytesUpPerCall: up }));
 }
 
+/** SIGKILL one of 3 workers; time until the last survivor exited (heartbeat TTL 0.8 s). */
+async function benchKill(): Promise<void> {
+  let steps = 0;
+  const l = launchWorkers({
+    worldSize: 3, entry: new URL('../trainer/distributed/allreduce_worker.ts', import.meta.url).pathname,
+    args: ['1000', '100000', '20'], redis: address, env: { HSTU_HEARTBEAT_MS: '100', HSTU_HEARTBEAT_TTL_MS: '800' },
+    onLine: (rank, _line, stream) => { if (stream === 'stdout' && rank === 0) steps++; },
+  });
+  while (steps < 3) await new Promise((r) => setTimeout(r, 20));
+  const t0 = Date.now();
+  l.children[1]!.kill('SIGKILL');
+  const exits = await l.done;
+  console.log(JSON.stringify({ case: 'kill', workers: 3, ttlMs: 800, stoppedInMs: Date.now() - t0, exits: exits.map((e) => e.code ?? e.signal) }));
+}
+
 async function main(): Promise<void> {
   const [host, port] = address.split(':');
   const admin = new Cluster([{ host: host!, port: Number(port) }]);
@@ -129,6 +145,7 @@ async function main(): Promise<void> {
       for (const W of [2, 4]) await benchAllReduce(dense, W);
       await benchAllReduce(1_000_000, 2);
     }
+    if (only.includes('kill')) for (let i = 0; i < 3; i++) await benchKill();
   } finally {
     await admin.quit();
   }
