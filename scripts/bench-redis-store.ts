@@ -96,12 +96,12 @@ async function benchMemory(admin: Cluster, storage: RowStorage, dim: number): Pr
   }
 }
 
-async function benchAllReduce(values: number, workers: number): Promise<void> {
+async function benchAllReduce(values: number, workers: number, transport: 'redis' | 'ring'): Promise<void> {
   const ms: number[] = [];
   let up = 0;
   const l = launchWorkers({
     worldSize: workers, entry: new URL('../trainer/distributed/allreduce_worker.ts', import.meta.url).pathname,
-    args: [String(values), '20'], redis: address,
+    args: [String(values), '20'], redis: address, env: { HSTU_ALLREDUCE: transport },
     onLine: (rank, line, stream) => {
       if (stream !== 'stdout' || rank !== 0) return;
       const j = JSON.parse(line) as { ms?: number; step?: number; summary?: { bytesUp: number; calls: number } };
@@ -112,7 +112,7 @@ async function benchAllReduce(values: number, workers: number): Promise<void> {
   const exits = await l.done;
   if (exits.some((e) => e.code !== 0)) throw new Error(`allreduce bench: workers failed ${JSON.stringify(exits)}`);
   ms.sort((a, b) => a - b);
-  console.log(JSON.stringify({ case: 'allreduce', transport: 'redis', workers, values, msPerCallMedian: ms[Math.floor(ms.length / 2)], msPerCallMin: ms[0], bytesUpPerCall: up }));
+  console.log(JSON.stringify({ case: 'allreduce', transport, workers, values, msPerCallMedian: ms[Math.floor(ms.length / 2)], msPerCallMin: ms[0], bytesUpPerCall: up }));
 }
 
 /** SIGKILL one of 3 workers; time until the last survivor exited (heartbeat TTL 0.8 s). */
@@ -142,8 +142,9 @@ async function main(): Promise<void> {
       const c = loadConfigFile('trainer/configs/ml-100k/hstu.json', defaultConfig);
       const dense = paramLayout(c, 1682).filter((s) => !s.embedding).reduce((a, s) => a + numel(s.shape), 0);
       console.log(JSON.stringify({ case: 'dense-params', config: 'ml-100k/hstu.json', values: dense }));
-      for (const W of [2, 4]) await benchAllReduce(dense, W);
-      await benchAllReduce(1_000_000, 2);
+      for (const [values, W] of [[dense, 2], [dense, 4], [1_000_000, 2]] as const) {
+        for (const t of ['redis', 'ring'] as const) await benchAllReduce(values, W, t);
+      }
     }
     if (only.includes('kill')) for (let i = 0; i < 3; i++) await benchKill();
   } finally {

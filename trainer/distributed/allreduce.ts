@@ -10,11 +10,12 @@
 // (and by verifyLast() at the end of a run).
 // Cleanup: a rank that has read call k's buffers deletes its own buffers of call k−1 (every rank
 // has written call k, so every rank has finished reading k−1); all keys also expire.
-// Why Redis and not a TCP ring: one transport, already there for rendezvous and heartbeats, no
-// listening sockets on workers, works under any launcher; a rank moves P bytes up and W·P down,
-// against 2·P·(W−1)/W for a ring: fine while the dense parameters are small (DESIGN §7: ≈ 10⁷
-// parameters at the paper's largest; ML-100K's HSTU has ≈ 10⁵ dense) and W is small; measured in
-// BENCHMARKS.md.
+// Versus the TCP ring (ring_allreduce.ts): a rank moves P bytes up and W·P down here, against
+// 2·P·(W−1)/W each way for the ring, and every byte passes through a shard. Measured
+// (BENCHMARKS.md): equal at ML-100K's 36k dense values and W = 2, the ring 1.6–2.1× faster at W = 4
+// or 1M values, so dense gradients take the ring; this transport serves variable-length
+// all-gathers (the synchronous embedding mode) and launchers where workers cannot connect to each
+// other.
 import type { Rendezvous } from './rendezvous.js';
 
 const HEADER = 8; // [u32 digest of the previous result][u32 payload bytes]

@@ -8,6 +8,7 @@ import { RedisAllReduce } from './allreduce.js';
 import { rankSlice, workerIdentityFromEnv } from './env.js';
 import { newRunId } from './launch.js';
 import { PeerLostError, Rendezvous } from './rendezvous.js';
+import { RingAllReduce } from './ring_allreduce.js';
 import { applySynchronous, combineSparse, type SparseGrads } from './sparse_sync.js';
 
 describe('worker identity and data shards', () => {
@@ -79,6 +80,34 @@ describe.skipIf(!up)('distributed pieces on the local cluster', () => {
     const res = await Promise.allSettled(ars.map((a) => a.sumF32(new Float32Array(n))));
     expect(res.some((x) => x.status === 'rejected' && /all-reduce results differed at call 3/.test(String(x.reason)))).toBe(true);
     await Promise.all(rs.map((r) => r.close()));
+  });
+
+  it('ring all-reduce over TCP: identical bits on every rank, each chunk summed in its fixed ring order, NaN kept', async () => {
+    const runId = newRunId(), W = 3, n = 1001;
+    const rs = await Promise.all([0, 1, 2].map((r) => join(runId, r, W)));
+    const rings = await Promise.all(rs.map((r) => RingAllReduce.open(r)));
+    try {
+      for (let call = 0; call < 3; call++) {
+        const inputs = rs.map((r) => Float32Array.from({ length: n }, (_, i) => Math.fround((i % 5 === r.rank ? 1e8 : 1) * Math.cos(i * 0.7 + call + r.rank * 31))));
+        inputs[2]![500] = NaN;
+        const outs = await Promise.all(rings.map((g, r) => g.sumF32(inputs[r]!)));
+        for (const o of outs) expect(new Uint32Array(o.buffer)).toEqual(new Uint32Array(outs[0]!.buffer));
+        for (let i = 0; i < n; i++) {
+          let c = 0; // the chunk of element i: [floor(c·n/W), floor((c+1)·n/W))
+          while (Math.floor(((c + 1) * n) / W) <= i) c++;
+          let acc = inputs[c]![i]!;
+          for (let k = 1; k < W; k++) acc = Math.fround(acc + inputs[(c + k) % W]![i]!);
+          if (i === 500) expect(outs[0]![i]).toBeNaN();
+          else expect(outs[0]![i]).toBe(acc);
+        }
+      }
+      (rings[1] as unknown as { lastDigest: number }).lastDigest ^= 1;
+      const res = await Promise.allSettled(rings.map((g) => g.sumF32(new Float32Array(n))));
+      expect(res.some((x) => x.status === 'rejected' && /ring all-reduce results differed/.test(String(x.reason)))).toBe(true);
+    } finally {
+      for (const g of rings) g.close();
+      await Promise.all(rs.map((r) => r.close()));
+    }
   });
 
   it('a worker whose heartbeat stops makes the others throw PeerLostError within the bound', async () => {
