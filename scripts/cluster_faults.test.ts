@@ -18,6 +18,7 @@ import { cli, killNode, redisInstalled, startCluster, stopCluster, waitClusterOk
 import { RedisEmbeddingStore, type RowBlock } from '../trainer/store/redis_store.js';
 import { adamDoubleConstants, encodeRow, initRow, rowBytes, rowwiseAdamRowDouble, decodeRow } from '../trainer/store/row_codec.js';
 import { exportRedisTable, importTable } from '../trainer/store/table_export.js';
+import { tableCommand } from './table.js';
 
 const run = promisify(execFile);
 const have = redisInstalled();
@@ -196,5 +197,25 @@ describe.skipIf(!have)('Redis store faults on throwaway local clusters', () => {
     } finally {
       await target.close();
     }
+  }, 120_000);
+
+  it('scripts/table.ts export/import round trip through the command line, and a clear error for a missing table', async () => {
+    const out = join(dir, 'cli');
+    const logs: string[] = [];
+    await tableCommand(['export', '--redis', `127.0.0.1:${A.port}`, '--table', 'faults', '--out', out], (l) => logs.push(l));
+    await tableCommand(['import', '--redis', `127.0.0.1:${B.port}`, '--table', 'faults_cli', '--in', out, '--buckets', '5'], (l) => logs.push(l));
+    expect(logs[0]).toMatch(/^exported \d+ rows of faults \(d 24, f32\)/);
+    const t = await RedisEmbeddingStore.openExisting(`127.0.0.1:${B.port}`, 'faults_cli');
+    try {
+      expect([t.dim, t.rows, t.bucketCount]).toEqual([D, ROWS, 5]);
+      const all = Uint32Array.from({ length: ROWS }, (_, i) => i);
+      const src = await store.read(all), dst = await t.read(all);
+      expect(bits(dst.w)).toEqual(bits(src.w));
+      expect(bits(dst.m)).toEqual(bits(src.m));
+      expect(bits(dst.v)).toEqual(bits(src.v));
+    } finally {
+      await t.close();
+    }
+    await expect(RedisEmbeddingStore.openExisting(`127.0.0.1:${B.port}`, 'nope')).rejects.toThrow(/no table "nope" .*HINT/);
   }, 120_000);
 });

@@ -163,6 +163,26 @@ export class RedisEmbeddingStore {
     return store;
   }
 
+  /** Opens a table that exists on the cluster, with the dim, storage, rows, seed and buckets of its meta. */
+  static async openExisting(address: string, table: string, mode?: RedisUpdateMode): Promise<RedisEmbeddingStore> {
+    const probe = new Cluster(parseAddress(address), { clusterRetryStrategy: (t: number) => (t > 3 ? null : 100 * t), redisOptions: { connectTimeout: 2000 } });
+    probe.on('error', () => {});
+    let raw: string | null;
+    try {
+      raw = await withTimeout(probe.get(`${table}:meta`), 5000);
+    } catch (e) {
+      throw new Error(`redis store: no Redis Cluster answers at ${address} (${(e as Error).message}). HINT: npm run cluster -- start, or pass --redis host:port of a node of your cluster`);
+    } finally {
+      probe.disconnect();
+    }
+    if (raw === null) throw new Error(`redis store: no table "${table}" at ${address} (no key ${table}:meta). HINT: check the table name; a table is created by its first run or import`);
+    const m = JSON.parse(raw) as Record<string, string>;
+    return RedisEmbeddingStore.open({
+      address, table, rows: Number(m.rows), dim: Number(m.dim), storage: m.storage as RowStorage,
+      seed: Number(m.seed), initStd: Number(m.initStd), buckets: Number(m.buckets), ...(mode ? { mode } : {}),
+    });
+  }
+
   get bucketCount(): number {
     return this.buckets;
   }
