@@ -9,14 +9,16 @@
 //       Returns the 1-based indices of rows that do not exist (left untouched: the client creates
 //       them and retries).
 //   emb_cas(keys; rowBytes, versions, rows)     mode `cas`: stores row i only if its version is
-//       still versions[i] (n u32 LE); returns the 1-based indices that conflicted.
+//       still versions[i] (n u32 LE); returns the 1-based indices that conflicted. A row already
+//       equal to the new value (version included) is not a conflict: retrying a commit whose reply
+//       was lost (a failover) does not apply the update twice.
 //   emb_create(keys; rowBytes, rows)            creates rows that do not exist (first touch).
 //   emb_write(keys; rowBytes, rows)             overwrites payloads (write-back, import); the
 //       stored version becomes old version + 1 whatever the blob says, so `cas` stays sound.
 // A value of the wrong size is an error naming the key, never silently reinterpreted.
 export const FUNCTIONS_LIBRARY = 'hstu_emb';
 /** Bumped with any change to the code below; the store reloads when the loaded code differs. */
-export const FUNCTIONS_VERSION = 1;
+export const FUNCTIONS_VERSION = 2;
 
 export const FUNCTIONS_CODE = `#!lua name=${FUNCTIONS_LIBRARY}
 -- hstu_emb version ${FUNCTIONS_VERSION} (hstu-webgpu trainer/store/redis_functions.ts)
@@ -122,9 +124,11 @@ local function emb_cas(keys, args)
       conflicts[#conflicts + 1] = i
     else
       if #s ~= rb then return bad_size(key, #s, rb) end
+      local row = string.sub(rows, (i - 1) * rb + 1, i * rb)
       if struct.unpack('<I4', s) == want then
-        redis.call('SET', key, string.sub(rows, (i - 1) * rb + 1, i * rb))
-      else
+        redis.call('SET', key, row)
+      elseif s ~= row then
+        -- (equal to our new row: this very commit already landed; a retry after a lost reply)
         conflicts[#conflicts + 1] = i
       end
     end

@@ -1,7 +1,7 @@
 // Needs the local Redis Cluster (npm run cluster -- start; .ci/run starts it); skips without it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster } from 'ioredis';
-import { adamDoubleConstants, decodeRow, encodeRow, initRow, rowBytes, rowwiseAdamRowDouble, roundStoredValue, type RowStorage } from './row_codec.js';
+import { adamDoubleConstants, decodeRow, encodeRow, hashId, initRow, rowBytes, rowwiseAdamRowDouble, roundStoredValue, type RowStorage } from './row_codec.js';
 import { RedisEmbeddingStore, bucketsForRowsPerStep, rowKey, type RedisUpdateMode } from './redis_store.js';
 import { FUNCTIONS_LIBRARY } from './redis_functions.js';
 import { clusterReachable, deleteTable, SKIP_MESSAGE, TEST_REDIS_ADDRESS, uniqueTable } from './redis_testing.js';
@@ -122,6 +122,30 @@ describe.skipIf(!up)('redis store on the local cluster', () => {
     await b.applyRowwiseAdam(ids, gb, { lr: 0.01, weightDecay: 0.01, step: 2 });
     expect(b.stats.casConflicts).toBe(3);
     await expectRows(a, mirror([...ids], d, 'f32', 3, [{ step: 1, grads: ga }, { step: 2, grads: gb }]));
+  });
+
+  it('cas: committing the same new rows twice (a retry after a lost reply) applies the update once', async () => {
+    const s = await open('idem', { mode: 'cas' });
+    const d = s.dim, ids = [21];
+    for (let id = 22; ids.length < 2; id++) if (hashId(id) % s.bucketCount === hashId(21) % s.bucketCount) ids.push(id); // one slot
+    const g = Float32Array.from({ length: 2 * d }, (_, i) => Math.sin(i) * 0.1);
+    await s.read(Uint32Array.from(ids));
+    const keys = ids.map((id) => rowKey(s.table, s.bucketCount, id));
+    const old = await admin.mgetBuffer(...keys);
+    const rb = rowBytes(d, 'f32'), versions = Buffer.alloc(8), rows = Buffer.alloc(2 * rb);
+    const k = adamDoubleConstants({ lr: 0.01, weightDecay: 0.01, step: 1 });
+    old.forEach((o, i) => {
+      versions.writeUInt32LE(o!.readUInt32LE(0), 4 * i);
+      rowwiseAdamRowDouble(o!, 0, rows, i * rb, d, 'f32', g, i * d, k, new Float32Array(d), new Float32Array(d));
+    });
+    for (let attempt = 0; attempt < 2; attempt++) {
+      expect(await admin.fcall('emb_cas', 2, ...keys, String(rb), versions, rows)).toEqual([]);
+    }
+    await expectRows(s, mirror(ids, d, 'f32', 3, [{ step: 1, grads: g }]));
+    // a genuinely stale commit still conflicts (row 1 differs; row 2 is the landed value again)
+    const stale = Buffer.from(rows);
+    stale.writeFloatLE(123, 12);
+    expect(await admin.fcall('emb_cas', 2, ...keys, String(rb), versions, stale)).toEqual([1]);
   });
 
   it('a NaN gradient turns the row NaN on the server (never finite)', async () => {

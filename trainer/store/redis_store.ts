@@ -16,6 +16,9 @@
 // Durability bound: Redis replicates asynchronously. flush() waits (WAIT) until every primary's
 // replica has acknowledged every earlier write of this client; updates acknowledged before a
 // flush() survive the loss of one primary; updates after the last flush() may be lost with it.
+// An update whose reply is lost (its primary died mid-call) is retried: a `cas` commit is
+// idempotent (emb_cas accepts a row that already holds the new value), an `atomic` one may be
+// applied twice.
 import { Cluster, type Redis } from 'ioredis';
 import {
   adamDoubleConstants, decodeRow, encodeRow, hashId, initRow, rowBytes, rowwiseAdamRowDouble, type RowStorage,
