@@ -21,7 +21,7 @@ const arg = (k: string, d: string) => {
 const address = arg('redis', '127.0.0.1:7100');
 const rowsPerStep = Number(arg('rows-per-step', '4096'));
 const steps = Number(arg('steps', '6'));
-const only = arg('only', 'store,memory,allreduce').split(',');
+const only = arg('only', 'store,memory,allreduce').split(','); // and 'kill'
 
 async function primaries(admin: Cluster): Promise<number> {
   await admin.ping();
