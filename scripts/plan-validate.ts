@@ -1,0 +1,232 @@
+// Validation of the planner (`npm run plan -- --validate`): small configurations run here for a
+// few steps each; the planner predicts each from the local calibration; predicted vs measured step
+// time and peak memory, with the error. Calibration and validation are interleaved: the kernel
+// rates are re-timed right before each row (the CPU is shared and its load drifts), and each row is
+// predicted from the rates measured just before it.
+//
+// A row is one `ValidationRow`: a name, a config, synthetic data options and a `measure` function
+// that runs the steps and reports what it saw. Rows for other stores plug in as one function each
+// (after the host store and the Redis workers are merged):
+//   - host store with a small cache: a `measure` that builds the encoder on trainer/store's host
+//     backend with a cache of, e.g., 25% of the rows, and `store: 'host'` + `cacheRows` in `input`;
+//     the planner's store term then predicts the missed rows' transfer (hostLink = upload rate).
+//   - 2 workers on the local Redis Cluster: a `measure` that starts 2 workers (trainer/distributed)
+//     against the cluster and reports the slower worker's median step; `workers: 2, store: 'redis'`,
+//     with the calibration's redis rows/s measured on that cluster (CalibrationFile.redis).
+// Append such rows to `validationRows()`; the runner, the table and the JSON need no change.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { createGpu, type Gpu } from '../kernels/gpu/index.js';
+import { applyOverrides, defaultConfig, type Config } from '../model/config.js';
+import { createEncoder } from '../model/encoder.js';
+import { initParams } from '../model/params.js';
+import { localProfile, type CalibrationFile } from '../model/plan/devices.js';
+import { formatBytes } from '../model/plan/memory.js';
+import { plan, type PlanInput } from '../model/plan/plan.js';
+import { batchTrainSequences, generateSynthetic, type Interactions, type SyntheticOptions } from '../trainer/data/index.js';
+import { prepareSplit, trainStep, type HostTrainBatch } from '../trainer/train.js';
+import { calibrate, timeProbe } from './plan-calibrate.js';
+
+export interface Measured {
+  /** Seconds of each timed step (after one warm-up step that compiles pipelines). */
+  stepSeconds: number[];
+  /** Peak bytes of live device buffers (pool tensors at their requested size + the item table). */
+  peakBytes: number;
+  /** Bytes the buffer pool allocated (power-of-two buckets, never returned): for information. */
+  poolBytes: number;
+  /** Lengths of the timed steps' examples, for the prediction. */
+  stepLengths: number[][];
+}
+
+export interface ValidationRow {
+  name: string;
+  what: string;
+  config: Config;
+  data: Partial<SyntheticOptions>;
+  /** Planner input beyond the config, items and the calibrated device. */
+  input?: Partial<PlanInput>;
+  /** Runs `steps` timed steps, calling `aroundStep` right before and right after each (the
+   *  runner's load probe: it must not run while a step is being timed). */
+  measure(gpu: Gpu, c: Config, data: Interactions, steps: number, aroundStep: () => Promise<void>): Promise<Measured>;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+/** Tracks live pool bytes (requested sizes) while `fn` runs; returns the peak. */
+async function withLiveBytes<T>(gpu: Gpu, fn: () => Promise<T>): Promise<{ value: T; peak: number }> {
+  const pool = gpu.pool as unknown as { take: (bytes: number, label: string) => GPUBuffer; give: (b: GPUBuffer) => void };
+  const origTake = pool.take.bind(pool), origGive = pool.give.bind(pool);
+  const sizes = new Map<GPUBuffer, number>();
+  let live = 0, peak = 0;
+  pool.take = (bytes: number, label: string) => {
+    const b = origTake(bytes, label);
+    sizes.set(b, bytes);
+    live += bytes;
+    peak = Math.max(peak, live);
+    return b;
+  };
+  pool.give = (b: GPUBuffer) => {
+    live -= sizes.get(b) ?? 0;
+    sizes.delete(b);
+    origGive(b);
+  };
+  try {
+    return { value: await fn(), peak };
+  } finally {
+    pool.take = origTake;
+    pool.give = origGive;
+  }
+}
+
+/** The device store (today's trainer): encoder on the GPU, trainStep as train.ts runs it. */
+export async function measureDeviceStore(gpu: Gpu, c: Config, data: Interactions, steps: number, aroundStep: () => Promise<void>): Promise<Measured> {
+  const split = prepareSplit(data, c);
+  const batches: HostTrainBatch[] = [...batchTrainSequences(split.train, { batchSize: c.batchSize, maxLen: c.maxLen, shuffleSeed: c.seed, epoch: 0 })];
+  if (batches.length < 2) throw new Error(`validate: the data gives ${batches.length} batch(es); need ≥ 2. HINT: more users in the row's data options`);
+  const poolBefore = gpu.pool.bytesAllocated;
+  const times: number[] = [];
+  const lengths: number[][] = [];
+  const { peak } = await withLiveBytes(gpu, async () => {
+    const enc = await createEncoder(gpu, c, data.numItems, initParams(c, data.numItems - 1, c.seed));
+    try {
+      for (let s = 0; s <= steps; s++) {
+        const tb = batches[s % batches.length]!;
+        if (s > 0) await aroundStep();
+        const t0 = performance.now();
+        const loss = await trainStep(gpu, enc, c, tb, s, c.lr, data.numItems);
+        const dt = (performance.now() - t0) / 1000;
+        if (s > 0) await aroundStep();
+        if (!Number.isFinite(loss)) throw new Error(`validate: loss ${loss} at step ${s}`);
+        if (s === 0) continue; // compiles pipelines
+        times.push(dt);
+        lengths.push(Array.from({ length: tb.seqOffsets.length - 1 }, (_, i) => tb.seqOffsets[i + 1]! - tb.seqOffsets[i]!));
+      }
+    } finally {
+      enc.release();
+    }
+  });
+  const tableBytes = data.numItems * (8 * c.dim + 4); // w, m (f32) and v per row, outside the pool
+  return { stepSeconds: times, peakBytes: peak + tableBytes, poolBytes: gpu.pool.bytesAllocated - poolBefore + tableBytes, stepLengths: lengths };
+}
+
+const cfg = (o: Partial<Config>) => applyOverrides(defaultConfig, { dropout: 0.2, ...o });
+
+/** The rows this branch can run (device store). See the header for the host and Redis rows. */
+export function validationRows(): ValidationRow[] {
+  return [
+    { name: 'device-small', what: 'HSTU d = 32, N = 50, 2 layers, B = 64, per-position negatives', config: cfg({ dim: 32, maxLen: 50, numLayers: 2, numHeads: 1, batchSize: 64 }), data: { numUsers: 400, numItems: 1500 }, measure: measureDeviceStore },
+    { name: 'device-wide', what: 'HSTU d = 64, N = 100, 4 layers, 2 heads, B = 32', config: cfg({ dim: 64, maxLen: 100, numLayers: 4, numHeads: 2, batchSize: 32 }), data: { numUsers: 200, numItems: 3000 }, measure: measureDeviceStore },
+    { name: 'device-shared', what: 'HSTU d = 48, N = 200, 3 layers, B = 64, shared negatives (R = 256)', config: cfg({ dim: 48, maxLen: 200, numLayers: 3, numHeads: 2, batchSize: 64, negativeSampling: 'shared', numNegatives: 256 }), data: { numUsers: 300, numItems: 2000 }, measure: measureDeviceStore },
+    { name: 'long-sequence', what: 'HSTU d = 32, N = 1024, 2 layers, B = 4 (histories of 1,050–1,200 events)', config: cfg({ dim: 32, maxLen: 1024, numLayers: 2, numHeads: 1, batchSize: 4 }), data: { numUsers: 16, numItems: 2000, minEvents: 1050, maxEvents: 1200, startTime: 1 }, measure: measureDeviceStore },
+  ];
+}
+
+export interface ValidationResult {
+  name: string;
+  what: string;
+  predictedStep: number;
+  measuredStep: number;
+  stepError: number;
+  predictedPeak: number;
+  measuredPeak: number;
+  peakError: number;
+  poolBytes: number;
+  binding: string;
+  terms: Record<string, number>;
+  /** The probe's slow-down around each timed step, relative to calibration. */
+  loadFactors: number[];
+  stepSeconds: number[];
+}
+
+/** The planner's prediction of one step of a row: the calibration's rates divided by the load
+ *  factor measured around that step. */
+export function predictStep(row: ValidationRow, cal: CalibrationFile, data: Interactions, stepLengths: number[], loadFactor: number) {
+  const r = cal.rates;
+  const scaled: CalibrationFile = { ...cal, rates: { dense: r.dense / loadFactor, attention: r.attention / loadFactor, loss: r.loss / loadFactor, lossShared: r.lossShared / loadFactor, memory: r.memory / loadFactor }, dispatchSeconds: cal.dispatchSeconds * loadFactor, submitSeconds: cal.submitSeconds * loadFactor };
+  return plan({
+    name: row.name,
+    config: row.config,
+    items: data.numItems - 1,
+    users: data.numUsers,
+    events: data.count,
+    epochs: 1,
+    workers: 1,
+    device: localProfile(scaled),
+    store: 'device',
+    computeDtype: 'fp32',
+    lossAsImplemented: true,
+    activations: 'ours',
+    stepLengths,
+    ...row.input,
+  });
+}
+
+const pct = (x: number) => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(1)}%`;
+
+export function formatValidation(rows: ValidationResult[]): string {
+  const head = ['row', 'predicted step', 'measured step', 'error', 'predicted peak', 'measured peak', 'error', 'binding (predicted)'];
+  const cells = rows.map((r) => [r.name, `${(r.predictedStep * 1e3).toFixed(0)} ms`, `${(r.measuredStep * 1e3).toFixed(0)} ms`, pct(r.stepError), formatBytes(r.predictedPeak), formatBytes(r.measuredPeak), pct(r.peakError), r.binding]);
+  const w = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (xs: string[]) => xs.map((x, i) => x.padEnd(w[i]!)).join('  ').trimEnd();
+  return [line(head), line(w.map((n) => '-'.repeat(n))), ...cells.map(line)].join('\n');
+}
+
+export async function runCalibrateAndValidate(o: { profile: string; validate: boolean; json: boolean; steps?: number }): Promise<void> {
+  const log = (s: string) => (o.json ? process.stderr : process.stdout).write(s + '\n');
+  const gpu = await createGpu();
+  try {
+    const { file, rateCases, probe, probeMs } = await calibrate(gpu, log);
+    try {
+      mkdirSync(dirname(o.profile), { recursive: true });
+      writeFileSync(o.profile, JSON.stringify(file, null, 2) + '\n');
+      log(`wrote ${o.profile}`);
+      if (!o.validate) return;
+      const results: ValidationResult[] = [];
+      for (const row of validationRows()) {
+        const data = generateSynthetic(row.data);
+        log(`validate ${row.name}: ${row.what} (${data.numItems - 1} items, ${data.numUsers} users)`);
+        // Interleaved: the load probe runs right before and after every timed step; each step is
+        // predicted from the calibrated rates scaled by the probe's slow-down around it.
+        const factors: number[] = [];
+        let before = 0, half = false;
+        const aroundStep = async () => {
+          const ms = await timeProbe(gpu, probe);
+          if (!half) before = ms;
+          else factors.push((before + ms) / 2 / probeMs);
+          half = !half;
+        };
+        // A fresh device per row: the loss's scratch buffers live per device, so the peak is this row's.
+        const rowGpu = await createGpu();
+        let m: Measured;
+        try {
+          m = await row.measure(rowGpu, row.config, data, o.steps ?? 3, aroundStep);
+        } finally {
+          rowGpu.dispose();
+        }
+        const preds = m.stepLengths.map((lengths, i) => predictStep(row, file, data, lengths, factors[i] ?? 1));
+        const predictedStep = median(preds.map((p) => p.step.seconds)), measuredStep = median(m.stepSeconds);
+        const mid = preds[m.stepSeconds.indexOf([...m.stepSeconds].sort((a, b) => a - b)[Math.floor(m.stepSeconds.length / 2)]!)] ?? preds[0]!;
+        const terms: Record<string, number> = {};
+        for (const t of [...mid.step.compute, mid.step.memory, mid.step.overhead]) terms[t.name] = t.seconds;
+        const predictedPeak = Math.max(...preds.map((p) => p.tiers.device.perDevice));
+        const res: ValidationResult = { name: row.name, what: row.what, predictedStep, measuredStep, stepError: predictedStep / measuredStep - 1, predictedPeak, measuredPeak: m.peakBytes, peakError: predictedPeak / m.peakBytes - 1, poolBytes: m.poolBytes, binding: mid.step.binding, terms, loadFactors: factors, stepSeconds: m.stepSeconds };
+        results.push(res);
+        log(`  load factor ${factors.map((f) => f.toFixed(2)).join(', ')}; steps ${m.stepSeconds.map((x) => (x * 1e3).toFixed(0)).join(', ')} ms`);
+        log(`  predicted ${(predictedStep * 1e3).toFixed(0)} ms (${Object.entries(terms).map(([k, v]) => `${k} ${(v * 1e3).toFixed(0)}`).join(', ')}), measured ${(measuredStep * 1e3).toFixed(0)} ms (${pct(res.stepError)}); peak ${formatBytes(predictedPeak)} vs ${formatBytes(m.peakBytes)} (${pct(res.peakError)}; pool allocated ${formatBytes(m.poolBytes)})`);
+      }
+      if (o.json) console.log(JSON.stringify({ device: file.adapter, calibration: file, rows: results }, null, 2));
+      else {
+        console.log('\n' + formatValidation(results));
+        const bad = results.filter((r) => Math.abs(r.stepError) > 0.25 || Math.abs(r.peakError) > 0.25);
+        console.log(bad.length ? `\n${bad.length} row(s) outside ±25%: ${bad.map((r) => r.name).join(', ')}` : '\nevery prediction within ±25%');
+      }
+    } finally {
+      rateCases.release();
+    }
+  } finally {
+    gpu.dispose();
+  }
+}
