@@ -25,7 +25,7 @@ import { formatBytes } from '../model/plan/memory.js';
 import { plan, type PlanInput } from '../model/plan/plan.js';
 import { batchTrainSequences, generateSynthetic, type Interactions, type SyntheticOptions } from '../trainer/data/index.js';
 import { prepareSplit, trainStep, type HostTrainBatch } from '../trainer/train.js';
-import { calibrate, timeProbe } from './plan-calibrate.js';
+import { calibrate, ratesOf, timeCases } from './plan-calibrate.js';
 
 export interface Measured {
   /** Seconds of each timed step (after one warm-up step that compiles pipelines). */
@@ -36,6 +36,8 @@ export interface Measured {
   poolBytes: number;
   /** Lengths of the timed steps' examples, for the prediction. */
   stepLengths: number[][];
+  /** Lengths of the warm-up step's examples: the largest batch, which sets the peak. */
+  peakLengths: number[];
 }
 
 export interface ValidationRow {
@@ -45,9 +47,10 @@ export interface ValidationRow {
   data: Partial<SyntheticOptions>;
   /** Planner input beyond the config, items and the calibrated device. */
   input?: Partial<PlanInput>;
-  /** Runs `steps` timed steps, calling `aroundStep` right before and right after each (the
-   *  runner's load probe: it must not run while a step is being timed). */
-  measure(gpu: Gpu, c: Config, data: Interactions, steps: number, aroundStep: () => Promise<void>): Promise<Measured>;
+  /** Runs one warm-up step on the largest batch (pipelines compile; buffers reach their peak size),
+   *  then `steps` timed steps, calling `between` after each (the runner re-times calibration
+   *  kernels there, never while a step is timed). */
+  measure(gpu: Gpu, c: Config, data: Interactions, steps: number, between: () => Promise<void>): Promise<Measured>;
 }
 
 const median = (xs: number[]) => {
@@ -82,34 +85,40 @@ async function withLiveBytes<T>(gpu: Gpu, fn: () => Promise<T>): Promise<{ value
 }
 
 /** The device store (today's trainer): encoder on the GPU, trainStep as train.ts runs it. */
-export async function measureDeviceStore(gpu: Gpu, c: Config, data: Interactions, steps: number, aroundStep: () => Promise<void>): Promise<Measured> {
+export async function measureDeviceStore(gpu: Gpu, c: Config, data: Interactions, steps: number, between: () => Promise<void>): Promise<Measured> {
   const split = prepareSplit(data, c);
-  const batches: HostTrainBatch[] = [...batchTrainSequences(split.train, { batchSize: c.batchSize, maxLen: c.maxLen, shuffleSeed: c.seed, epoch: 0 })];
+  // Largest batch first: the warm-up step then sizes every buffer (the loss's scratch grows, and
+  // the buffers it outgrows are not given back: see BENCHMARKS.md), so the peak is the steady one.
+  const batches: HostTrainBatch[] = [...batchTrainSequences(split.train, { batchSize: c.batchSize, maxLen: c.maxLen, shuffleSeed: c.seed, epoch: 0 })].sort((a, b) => b.items.length - a.items.length);
   if (batches.length < 2) throw new Error(`validate: the data gives ${batches.length} batch(es); need ≥ 2. HINT: more users in the row's data options`);
   const poolBefore = gpu.pool.bytesAllocated;
   const times: number[] = [];
   const lengths: number[][] = [];
+  let peakLengths: number[] = [];
   const { peak } = await withLiveBytes(gpu, async () => {
     const enc = await createEncoder(gpu, c, data.numItems, initParams(c, data.numItems - 1, c.seed));
     try {
       for (let s = 0; s <= steps; s++) {
         const tb = batches[s % batches.length]!;
-        if (s > 0) await aroundStep();
         const t0 = performance.now();
         const loss = await trainStep(gpu, enc, c, tb, s, c.lr, data.numItems);
         const dt = (performance.now() - t0) / 1000;
-        if (s > 0) await aroundStep();
         if (!Number.isFinite(loss)) throw new Error(`validate: loss ${loss} at step ${s}`);
-        if (s === 0) continue; // compiles pipelines
+        const lens = Array.from({ length: tb.seqOffsets.length - 1 }, (_, i) => tb.seqOffsets[i + 1]! - tb.seqOffsets[i]!);
+        if (s === 0) {
+          peakLengths = lens; // compiles pipelines: not timed
+          continue;
+        }
         times.push(dt);
-        lengths.push(Array.from({ length: tb.seqOffsets.length - 1 }, (_, i) => tb.seqOffsets[i + 1]! - tb.seqOffsets[i]!));
+        lengths.push(lens);
+        await between();
       }
     } finally {
       enc.release();
     }
   });
   const tableBytes = data.numItems * (8 * c.dim + 4); // w, m (f32) and v per row, outside the pool
-  return { stepSeconds: times, peakBytes: peak + tableBytes, poolBytes: gpu.pool.bytesAllocated - poolBefore + tableBytes, stepLengths: lengths };
+  return { stepSeconds: times, peakBytes: peak + tableBytes, poolBytes: gpu.pool.bytesAllocated - poolBefore + tableBytes, stepLengths: lengths, peakLengths };
 }
 
 const cfg = (o: Partial<Config>) => applyOverrides(defaultConfig, { dropout: 0.2, ...o });
@@ -136,16 +145,11 @@ export interface ValidationResult {
   poolBytes: number;
   binding: string;
   terms: Record<string, number>;
-  /** The probe's slow-down around each timed step, relative to calibration. */
-  loadFactors: number[];
   stepSeconds: number[];
 }
 
-/** The planner's prediction of one step of a row: the calibration's rates divided by the load
- *  factor measured around that step. */
-export function predictStep(row: ValidationRow, cal: CalibrationFile, data: Interactions, stepLengths: number[], loadFactor: number) {
-  const r = cal.rates;
-  const scaled: CalibrationFile = { ...cal, rates: { dense: r.dense / loadFactor, attention: r.attention / loadFactor, loss: r.loss / loadFactor, lossShared: r.lossShared / loadFactor, memory: r.memory / loadFactor }, dispatchSeconds: cal.dispatchSeconds * loadFactor, submitSeconds: cal.submitSeconds * loadFactor };
+/** The planner's prediction of one step of a row (its real example lengths) on the calibrated device. */
+export function predictStep(row: ValidationRow, cal: CalibrationFile, data: Interactions, stepLengths: number[]) {
   return plan({
     name: row.name,
     config: row.config,
@@ -154,7 +158,7 @@ export function predictStep(row: ValidationRow, cal: CalibrationFile, data: Inte
     events: data.count,
     epochs: 1,
     workers: 1,
-    device: localProfile(scaled),
+    device: localProfile(cal),
     store: 'device',
     computeDtype: 'fp32',
     lossAsImplemented: true,
@@ -178,46 +182,52 @@ export async function runCalibrateAndValidate(o: { profile: string; validate: bo
   const log = (s: string) => (o.json ? process.stderr : process.stdout).write(s + '\n');
   const gpu = await createGpu();
   try {
-    const { file, rateCases, probe, probeMs } = await calibrate(gpu, log);
+    const { file, rateCases, best } = await calibrate(gpu, log);
     try {
-      mkdirSync(dirname(o.profile), { recursive: true });
-      writeFileSync(o.profile, JSON.stringify(file, null, 2) + '\n');
-      log(`wrote ${o.profile}`);
-      if (!o.validate) return;
-      const results: ValidationResult[] = [];
+      const save = (f: CalibrationFile) => {
+        mkdirSync(dirname(o.profile), { recursive: true });
+        writeFileSync(o.profile, JSON.stringify(f, null, 2) + '\n');
+        log(`wrote ${o.profile}`);
+      };
+      if (!o.validate) return save(file);
+      // Interleaved: every calibration kernel is timed again after each measured step, and each
+      // kernel's best time over the whole run sets the rates; each row is judged on its least
+      // disturbed step. Both are then estimates of the machine with the least interference.
+      const between = () => timeCases(gpu, rateCases, best, 1, 1);
+      const measured: { row: ValidationRow; data: Interactions; m: Measured }[] = [];
       for (const row of validationRows()) {
         const data = generateSynthetic(row.data);
         log(`validate ${row.name}: ${row.what} (${data.numItems - 1} items, ${data.numUsers} users)`);
-        // Interleaved: the load probe runs right before and after every timed step; each step is
-        // predicted from the calibrated rates scaled by the probe's slow-down around it.
-        const factors: number[] = [];
-        let before = 0, half = false;
-        const aroundStep = async () => {
-          const ms = await timeProbe(gpu, probe);
-          if (!half) before = ms;
-          else factors.push((before + ms) / 2 / probeMs);
-          half = !half;
-        };
         // A fresh device per row: the loss's scratch buffers live per device, so the peak is this row's.
         const rowGpu = await createGpu();
-        let m: Measured;
         try {
-          m = await row.measure(rowGpu, row.config, data, o.steps ?? 3, aroundStep);
+          const m = await row.measure(rowGpu, row.config, data, o.steps ?? 6, between);
+          measured.push({ row, data, m });
+          log(`  steps ${m.stepSeconds.map((x) => (x * 1e3).toFixed(0)).join(', ')} ms; peak ${formatBytes(m.peakBytes)}`);
         } finally {
           rowGpu.dispose();
         }
-        const preds = m.stepLengths.map((lengths, i) => predictStep(row, file, data, lengths, factors[i] ?? 1));
-        const predictedStep = median(preds.map((p) => p.step.seconds)), measuredStep = median(m.stepSeconds);
-        const mid = preds[m.stepSeconds.indexOf([...m.stepSeconds].sort((a, b) => a - b)[Math.floor(m.stepSeconds.length / 2)]!)] ?? preds[0]!;
-        const terms: Record<string, number> = {};
-        for (const t of [...mid.step.compute, mid.step.memory, mid.step.overhead]) terms[t.name] = t.seconds;
-        const predictedPeak = Math.max(...preds.map((p) => p.tiers.device.perDevice));
-        const res: ValidationResult = { name: row.name, what: row.what, predictedStep, measuredStep, stepError: predictedStep / measuredStep - 1, predictedPeak, measuredPeak: m.peakBytes, peakError: predictedPeak / m.peakBytes - 1, poolBytes: m.poolBytes, binding: mid.step.binding, terms, loadFactors: factors, stepSeconds: m.stepSeconds };
-        results.push(res);
-        log(`  load factor ${factors.map((f) => f.toFixed(2)).join(', ')}; steps ${m.stepSeconds.map((x) => (x * 1e3).toFixed(0)).join(', ')} ms`);
-        log(`  predicted ${(predictedStep * 1e3).toFixed(0)} ms (${Object.entries(terms).map(([k, v]) => `${k} ${(v * 1e3).toFixed(0)}`).join(', ')}), measured ${(measuredStep * 1e3).toFixed(0)} ms (${pct(res.stepError)}); peak ${formatBytes(predictedPeak)} vs ${formatBytes(m.peakBytes)} (${pct(res.peakError)}; pool allocated ${formatBytes(m.poolBytes)})`);
       }
-      if (o.json) console.log(JSON.stringify({ device: file.adapter, calibration: file, rows: results }, null, 2));
+      const cal: CalibrationFile = { ...file, rates: ratesOf(best), measuredAt: new Date().toISOString() };
+      save(cal);
+      const r = cal.rates;
+      log(`rates (best over the run): dense ${r.dense.toFixed(2)}, attention ${r.attention.toFixed(2)}, loss ${r.loss.toFixed(2)} (per-position) / ${r.lossShared.toFixed(2)} (shared) GFLOP/s, memory-bound ${r.memory.toFixed(2)} GB/s`);
+      const results: ValidationResult[] = [];
+      for (const { row, data, m } of measured) {
+        // Batches differ in size, so the least-disturbed step is the one measured fastest relative
+        // to its own prediction (min measured / predicted), not the shortest one.
+        const preds = m.stepLengths.map((lengths) => predictStep(row, cal, data, lengths));
+        const ratios = preds.map((q, i) => m.stepSeconds[i]! / q.step.seconds);
+        const fastest = ratios.indexOf(Math.min(...ratios));
+        const p = preds[fastest]!;
+        const peak = Math.max(p.tiers.device.perDevice, predictStep(row, cal, data, m.peakLengths).tiers.device.perDevice);
+        const terms: Record<string, number> = {};
+        for (const t of [...p.step.compute, p.step.memory, p.step.overhead]) terms[t.name] = t.seconds;
+        const res: ValidationResult = { name: row.name, what: row.what, predictedStep: p.step.seconds, measuredStep: m.stepSeconds[fastest]!, stepError: p.step.seconds / m.stepSeconds[fastest]! - 1, predictedPeak: peak, measuredPeak: m.peakBytes, peakError: peak / m.peakBytes - 1, poolBytes: m.poolBytes, binding: p.step.binding, terms, stepSeconds: m.stepSeconds };
+        results.push(res);
+        log(`${row.name}: predicted ${(res.predictedStep * 1e3).toFixed(0)} ms (${Object.entries(terms).map(([k, v]) => `${k} ${(v * 1e3).toFixed(0)}`).join(', ')}), measured ${(res.measuredStep * 1e3).toFixed(0)} ms (${pct(res.stepError)}); peak ${formatBytes(peak)} vs ${formatBytes(m.peakBytes)} (${pct(res.peakError)}; pool allocated ${formatBytes(m.poolBytes)})`);
+      }
+      if (o.json) console.log(JSON.stringify({ device: file.adapter, calibration: cal, rows: results }, null, 2));
       else {
         console.log('\n' + formatValidation(results));
         const bad = results.filter((r) => Math.abs(r.stepError) > 0.25 || Math.abs(r.peakError) > 0.25);
