@@ -2,7 +2,7 @@
 // its errors. (--calibrate and --validate need the GPU and minutes: `npm run plan -- --validate`.)
 import { describe, expect, it } from 'vitest';
 import { plan } from '../model/plan/plan.js';
-import type { CalibrationFile } from '../model/plan/devices.js';
+import { FALLBACK_CALIBRATION, type CalibrationFile } from '../model/plan/devices.js';
 import { parsePlanArgs, planInputOf } from './plan.js';
 
 const cal: CalibrationFile = {
@@ -43,6 +43,10 @@ describe('plan CLI', () => {
     expect(p.computeDtype).toBe('fp32');
     expect(p.lossAsImplemented).toBe(true);
     expect(() => planInputOf(parsePlanArgs(['--preset', 'ml-1m-hstu', '--device', 'local']))).toThrow(/--calibrate/);
+    // The committed snapshot (what main() falls back to without a file) plans as measured rates.
+    const f = plan(planInputOf(parsePlanArgs(['--preset', 'ml-1m-hstu', '--device', 'local']), FALLBACK_CALIBRATION));
+    expect(f.input.device.efficiencySource).toBe('measured');
+    expect(f.step.compute[0]!.seconds).toBeCloseTo(f.flops.perStepByClass.dense / 2.26e9, 12);
   });
 
   it('bad input: unknown preset, device, flag, key, store; missing values', () => {

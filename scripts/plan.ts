@@ -9,7 +9,7 @@
 //   npm run plan -- --list                             presets and devices
 import { existsSync, readFileSync } from 'node:fs';
 import { applyOverrides, defaultConfig, loadConfigFile, parseOverrides, validateConfig, type Config } from '../model/config.js';
-import { deviceNames, deviceProfile, PUBLISHED_DEVICES, type CalibrationFile } from '../model/plan/devices.js';
+import { deviceNames, deviceProfile, FALLBACK_CALIBRATION, PUBLISHED_DEVICES, type CalibrationFile } from '../model/plan/devices.js';
 import { formatPlan, planJson } from '../model/plan/format.js';
 import { plan, type PlanInput, type StoreKind } from '../model/plan/plan.js';
 import { preset, PRESETS, presetNames } from '../model/plan/presets.js';
@@ -32,7 +32,8 @@ export const USAGE = `usage: npm run plan -- --preset NAME | --config FILE [opti
   --replicas R      Redis replicas per primary (default 1)     --price USD  per device-hour
   --redis-node-gib G  memory per Redis node (default 256)
   --json            the plan as JSON
-  --profile FILE    calibration file (default ${DEFAULT_PROFILE})
+  --profile FILE    calibration file (default ${DEFAULT_PROFILE}; without it, --device local
+                    uses a committed snapshot of the CI machine, with a note)
   --key=value       any model config key (model/config.ts), e.g. --batchSize=64`;
 
 export interface PlanArgs {
@@ -172,7 +173,12 @@ async function main(argv: string[]): Promise<void> {
     const { runCalibrateAndValidate } = await import('./plan-validate.js');
     return runCalibrateAndValidate({ profile: a.profile, validate: a.mode === 'validate', json: a.json });
   }
-  const p = plan(planInputOf(a, readCalibration(a.profile)));
+  let cal = readCalibration(a.profile);
+  if (!cal && a.device.toLowerCase() === 'local') {
+    console.error(`note: no ${a.profile}; --device local uses the committed CI-machine snapshot (model/plan/devices.ts FALLBACK_CALIBRATION). Run npm run plan -- --calibrate for this machine.`);
+    cal = FALLBACK_CALIBRATION;
+  }
+  const p = plan(planInputOf(a, cal));
   console.log(a.json ? JSON.stringify(planJson(p), null, 2) : formatPlan(p));
 }
 

@@ -122,7 +122,9 @@ export interface CalibrationFile {
 
 /** The local device's profile from a calibration file. */
 export function localProfile(cal: CalibrationFile): DeviceProfile {
-  const peak = cal.ceiling.matmulGflops * 1e9;
+  // The ceiling is timed once, the rates are each kernel's best over a run: under a changing load
+  // a rate can beat the ceiling's single timing, so the peak is the best of all of them.
+  const peak = Math.max(cal.ceiling.matmulGflops, cal.rates.dense, cal.rates.attention, cal.rates.loss, cal.rates.lossShared) * 1e9;
   return {
     name: 'local',
     description: `this machine (${cal.adapter}), calibrated ${cal.measuredAt}`,
@@ -130,10 +132,10 @@ export function localProfile(cal: CalibrationFile): DeviceProfile {
     fp32Flops: peak,
     bf16Flops: peak, // our kernels compute in f32 everywhere
     memoryBytes: cal.deviceMemoryBytes,
-    bandwidth: cal.ceiling.copyGBps * 1e9,
+    bandwidth: Math.max(cal.ceiling.copyGBps, cal.rates.memory) * 1e9,
     hostLink: cal.uploadBytesPerSec,
     network: 1.25e9,
-    efficiency: { dense: (cal.rates.dense * 1e9) / peak, attention: (cal.rates.attention * 1e9) / peak, loss: (cal.rates.loss * 1e9) / peak, lossShared: (cal.rates.lossShared * 1e9) / peak, memory: cal.rates.memory / cal.ceiling.copyGBps },
+    efficiency: { dense: (cal.rates.dense * 1e9) / peak, attention: (cal.rates.attention * 1e9) / peak, loss: (cal.rates.loss * 1e9) / peak, lossShared: (cal.rates.lossShared * 1e9) / peak, memory: cal.rates.memory / Math.max(cal.ceiling.copyGBps, cal.rates.memory) },
     efficiencySource: 'measured',
     overlap: false,
     dispatchSeconds: cal.dispatchSeconds,
@@ -144,6 +146,28 @@ export function localProfile(cal: CalibrationFile): DeviceProfile {
     redis: cal.redis,
   };
 }
+
+/**
+ * The fallback for `--device local` when no calibration file exists: a snapshot of one
+ * `npm run plan -- --validate` on the project's CI machine (lavapipe on 2 shared vCPUs, load
+ * ≈ 20, 2026-12-07; BENCHMARKS.md). It describes that machine, not yours: run --calibrate.
+ */
+export const FALLBACK_CALIBRATION: CalibrationFile = {
+  version: 1,
+  measuredAt: '2026-12-07 (snapshot committed in model/plan/devices.ts)',
+  adapter: 'llvmpipe: Mesa 25.0.7 (LLVM 15.0.6), the CI machine',
+  ceiling: { matmulGflops: 2.21, copyGBps: 0.71 },
+  rates: { dense: 2.26, attention: 0.68, loss: 1.32, lossShared: 2.12, memory: 1.49 },
+  dispatchSeconds: 37e-6,
+  submitSeconds: 75e-6,
+  dispatchesPerLayer: 25,
+  dispatchesFixed: 31,
+  hostMemoryBytes: 25.3e9,
+  uploadBytesPerSec: 0.63e9,
+  deviceMemoryBytes: 25.3e9,
+  redis: DESIGN_REDIS,
+  calibrationConfig: 'fallback snapshot (no .bench/device-profile.json): run npm run plan -- --calibrate',
+};
 
 /** Every device name the planner accepts ('local' needs a calibration file). */
 export const deviceNames = (): string[] => [...Object.keys(PUBLISHED_DEVICES), 'local'];
