@@ -98,8 +98,12 @@ export async function measureDeviceStore(gpu: Gpu, c: Config, data: Interactions
   const { peak } = await withLiveBytes(gpu, async () => {
     const enc = await createEncoder(gpu, c, data.numItems, initParams(c, data.numItems - 1, c.seed));
     try {
+      // Timed steps use full batches only (B sequences), so they are alike and the fastest of them
+      // is the least disturbed by other processes, not merely the smallest.
+      const full = batches.filter((b) => b.seqOffsets.length - 1 === c.batchSize);
+      if (full.length === 0) throw new Error(`validate: no full batch of ${c.batchSize} sequences. HINT: more users in the row's data options`);
       for (let s = 0; s <= steps; s++) {
-        const tb = batches[s % batches.length]!;
+        const tb = s === 0 ? batches[0]! : full[(s - 1) % full.length]!;
         const t0 = performance.now();
         const loss = await trainStep(gpu, enc, c, tb, s, c.lr, data.numItems);
         const dt = (performance.now() - t0) / 1000;
@@ -214,12 +218,10 @@ export async function runCalibrateAndValidate(o: { profile: string; validate: bo
       log(`rates (best over the run): dense ${r.dense.toFixed(2)}, attention ${r.attention.toFixed(2)}, loss ${r.loss.toFixed(2)} (per-position) / ${r.lossShared.toFixed(2)} (shared) GFLOP/s, memory-bound ${r.memory.toFixed(2)} GB/s`);
       const results: ValidationResult[] = [];
       for (const { row, data, m } of measured) {
-        // Batches differ in size, so the least-disturbed step is the one measured fastest relative
-        // to its own prediction (min measured / predicted), not the shortest one.
-        const preds = m.stepLengths.map((lengths) => predictStep(row, cal, data, lengths));
-        const ratios = preds.map((q, i) => m.stepSeconds[i]! / q.step.seconds);
-        const fastest = ratios.indexOf(Math.min(...ratios));
-        const p = preds[fastest]!;
+        // Full batches only: the fastest step is the least disturbed one (choosing by measured /
+        // predicted instead would pick the step the model overestimates most).
+        const fastest = m.stepSeconds.indexOf(Math.min(...m.stepSeconds));
+        const p = predictStep(row, cal, data, m.stepLengths[fastest]!);
         const peak = Math.max(p.tiers.device.perDevice, predictStep(row, cal, data, m.peakLengths).tiers.device.perDevice);
         const terms: Record<string, number> = {};
         for (const t of [...p.step.compute, p.step.memory, p.step.overhead]) terms[t.name] = t.seconds;
