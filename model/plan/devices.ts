@@ -150,20 +150,20 @@ export function localProfile(cal: CalibrationFile): DeviceProfile {
 /**
  * The fallback for `--device local` when no calibration file exists: a snapshot of one
  * `npm run plan -- --validate` on the project's CI machine (lavapipe on 2 shared vCPUs, load
- * ≈ 20, 2026-12-07; BENCHMARKS.md). It describes that machine, not yours: run --calibrate.
+ * ≈ 20, 2026-12-07 02:10 UTC; BENCHMARKS.md). It describes that machine, not yours: run --calibrate.
  */
 export const FALLBACK_CALIBRATION: CalibrationFile = {
   version: 1,
   measuredAt: '2026-12-07 (snapshot committed in model/plan/devices.ts)',
   adapter: 'llvmpipe: Mesa 25.0.7 (LLVM 15.0.6), the CI machine',
-  ceiling: { matmulGflops: 2.21, copyGBps: 0.71 },
-  rates: { dense: 2.26, attention: 0.68, loss: 1.32, lossShared: 2.12, memory: 1.49 },
-  dispatchSeconds: 37e-6,
-  submitSeconds: 75e-6,
+  ceiling: { matmulGflops: 4.46, copyGBps: 1.5 },
+  rates: { dense: 6.83, attention: 1.63, loss: 2.37, lossShared: 2.38, memory: 2.88 },
+  dispatchSeconds: 110e-6,
+  submitSeconds: 64e-6,
   dispatchesPerLayer: 25,
   dispatchesFixed: 31,
   hostMemoryBytes: 25.3e9,
-  uploadBytesPerSec: 0.63e9,
+  uploadBytesPerSec: 0.78e9,
   deviceMemoryBytes: 25.3e9,
   redis: DESIGN_REDIS,
   calibrationConfig: 'fallback snapshot (no .bench/device-profile.json): run npm run plan -- --calibrate',
