@@ -52,15 +52,16 @@ export const PRESETS: Record<string, Preset> = {
   // The trillion-parameter scale: 10B-row tables at d = 512 (the issue's "1.5T configuration";
   // 10e9 × 512 = 5.1e12 embedding parameters, so the paper's 1.5T presumably counts fewer or
   // narrower rows: the row count is the issue's) with fp32 plain Adam: 10e9 · 512 · 12 B = 61.4 TB.
+  // The ranking shape is the industrial one above; 256 GPUs assumed.
   'table-10b': { name: 'table-10b', description: '10B-row item table at d = 512 (the trillion-parameter scale), ranking l = 3, n = 2048', source: 'HSTU paper §1/§4.3 (61 TB for fp32 Adam); issue #18', config: { ...base, task: 'ranking', maxLen: 2048, dim: 512, numLayers: 3, numHeads: 4, dqk: 128, dv: 128, rankingCandidates: 32, batchSize: 32, embeddingOptimizer: 'adam' }, items: 10e9, users: 1e8, events: 1e11, stochasticLengthAlpha: 1.6, computeDtype: 'bf16', epochs: 1, workers: 256 },
   // The paper's largest scaling-law point (§4.4, Fig. 7): 24 layers, d = 1024, n = 8192. 8 heads
-  // of 128, 512 negatives and a 1B-row catalogue assumed.
+  // of 128, 512 negatives, a 1B-row catalogue and 256 GPUs assumed.
   'largest-scaling': { name: 'largest-scaling', description: 'paper largest scaling point (24 layers, d = 1024, n = 8192)', source: 'HSTU paper §4.4 (heads, negatives, catalogue assumed)', config: { ...base, maxLen: 8192, dim: 1024, numLayers: 24, numHeads: 8, dqk: 128, dv: 128, numNegatives: 512, batchSize: 8 }, items: 1e9, users: 1e8, events: 1e11, stochasticLengthAlpha: 1.6, computeDtype: 'bf16', epochs: 1, workers: 256 },
   // DLRMv3 (github.com/meta-recsys/generative-recommenders, generative_recommenders/dlrm_v3/
   // configs.py get_hstu_configs and get_embedding_table_config('streaming...'); max_seq_len from
   // modules/dlrm_hstu.py DlrmHSTUConfig): 5 layers, 4 heads, attention qk and linear dims 128,
   // d = 512, max_seq_len 16384, 32 candidates, fp16 tables: item_id 1B rows (HASH_SIZE_1B),
-  // user_id 10M, category 128. Batch 16 and 100B events per epoch assumed.
+  // user_id 10M, category 128. Batch 16, 64 GPUs and 100B events per epoch assumed.
   dlrmv3: { name: 'dlrmv3', description: 'DLRMv3 defaults (5 layers, d = 512, N = 16384, 1B-row fp16 item table)', source: 'meta-recsys/generative-recommenders dlrm_v3/configs.py, modules/dlrm_hstu.py', config: { ...base, task: 'ranking', maxLen: 16384, dim: 512, numLayers: 5, numHeads: 4, dqk: 128, dv: 128, rankingCandidates: 32, batchSize: 16, embeddingBf16: true }, items: 1e9, extraRows: 10_000_000 + 128, users: 1e7, events: 1e11, computeDtype: 'bf16', epochs: 1, workers: 64 },
 };
 
