@@ -148,3 +148,34 @@ export function paramCounts(c: Config, numItems: number): ParamCounts {
   }
   return { embedding, nonEmbedding, total: embedding + nonEmbedding };
 }
+
+/**
+ * Stochastic Length (the HSTU paper, §3.2): with α ∈ (1, 2] and N the max length, a sequence of
+ * n ≤ N^(α/2) tokens is kept whole; a longer one is kept whole with probability N^α / n² and
+ * otherwise subsampled to m = ⌊N^(α/2)⌋ tokens, so the expected attention work per sequence is
+ * O(N^α) instead of O(n²). Returns that two-point distribution of the trained length (α = 0 or
+ * α ≥ 2 · log(n) / log(N) means off: the whole sequence with probability 1).
+ */
+export function stochasticLengthOutcomes(n: number, maxLen: number, alpha: number): { length: number; prob: number }[] {
+  if (!Number.isInteger(n) || n < 0) throw new Error(`flops: expected a sequence length ≥ 0, got ${n}`);
+  if (!(alpha === 0 || (alpha > 0 && alpha <= 2))) throw new Error(`flops: expected Stochastic Length α in (0, 2] (0 = off), got ${alpha}`);
+  if (alpha === 0) return [{ length: n, prob: 1 }];
+  const m = Math.floor(maxLen ** (alpha / 2));
+  if (n <= m) return [{ length: n, prob: 1 }];
+  const keep = Math.min(1, maxLen ** alpha / (n * n));
+  return keep >= 1 ? [{ length: n, prob: 1 }] : [{ length: n, prob: keep }, { length: m, prob: 1 - keep }];
+}
+
+/** Expected training FLOPs of one example of n tokens under Stochastic Length α (retrieval, or
+ *  ranking when `ranking` gives its k candidates and head: candidates are never dropped, they are
+ *  the targets; SL subsamples the history only). */
+export function expectedExampleFlops(s: FlopShape, n: number, maxLen: number, alpha: number, ranking?: { candidates: number; head: RankingHeadShape }): FlopBreakdown & { tokens: number } {
+  const k = ranking ? Math.min(ranking.candidates, n) : 0;
+  const sum: FlopBreakdown & { tokens: number } = { dense: 0, attention: 0, loss: 0, forward: 0, backward: 0, total: 0, tokens: 0 };
+  for (const { length, prob } of stochasticLengthOutcomes(n - k, maxLen, alpha)) {
+    const f = ranking ? rankingExampleFlops(s, length + k, k, ranking.head) : exampleTrainingFlops(s, length);
+    for (const key of ['dense', 'attention', 'loss', 'forward', 'backward', 'total'] as const) sum[key] += prob * f[key];
+    sum.tokens += prob * (length + k);
+  }
+  return sum;
+}

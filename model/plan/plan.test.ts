@@ -1,0 +1,116 @@
+import { describe, expect, it } from 'vitest';
+import { applyOverrides, defaultConfig } from '../config.js';
+import { exampleTrainingFlops, flopShapeOf } from '../flops.js';
+import { PUBLISHED_DEVICES, deviceProfile, type DeviceProfile } from './devices.js';
+import { formatPlan, planJson } from './format.js';
+import { plan, type PlanInput } from './plan.js';
+import { preset, PRESETS } from './presets.js';
+
+/** A device with round numbers, so each term can be checked by hand. */
+const toy: DeviceProfile = {
+  ...PUBLISHED_DEVICES.h100!,
+  name: 'toy',
+  fp32Flops: 1e12,
+  bf16Flops: 2e12,
+  memoryBytes: 1e12,
+  bandwidth: 1e11,
+  hostLink: 1e10,
+  network: 1e9,
+  efficiency: { dense: 0.5, attention: 0.25, loss: 1, memory: 1 },
+  overlap: true,
+  dispatchSeconds: 0,
+  submitSeconds: 0,
+  dispatchesPerLayer: 0,
+  dispatchesFixed: 0,
+  hourlyUsd: 2,
+  redis: { readsPerSec: 1e5, updatesPerSec: 1e4, source: 'toy' },
+};
+
+const config = applyOverrides(defaultConfig, { dim: 64, maxLen: 100, numLayers: 2, numHeads: 2, batchSize: 10, numNegatives: 32 });
+const input = (o: Partial<PlanInput> = {}): PlanInput => ({ name: 'toy', config, items: 1000, users: 100, events: 5000, epochs: 2, workers: 1, device: toy, store: 'device', computeDtype: 'fp32', ...o });
+
+describe('plan: hand-checked terms', () => {
+  it('FLOPs per step = B × the per-example count; compute terms = FLOPs / (peak × efficiency)', () => {
+    const p = plan(input());
+    const e = exampleTrainingFlops(flopShapeOf(config), 50); // events / users = 50 tokens each
+    expect(p.flops.perStep).toBeCloseTo(10 * e.total, 0);
+    const [dense, attention, loss] = p.step.compute;
+    expect(dense!.seconds).toBeCloseTo((10 * e.dense) / (1e12 * 0.5), 15);
+    expect(attention!.seconds).toBeCloseTo((10 * e.attention) / (1e12 * 0.25), 15);
+    expect(loss!.seconds).toBeCloseTo((10 * e.loss) / 1e12, 15);
+    // Epoch: 100 users / (10 × 1) = 10 steps; run = 2 epochs; cost = hours × $2.
+    expect(p.epoch.steps).toBe(10);
+    expect(p.run.seconds).toBeCloseTo(2 * p.epoch.seconds, 12);
+    expect(p.epoch.usd).toBeCloseTo((p.epoch.seconds / 3600) * 2, 12);
+    expect(p.step.seconds).toBe(Math.max(p.step.device.seconds, p.step.store.seconds, p.step.network.seconds));
+  });
+
+  it('parameters of the ML-1M preset by hand: 3,707 × 50 + 200 × 50 embedding, 2 × 13,078 dense', () => {
+    const pr = preset('ml-1m-hstu');
+    const p = plan({ ...input(), config: applyOverrides(defaultConfig, pr.config), items: pr.items, users: pr.users, events: pr.events });
+    expect(p.params.embedding).toBe(3707 * 50 + 200 * 50);
+    // per layer: W_uvqk 50 × 200, W_o 50 × 50, b_o 50, rab_pos 399, rab_time 129
+    expect(p.params.nonEmbedding).toBe(2 * (10000 + 2500 + 50 + 399 + 129));
+    expect(p.bytesPerRow.find((r) => r.format === 'rowwise-f32')!.bytes).toBe(8 * 50 + 4);
+  });
+
+  it('names the binding term: compute, then the Redis store, then the network', () => {
+    expect(plan(input()).step.binding).toMatch(/compute|memory/);
+    // Redis: every touched row updated at 10k rows/s on one primary binds.
+    const r = plan(input({ store: 'redis' }));
+    expect(r.step.binding).toBe('store (redis)');
+    expect(r.step.store.seconds).toBeGreaterThan(r.step.device.seconds);
+    // Two workers over a 1 kB/s network: the all-reduce binds.
+    const n = plan(input({ workers: 2, device: { ...toy, network: 1e3 } }));
+    expect(n.step.binding).toBe('network');
+    expect(n.step.network.detail).toMatch(/all-reduce/);
+  });
+
+  it('the 10B × 512 fp32-Adam table is 61.4 TB and needs many machines; bf16 row-wise fits Redis', () => {
+    const pr = preset('table-10b');
+    const c = applyOverrides(defaultConfig, pr.config);
+    const p = plan({ ...input(), config: c, items: pr.items, users: pr.users, events: pr.events, workers: pr.workers, device: PUBLISHED_DEVICES.h100!, store: 'auto', computeDtype: 'bf16' });
+    expect(p.tableBytes / 1e12).toBeCloseTo(61.44, 2);
+    expect(p.tiers.device.devicesNeeded).toBeGreaterThan(700); // 61.4 TB / < 80 GB each
+    expect(p.tiers.host.machinesNeeded).toBe(Math.ceil(p.tableBytes / (0.8 * 2e12)));
+    expect(p.store).toBe('redis');
+    expect(formatPlan(p)).toMatch(/BINDING: /);
+    expect(JSON.stringify(planJson(p))).toContain('"binding"');
+  });
+});
+
+describe('plan: impossible configurations say what would be needed', () => {
+  it('a table that fits nowhere', () => {
+    expect(() => plan(input({ items: 1e13, store: 'auto', device: PUBLISHED_DEVICES.h100! }))).toThrow(/fits nowhere.*device store: \d+ × h100.*host store: \d+ machines.*redis: \d+ primaries.*HINT/s);
+  });
+
+  it('a device store on too few devices, a host store on too few machines', () => {
+    expect(() => plan(input({ items: 5e9, device: PUBLISHED_DEVICES.h100! }))).toThrow(/does not fit on 1 × h100.*HINT: --workers \d+/s);
+    expect(() => plan(input({ items: 5e11, store: 'host', device: PUBLISHED_DEVICES.h100! }))).toThrow(/host RAM.*HINT: --workers \d+, or --store redis/s);
+  });
+
+  it("a batch whose activations exceed the device's memory", () => {
+    expect(() => plan(input({ device: { ...toy, memoryBytes: 1e6 } }))).toThrow(/activations.*HINT: lower --batchSize/s);
+  });
+
+  it('bad numbers', () => {
+    expect(() => plan(input({ items: 0 }))).toThrow(/items/);
+    expect(() => plan(input({ workers: 1.5 }))).toThrow(/workers/);
+  });
+});
+
+describe('presets and devices', () => {
+  it('every preset plans on an H100 without error and names its binding term', () => {
+    for (const pr of Object.values(PRESETS)) {
+      const p = plan({ name: pr.name, config: applyOverrides(defaultConfig, pr.config), items: pr.items, extraRows: pr.extraRows, users: pr.users, events: pr.events, epochs: pr.epochs, workers: pr.workers, device: PUBLISHED_DEVICES.h100!, store: 'auto', stochasticLengthAlpha: pr.stochasticLengthAlpha, computeDtype: pr.computeDtype, redisNodeBytes: 256 * 1024 ** 3 });
+      expect(p.step.binding, pr.name).toMatch(/compute|memory|dispatch|store|network/);
+      expect(p.step.seconds, pr.name).toBeGreaterThan(0);
+    }
+  });
+
+  it('unknown preset and device names list the valid ones', () => {
+    expect(() => preset('ml-2m')).toThrow(/unknown preset 'ml-2m'.*ml-1m-hstu.*dlrmv3/s);
+    expect(() => deviceProfile('tpu')).toThrow(/unknown device 'tpu'.*h100, h200, a100, mi300x, l4/s);
+    expect(() => deviceProfile('local')).toThrow(/--calibrate/);
+  });
+});

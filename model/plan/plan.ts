@@ -1,0 +1,287 @@
+// The planner: one training setup (model config, catalogue, data, workers, device, store) →
+// parameters, bytes per row, memory per tier and machines/shards, FLOPs, activation memory, a
+// step-time model with its binding term, and time and cost per epoch and run. Pure functions.
+//
+// Step-time model (per worker, per step; every term printed):
+//   compute  = Σ_class FLOPs_class / (peak(dtype) × efficiency_class), classes dense / attention / loss
+//   memory   = bytes moved (activations written and read back, weights, gradients, AdamW, the
+//              embedding rows gathered and updated) / (bandwidth × efficiency_memory)
+//   overhead = dispatches × dispatch cost + one submit
+//   device   = max(compute, memory) + overhead on a GPU (a kernel is bound by one of them);
+//              compute + memory + overhead on a CPU-emulated device (the same cores do both)
+//   store    = host: missed rows fetched and written back over the host link;
+//              redis: (missed reads / reads per s + row updates / updates per s) / primaries
+//   network  = per worker: Redis row traffic + ring all-reduce of dense gradients 2(W−1)/W · 4P
+//   step     = max(device, store, network): the next batch's rows are prefetched while this step
+//              computes, and the all-reduce overlaps backward. The largest term is THE BINDING TERM.
+import { expectedExampleFlops, flopShapeOf, paramCounts, type FlopBreakdown } from '../flops.js';
+import { resolvedDqk, resolvedDv, type Config } from '../config.js';
+import type { DeviceProfile } from './devices.js';
+import { activationBytes, denseBytes, expectedUniqueRows, formatBytes, GiB, redisBytesPerRow, REDIS_VERSION_BYTES, rowBytes, ROW_FORMATS, trainingRowFormat, type RowFormat } from './memory.js';
+
+export type StoreKind = 'device' | 'host' | 'redis';
+
+export interface PlanInput {
+  name: string;
+  config: Config;
+  items: number;
+  extraRows?: number;
+  users: number;
+  events: number;
+  epochs: number;
+  workers: number;
+  device: DeviceProfile;
+  /** Where the embedding rows live; 'auto' = the first tier they fit (device, host, redis). */
+  store: StoreKind | 'auto';
+  stochasticLengthAlpha?: number;
+  computeDtype: 'bf16' | 'fp32';
+  /** Count the loss as this implementation computes it (per-position negatives as GEMMs over the
+   *  whole catalogue, every item's row updated) instead of the algorithm's R + 1 logits. */
+  lossAsImplemented?: boolean;
+  /** Activation memory model: the paper's fused bf16 kernels (14d per layer) or ours (f32). */
+  activations?: 'paper' | 'ours';
+  /** One step's example lengths (validation uses the real batch); default B × the mean length. */
+  stepLengths?: number[];
+  /** Hit rate of the device cache (host / redis stores) for input ids; negatives hit at cache/rows. */
+  inputHitRate?: number;
+  /** Rows the device cache holds (default: what fits in 80% of the device memory left). */
+  cacheRows?: number;
+  redisReplicas?: number;
+  /** Memory per Redis node (default 256 GiB, a memory-optimised cloud instance: an assumption) and
+   *  the usable fraction (default 0.75: fragmentation, copy-on-write of background saves). */
+  redisNodeBytes?: number;
+  redisUsable?: number;
+  /** Host RAM per machine and GPUs per machine (host store). */
+  hostMemoryBytes?: number;
+  devicesPerMachine?: number;
+  /** Prices (USD per hour) of a Redis node and of a host machine beyond the GPU price. */
+  redisNodeUsd?: number;
+  devicePriceUsd?: number;
+}
+
+export interface Term {
+  name: string;
+  seconds: number;
+  detail: string;
+}
+
+export interface Plan {
+  input: PlanInput;
+  params: { embedding: number; nonEmbedding: number; total: number };
+  rowFormat: RowFormat;
+  bytesPerRow: { format: RowFormat; description: string; bytes: number }[];
+  tableRows: number;
+  tableBytes: number;
+  tiers: {
+    device: { perDevice: number; dense: number; activations: number; lossScratch: number; rowsOnDevice: number; devicesNeeded: number; fits: boolean };
+    host: { bytes: number; machinesNeeded: number };
+    redis: { bytesPerRow: number; overheadPerRow: number; bytes: number; bytesWithReplicas: number; primaries: number; nodes: number; primariesForThroughput: number };
+  };
+  store: StoreKind;
+  flops: { perExample: FlopBreakdown; perStep: number; perStepByClass: { dense: number; attention: number; loss: number }; tokensPerExample: number; tokensPerStep: number };
+  activation: { paperPerLayerPerToken: number; oursPerLayerPerToken: number; perLayerPerStep: number; model: 'paper' | 'ours' };
+  step: { compute: Term[]; memory: Term; overhead: Term; device: Term; store: Term; network: Term; seconds: number; binding: string; uniqueRows: number; cacheHitRate: number };
+  epoch: { examples: number; steps: number; seconds: number; usd: number };
+  run: { seconds: number; usd: number };
+  notes: string[];
+}
+
+const REDIS_MAX_NODES = 1000; // Redis Cluster's documented practical upper bound
+
+function checkInput(p: PlanInput): void {
+  const pos = (k: string, v: number, int = true) => {
+    if (!(v > 0) || !Number.isFinite(v) || (int && !Number.isInteger(v))) throw new Error(`plan: expected ${k} to be a positive ${int ? 'integer' : 'number'}, got ${v}. HINT: check --${k}.`);
+  };
+  pos('items', p.items);
+  pos('users', p.users);
+  pos('events', p.events);
+  pos('workers', p.workers);
+  pos('epochs', p.epochs, false);
+}
+
+/**
+ * Bytes moved per step by the memory-bound kernels, per worker, counted like the bench suite's
+ * napkin math (each operand read once, each output written once), so a calibrated memory rate
+ * applies: per layer, layer norm fwd (2Ld) and bwd (3Ld), SiLU + split fwd (2Lw) and bwd (3Lw),
+ * the gate fwd (3L·Hdv) and bwd (5L·Hdv), the residual copy (2Ld) and add (3Ld), the bias-gradient
+ * column sum (Ld); per step the embedding gathers and dropout (≈ 10Ld), the gradient scatter-add,
+ * row-wise Adam on the touched rows and AdamW on the dense parameters (28 B per parameter). GEMM
+ * operands are part of the compute classes (their rates include them). The loss's gathered
+ * negative rows count here unless the loss is counted as implemented (its rate then includes them).
+ */
+function memoryTraffic(p: PlanInput, tokens: number, uniqueRows: number, rowB: number, nonEmb: number): { bytes: number; detail: string } {
+  const c = p.config, d = c.dim;
+  const elt = p.computeDtype === 'bf16' ? 2 : 4;
+  const H = c.numHeads, hv = H * resolvedDv(c), w = H * (2 * resolvedDv(c) + 2 * resolvedDqk(c));
+  const perLayer = c.model === 'hstu' ? 9 * d + 5 * w + 8 * hv : 20 * d;
+  const layers = tokens * c.numLayers * perLayer * elt;
+  const embed = 10 * tokens * d * elt;
+  const negRows = c.task === 'ranking' || p.lossAsImplemented ? 0 : c.negativeSampling === 'shared' ? c.numNegatives : tokens * c.numNegatives;
+  const loss = 2 * negRows * d * elt;
+  const update = 4 * d * (2 * tokens + negRows + uniqueRows) + uniqueRows * (4 * d + 2 * rowB) + 28 * nonEmb;
+  const bytes = layers + embed + loss + update;
+  return { bytes, detail: `${formatBytes(bytes)}: layers' element-wise ${formatBytes(layers)}, embedding ${formatBytes(embed)}, loss rows ${formatBytes(loss)}, scatter + optimizers ${formatBytes(update)}` };
+}
+
+export function plan(p: PlanInput): Plan {
+  checkInput(p);
+  const c = p.config;
+  const notes: string[] = [];
+  const W = p.workers, d = c.dim, dev = p.device;
+  const pc = paramCounts({ ...c, maxLen: c.maxLen }, 1);
+  const tableRows = p.items + 1 + (p.extraRows ?? 0);
+  const embedding = pc.embedding - 2 * d + tableRows * d; // paramCounts(…, 1) counted a 2-row item table
+  const params = { embedding, nonEmbedding: pc.nonEmbedding, total: embedding + pc.nonEmbedding };
+  const rowFormat = trainingRowFormat(c);
+  const rowB = rowBytes(rowFormat, d);
+  const bytesPerRow = (Object.keys(ROW_FORMATS) as RowFormat[]).map((f) => ({ format: f, description: ROW_FORMATS[f], bytes: rowBytes(f, d) }));
+  const tableBytes = tableRows * rowB;
+
+  // FLOPs: one step's examples (real lengths if given, else B of the mean history capped at N).
+  const meanLen = Math.max(1, Math.min(c.maxLen, Math.round(p.events / p.users)));
+  const lengths = p.stepLengths ?? Array.from({ length: c.batchSize }, () => meanLen);
+  const shape = flopShapeOf(c);
+  const ranking = c.task === 'ranking' ? { candidates: c.rankingCandidates, head: { hidden: c.headHidden, tasks: 2 } } : undefined;
+  const per = lengths.map((n) => expectedExampleFlops(shape, n, c.maxLen, p.stochasticLengthAlpha ?? 0, ranking));
+  const tokensPerStep = per.reduce((a, f) => a + f.tokens, 0);
+  const sum = (k: keyof FlopBreakdown) => per.reduce((a, f) => a + f[k], 0);
+  let lossFlops = sum('loss');
+  if (p.lossAsImplemented && c.task === 'retrieval' && c.negativeSampling === 'per-position') lossFlops = 3 * 2 * tokensPerStep * p.items * d;
+  const perStepByClass = { dense: sum('dense'), attention: sum('attention'), loss: lossFlops };
+  const perStep = perStepByClass.dense + perStepByClass.attention + perStepByClass.loss;
+  const perExample = expectedExampleFlops(shape, meanLen, c.maxLen, p.stochasticLengthAlpha ?? 0, ranking);
+
+  // Activations.
+  const act = activationBytes({ model: c.model, dim: d, numHeads: c.numHeads, dqk: resolvedDqk(c), dv: resolvedDv(c) });
+  const actModel = p.activations ?? (dev.efficiencySource === 'measured' ? 'ours' : 'paper');
+  const actPerTokenLayer = actModel === 'paper' ? act.paperPerToken : act.retainedPerToken + act.backwardPerToken;
+  const perLayerPerStep = tokensPerStep * actPerTokenLayer;
+  const activations = c.numLayers * perLayerPerStep;
+  const elt = p.computeDtype === 'bf16' ? 2 : 4;
+  let lossScratch: number; // the loss's buffers: [P, items] logits as implemented, else the gathered negative rows
+  if (c.task === 'ranking') lossScratch = tokensPerStep * (c.headHidden + 4) * 4;
+  else if (p.lossAsImplemented) {
+    // trainer/retrieval_loss.ts + kernels/sampled_softmax as they allocate: Rn negative columns
+    // (every item per-position, R shared); pos/neg rows, dOut, item grads, dPos, dNeg, û, ê, and
+    // cos, g, gc of [P, Rn]; then the embedding's forward/backward rows (6 [L, d]), the gradient
+    // rows to scatter [(2L + Rn), d] and the summed rows [unique, d].
+    const P = tokensPerStep, Rn = c.negativeSampling === 'per-position' ? p.items : c.numNegatives;
+    const unique = c.negativeSampling === 'per-position' ? p.items : Math.min(p.items, 2 * P + Rn);
+    lossScratch = 4 * (5 * P * d + 4 * Rn * d + 3 * P * Rn) + 4 * (6 * P * d + (2 * P + Rn) * d + unique * d);
+  } else lossScratch = (c.negativeSampling === 'shared' ? c.numNegatives : tokensPerStep * (c.numNegatives + 1)) * d * elt + 5 * tokensPerStep * d * 4;
+  const dense = denseBytes(params.nonEmbedding);
+  const fixed = dense + activations + lossScratch;
+  if (fixed > dev.memoryBytes) {
+    throw new Error(`plan: one step's dense state + activations need ${formatBytes(fixed)} on each device, more than ${dev.name}'s ${formatBytes(dev.memoryBytes)} (dense ${formatBytes(dense)}, activations ${formatBytes(activations)}, loss ${formatBytes(lossScratch)}). HINT: lower --batchSize to ≤ ${Math.max(1, Math.floor((c.batchSize * (dev.memoryBytes - dense)) / (activations + lossScratch)))} or use a device with more memory.`);
+  }
+  const freeForRows = dev.memoryBytes - fixed;
+  const devicesNeeded = Math.ceil(tableBytes / (freeForRows * 0.9));
+  const deviceFits = devicesNeeded <= W;
+
+  // Host and Redis tiers.
+  const hostMem = p.hostMemoryBytes ?? 2e12;
+  const perMachine = p.devicesPerMachine ?? 8;
+  const hostMachines = Math.ceil(tableBytes / (0.8 * hostMem));
+  const hostFits = hostMachines <= Math.ceil(W / perMachine);
+  const r = redisBytesPerRow(rowB + REDIS_VERSION_BYTES);
+  const replicas = p.redisReplicas ?? 1;
+  const nodeBytes = p.redisNodeBytes ?? 256 * GiB;
+  const redisBytes = tableRows * r.total;
+  const primaries = Math.ceil(redisBytes / (nodeBytes * (p.redisUsable ?? 0.75)));
+  const nodes = primaries * (1 + replicas);
+
+  let store: StoreKind;
+  if (p.store === 'auto') store = deviceFits ? 'device' : hostFits ? 'host' : 'redis';
+  else store = p.store;
+  const needs = `device store: ${devicesNeeded} × ${dev.name} (--workers ${devicesNeeded}); host store: ${hostMachines} machines of ${formatBytes(hostMem)} RAM (--workers ${hostMachines * perMachine}); redis: ${primaries} primaries + ${primaries * replicas} replicas of ${formatBytes(nodeBytes)}`;
+  if (store === 'redis' && nodes > REDIS_MAX_NODES) {
+    throw new Error(`plan: the ${formatBytes(tableBytes)} table (${tableRows.toExponential(2)} rows × ${rowB} B) fits nowhere: Redis would need ${nodes} nodes (> ${REDIS_MAX_NODES}, Redis Cluster's practical limit); ${needs}. HINT: bf16 rows (--embeddingBf16), a smaller --items, or larger nodes.`);
+  }
+  if (store === 'device' && !deviceFits) throw new Error(`plan: the ${formatBytes(tableBytes)} table does not fit on ${W} × ${dev.name} (${formatBytes(freeForRows)} free each after dense state and activations). Needed: ${needs}. HINT: --workers ${devicesNeeded}, or --store host / --store redis.`);
+  if (store === 'host' && !hostFits) throw new Error(`plan: the ${formatBytes(tableBytes)} table does not fit in the host RAM of ${Math.ceil(W / perMachine)} machine(s). Needed: ${needs}. HINT: --workers ${hostMachines * perMachine}, or --store redis.`);
+  const rowsOnDevice = store === 'device' ? Math.ceil(tableRows / W) : Math.min(tableRows, p.cacheRows ?? Math.floor((0.8 * freeForRows) / rowB));
+
+  // Rows touched per step per worker.
+  const allItems = !!(p.lossAsImplemented && c.task === 'retrieval' && c.negativeSampling === 'per-position');
+  const negDraws = c.task === 'ranking' ? 0 : c.negativeSampling === 'shared' ? c.numNegatives : tokensPerStep * c.numNegatives;
+  const uniqueInputs = expectedUniqueRows(2 * tokensPerStep, p.items);
+  const uniqueNeg = allItems ? p.items : expectedUniqueRows(negDraws, p.items);
+  const uniqueRows = Math.min(p.items, allItems ? p.items : uniqueInputs + uniqueNeg);
+  const negHit = Math.min(1, rowsOnDevice / tableRows);
+  const inHit = Math.max(negHit, p.inputHitRate ?? 0.9);
+  const misses = store === 'device' ? 0 : uniqueInputs * (1 - inHit) + uniqueNeg * (1 - negHit);
+  const cacheHitRate = store === 'device' ? 1 : 1 - misses / Math.max(uniqueRows, 1);
+
+  // Step terms.
+  const peak = p.computeDtype === 'bf16' ? dev.bf16Flops : dev.fp32Flops;
+  // The shared-negatives loss is a different kernel path (one [R, d] block for all positions): its
+  // own measured efficiency when the profile has one.
+  const eff = { ...dev.efficiency, loss: c.negativeSampling === 'shared' && dev.efficiency.lossShared ? dev.efficiency.lossShared : dev.efficiency.loss };
+  const compute: Term[] = (['dense', 'attention', 'loss'] as const).map((k) => ({ name: `compute (${k})`, seconds: perStepByClass[k] / (peak * eff[k]), detail: `${perStepByClass[k].toExponential(3)} FLOPs at ${((peak * eff[k]) / 1e12).toFixed(4)} TFLOP/s (${(100 * eff[k]).toFixed(1)}% of ${p.computeDtype} peak, ${dev.efficiencySource})` }));
+  const computeS = compute.reduce((a, t) => a + t.seconds, 0);
+  const traffic = memoryTraffic(p, tokensPerStep, store === 'device' ? uniqueRows : Math.min(uniqueRows, rowsOnDevice), rowB, params.nonEmbedding);
+  const memory: Term = { name: 'memory traffic', seconds: traffic.bytes / (dev.bandwidth * dev.efficiency.memory), detail: `${traffic.detail} at ${((dev.bandwidth * dev.efficiency.memory) / 1e9).toFixed(1)} GB/s` };
+  const dispatches = dev.dispatchesFixed + c.numLayers * dev.dispatchesPerLayer;
+  const overhead: Term = { name: 'dispatch overhead', seconds: dispatches * dev.dispatchSeconds + dev.submitSeconds, detail: `${dispatches} dispatches × ${(dev.dispatchSeconds * 1e6).toFixed(1)} µs + one submit ${(dev.submitSeconds * 1e6).toFixed(0)} µs` };
+  const deviceS = (dev.overlap ? Math.max(computeS, memory.seconds) : computeS + memory.seconds) + overhead.seconds;
+  const device: Term = { name: 'device', seconds: deviceS, detail: dev.overlap ? 'max(compute, memory) + overhead' : 'compute + memory + overhead (CPU-emulated: one set of cores)' };
+
+  let store_: Term, network: Term;
+  const allReduce = W > 1 ? ((2 * (W - 1)) / W) * params.nonEmbedding * 4 : 0;
+  if (store === 'device') {
+    store_ = { name: 'store (device)', seconds: 0, detail: 'rows live on the device: their traffic is in the memory term' };
+    // Rows sharded over W devices: (W − 1)/W of the gathered rows and of their gradients cross the
+    // network (an all-to-all, TorchRec-style model parallelism).
+    const allToAll = W > 1 ? ((W - 1) / W) * (tokensPerStep * (1 + (c.task === 'ranking' ? 0 : c.numNegatives)) * d * elt + uniqueRows * 4 * d) : 0;
+    network = { name: 'network', seconds: (allReduce + allToAll) / dev.network, detail: `all-reduce ${formatBytes(allReduce)} + row all-to-all ${formatBytes(allToAll)} per worker per step at ${(dev.network / 1e9).toFixed(1)} GB/s` };
+  } else if (store === 'host') {
+    const bytes = 2 * misses * rowB;
+    store_ = { name: 'store (host)', seconds: bytes / dev.hostLink, detail: `${Math.round(misses)} missed rows (hit rate ${(100 * cacheHitRate).toFixed(1)}%) fetched and written back: ${formatBytes(bytes)} over ${(dev.hostLink / 1e9).toFixed(0)} GB/s` };
+    network = { name: 'network', seconds: allReduce / dev.network, detail: `all-reduce ${formatBytes(allReduce)} per worker per step` };
+  } else {
+    const reads = (misses * W) / (primaries * dev.redis.readsPerSec);
+    const updates = (uniqueRows * W) / (primaries * dev.redis.updatesPerSec);
+    store_ = { name: 'store (redis)', seconds: reads + updates, detail: `${W} workers × (${Math.round(misses)} missed reads, ${Math.round(uniqueRows)} row updates) over ${primaries} primaries at ${dev.redis.readsPerSec} reads/s, ${dev.redis.updatesPerSec} updates/s each (${dev.redis.source})` };
+    // Reads fetch the weights (the Redis Function applies row-wise Adam server-side); updates send
+    // f32 gradient rows; ≈ 40 B of key and protocol per row.
+    const rowTraffic = misses * (rowB >= 8 * d ? 4 * d : 2 * d) + misses * 40 + uniqueRows * (4 * d + 40);
+    network = { name: 'network', seconds: (rowTraffic + allReduce) / dev.network, detail: `${formatBytes(rowTraffic)} row traffic + ${formatBytes(allReduce)} all-reduce per worker per step at ${(dev.network / 1e9).toFixed(1)} GB/s` };
+  }
+  const seconds = Math.max(deviceS, store_.seconds, network.seconds);
+  const top = [device, store_, network].sort((a, b) => b.seconds - a.seconds)[0]!;
+  const binding = top === device ? [...compute, memory, overhead].sort((a, b) => b.seconds - a.seconds)[0]!.name : top.name;
+  // Redis primaries so that the store keeps up with the device (≤ the device time).
+  const perPrimaryS = (misses * W) / dev.redis.readsPerSec + (uniqueRows * W) / dev.redis.updatesPerSec;
+  const primariesForThroughput = store === 'redis' ? Math.max(1, Math.ceil(perPrimaryS / Math.max(deviceS, 1e-12))) : 0;
+
+  const examples = p.users;
+  const steps = Math.ceil(examples / (c.batchSize * W));
+  const epochS = steps * seconds;
+  const price = p.devicePriceUsd ?? dev.hourlyUsd;
+  const usdPerHour = W * price + (store === 'redis' ? nodes * (p.redisNodeUsd ?? 0.8) : 0);
+  const epochUsd = (epochS / 3600) * usdPerHour;
+  if (dev.efficiencySource === 'assumed') notes.push(`${dev.name}: peak numbers from ${dev.source}; kernel efficiencies (dense ${dev.efficiency.dense}, attention ${dev.efficiency.attention}, loss ${dev.efficiency.loss}, memory ${dev.efficiency.memory}) are assumptions, not measurements`);
+  if (!p.stepLengths) notes.push(`every example has the mean history length ${meanLen} (events / users, capped at N = ${c.maxLen}); real length spread raises attention FLOPs (quadratic)`);
+  if (p.stochasticLengthAlpha) notes.push(`Stochastic Length α = ${p.stochasticLengthAlpha}: histories over N^(α/2) = ${Math.floor(c.maxLen ** (p.stochasticLengthAlpha / 2))} tokens are subsampled (expected ${(tokensPerStep / lengths.length).toFixed(0)} tokens per example)`);
+  if (actModel === 'paper') notes.push('activation memory uses the paper\'s 14d bf16 per layer (fused kernels); this implementation keeps more (see "ours")');
+  return {
+    input: p,
+    params,
+    rowFormat,
+    bytesPerRow,
+    tableRows,
+    tableBytes,
+    tiers: {
+      device: { perDevice: fixed + rowsOnDevice * rowB, dense, activations, lossScratch, rowsOnDevice, devicesNeeded, fits: deviceFits },
+      host: { bytes: tableBytes, machinesNeeded: hostMachines },
+      redis: { bytesPerRow: r.total, overheadPerRow: r.overhead, bytes: redisBytes, bytesWithReplicas: redisBytes * (1 + replicas), primaries, nodes, primariesForThroughput },
+    },
+    store,
+    flops: { perExample, perStep, perStepByClass, tokensPerExample: perExample.tokens, tokensPerStep },
+    activation: { paperPerLayerPerToken: act.paperPerToken, oursPerLayerPerToken: act.retainedPerToken + act.backwardPerToken, perLayerPerStep, model: actModel },
+    step: { compute, memory, overhead, device, store: store_, network, seconds, binding, uniqueRows, cacheHitRate },
+    epoch: { examples, steps, seconds: epochS, usd: epochUsd },
+    run: { seconds: epochS * p.epochs, usd: epochUsd * p.epochs },
+    notes,
+  };
+}

@@ -1,0 +1,185 @@
+// Calibration of the local device for the planner (`npm run plan -- --calibrate`): the kernel rate
+// of each class at a calibration config's real shapes (the bench suite's cases,
+// scripts/bench-suite-cases.ts), the device ceiling (kernels/ceiling: best matmul, copy
+// bandwidth), the cost of one dispatch and one submit, this implementation's dispatch count per
+// layer and per step, the upload rate, and Redis rows/s (DESIGN §7's figures, marked as such: no
+// Redis client is a dependency of this branch). The CPU is shared with other processes: every
+// kernel is timed several times and its best time kept; the validation re-times the kernels
+// between its rows (interleaved), so calibration and measurement sample the same spells of load.
+import { totalmem } from 'node:os';
+import { Recorder, type Gpu } from '../kernels/gpu/index.js';
+import { measureCeilingDetail, recordCopyKernel } from '../kernels/ceiling/ceiling.js';
+import { timeRecorded } from '../kernels/gpu/timing.js';
+import { applyOverrides, defaultConfig, type Config } from '../model/config.js';
+import { createEncoder } from '../model/encoder.js';
+import { initParams } from '../model/params.js';
+import { DESIGN_REDIS, type CalibrationFile } from '../model/plan/devices.js';
+import { batchTrainSequences, generateSynthetic, type Interactions } from '../trainer/data/index.js';
+import { prepareSplit, trainStep } from '../trainer/train.js';
+import { buildCases, type Case } from './bench-suite-cases.js';
+
+/** The calibration configs, on the built-in synthetic data (2,000 users of 30–120 events, 2,000
+ *  items): the paper's ML-1M HSTU shape (d = 50, N = 200, 1 head, B = 128) and a multi-head one
+ *  (d = 64, 4 heads of 16, N = 100, B = 32). Kernel efficiency on this device depends on shape
+ *  (head width, d's alignment), so each class's rate is pooled over both (Σ work / Σ time).
+ *  Validation rows use other shapes, so a row's error is the model's, not the calibration's echo. */
+export const CALIBRATION_CONFIGS: Config[] = [
+  applyOverrides(defaultConfig, { numLayers: 2, dim: 50, numHeads: 1, maxLen: 200, batchSize: 128 }),
+  applyOverrides(defaultConfig, { numLayers: 2, dim: 64, numHeads: 4, dqk: 16, dv: 16, maxLen: 100, batchSize: 32 }),
+];
+export const CALIBRATION_CONFIG = CALIBRATION_CONFIGS[0]!;
+export const CALIBRATION_NAME = 'HSTU d = 50, N = 200, 1 head, B = 128 and d = 64, N = 100, 4 heads, B = 32, on the synthetic data';
+
+export type KernelRates = CalibrationFile['rates'];
+
+
+export interface RateCases {
+  cases: Case[];
+  release(): void;
+}
+
+/** The training kernels of the calibration configs, built (and checked) once. */
+export async function buildRateCases(gpu: Gpu, data: Interactions = generateSynthetic()): Promise<RateCases> {
+  const cases: Case[] = [];
+  const releases: (() => void)[] = [];
+  for (const c of CALIBRATION_CONFIGS) {
+    const split = prepareSplit(data, c);
+    const first = batchTrainSequences(split.train, { batchSize: c.batchSize, maxLen: c.maxLen, shuffleSeed: c.seed, epoch: 0 }).next();
+    if (first.done) throw new Error('calibration: the synthetic data has no training batch. HINT: this is a bug in the generator');
+    const built = await buildCases(gpu, { name: CALIBRATION_NAME, config: c, offsets: first.value.seqOffsets, tableRows: data.numItems });
+    releases.push(built.release);
+    // Training work only: the evaluation's score matmul and rank are not part of a step, nor are
+    // SASRec's kernels, the plain SiLU (HSTU fuses it into the split) or forward-only timings.
+    cases.push(...built.cases.filter((k) => !k.variant.startsWith('eval') && k.kernel !== 'rank' && !(k.kernel === 'elementwise' && k.variant === 'silu') && !(k.kernel === 'hstu_attention' && k.variant === 'fwd') && !(k.kernel === 'sampled_softmax' && k.variant.startsWith('fwd (')) && k.kernel !== 'softmax_attention'));
+  }
+  return { cases, release: () => releases.forEach((r) => r()) };
+}
+
+/** Best (minimum) ms of each case over every timing so far: the CPU is shared, and other
+ *  processes only ever slow a kernel down, so the minimum is the estimate least disturbed by them. */
+export type CaseBest = Map<Case, number>;
+
+/** Times every case `timings` times (`reps` back-to-back repetitions each), folding into `best`. */
+export async function timeCases(gpu: Gpu, rc: RateCases, best: CaseBest, timings = 2, reps = 2): Promise<void> {
+  for (const k of rc.cases) {
+    for (let t = 0; t < timings; t++) {
+      const ms = (await timeRecorded(gpu, k.record, reps)).ms;
+      best.set(k, Math.min(best.get(k) ?? Infinity, ms));
+    }
+  }
+}
+
+/** Rate of each class from the best times: dense = the layer's matmuls, attention = HSTU
+ *  attention fwd+bwd, loss = the sampled softmax fwd+bwd (per-position as implemented; shared),
+ *  memory = every bandwidth-bound kernel (GB/s of the suite's napkin bytes). */
+export function ratesOf(best: CaseBest): KernelRates {
+  const acc: Record<string, [number, number]> = { dense: [0, 0], attention: [0, 0], loss: [0, 0], lossShared: [0, 0], memory: [0, 0] };
+  for (const [k, ms] of best) {
+    const cls = k.kernel === 'matmul' ? 'dense' : k.kernel === 'hstu_attention' ? 'attention' : k.kernel === 'sampled_softmax' ? (k.variant.includes('per-position') ? 'loss' : 'lossShared') : 'memory';
+    const a = acc[cls]!;
+    a[0] += cls === 'memory' ? k.bytes : k.flops;
+    a[1] += ms;
+  }
+  const rate = (cls: string) => acc[cls]![0] / (acc[cls]![1] * 1e6); // G per s
+  return { dense: rate('dense'), attention: rate('attention'), loss: rate('loss'), lossShared: rate('lossShared'), memory: rate('memory') };
+}
+
+/** Cost of one dispatch in a shared pass (a tiny copy kernel, 200 back to back) and of a submit. */
+async function dispatchCosts(gpu: Gpu): Promise<{ dispatchSeconds: number; submitSeconds: number }> {
+  const src = gpu.empty([256], 'f32', 'calibrate:src'), dst = gpu.empty([256], 'f32', 'calibrate:dst');
+  const many = await timeRecorded(gpu, (rec) => recordCopyKernel(rec, src, dst, 64), 200);
+  const one = await timeRecorded(gpu, (rec) => recordCopyKernel(rec, src, dst, 64), 1);
+  src.release();
+  dst.release();
+  return { dispatchSeconds: many.ms / 1000, submitSeconds: Math.max(0, (one.ms - many.ms) / 1000) };
+}
+
+/** Dispatches (and copies) one training step records, counted at 1 and 2 layers. */
+async function dispatchCounts(gpu: Gpu, data: Interactions): Promise<{ dispatchesPerLayer: number; dispatchesFixed: number }> {
+  const proto = Recorder.prototype as unknown as { dispatch: (...a: unknown[]) => unknown; copy: (...a: unknown[]) => unknown };
+  const orig = { dispatch: proto.dispatch, copy: proto.copy };
+  let n = 0;
+  proto.dispatch = function (this: unknown, ...a: unknown[]) {
+    n++;
+    return orig.dispatch.apply(this, a);
+  };
+  proto.copy = function (this: unknown, ...a: unknown[]) {
+    n++;
+    return orig.copy.apply(this, a);
+  };
+  const counts: number[] = [];
+  try {
+    for (const layers of [1, 2]) {
+      const c = applyOverrides(CALIBRATION_CONFIG, { numLayers: layers, batchSize: 8 });
+      const split = prepareSplit(data, c);
+      const tb = batchTrainSequences(split.train, { batchSize: c.batchSize, maxLen: c.maxLen, shuffleSeed: c.seed, epoch: 0 }).next().value!;
+      const enc = await createEncoder(gpu, c, data.numItems, initParams(c, data.numItems - 1, c.seed));
+      n = 0;
+      await trainStep(gpu, enc, c, tb, 0, c.lr, data.numItems);
+      counts.push(n);
+      enc.release();
+    }
+  } finally {
+    proto.dispatch = orig.dispatch;
+    proto.copy = orig.copy;
+  }
+  return { dispatchesPerLayer: counts[1]! - counts[0]!, dispatchesFixed: 2 * counts[0]! - counts[1]! };
+}
+
+async function uploadRate(gpu: Gpu): Promise<number> {
+  const n = 8 * 1024 * 1024;
+  const host = new Float32Array(n);
+  const t = gpu.empty([n], 'f32', 'calibrate:upload');
+  const t0 = performance.now();
+  for (let i = 0; i < 3; i++) gpu.write(t, host);
+  await gpu.sync();
+  const s = (performance.now() - t0) / 1000;
+  t.release();
+  return (3 * 4 * n) / s;
+}
+
+export interface Calibration {
+  file: CalibrationFile;
+  rateCases: RateCases;
+  /** Best time of each calibration case so far (re-timed between validation rows). */
+  best: CaseBest;
+}
+
+/** Measures everything; the returned rate cases stay built for re-timing (release them). */
+export async function calibrate(gpu: Gpu, log: (s: string) => void): Promise<Calibration> {
+  const data = generateSynthetic();
+  log('calibrate: device ceiling (best matmul at 1024³, copy bandwidth)');
+  const ceil = await measureCeilingDetail(gpu, false);
+  log(`  matmul ${ceil.matmulGflops.toFixed(2)} GFLOP/s, copy ${ceil.copyGBps.toFixed(2)} GB/s`);
+  const costs = await dispatchCosts(gpu);
+  log(`  dispatch ${(costs.dispatchSeconds * 1e6).toFixed(1)} µs, submit ${(costs.submitSeconds * 1e6).toFixed(0)} µs`);
+  const counts = await dispatchCounts(gpu, data);
+  log(`  ${counts.dispatchesPerLayer} commands per layer, ${counts.dispatchesFixed} per step outside the layers`);
+  const upload = await uploadRate(gpu);
+  log(`  upload ${(upload / 1e9).toFixed(2)} GB/s`);
+  log(`calibrate: kernel rates at ${CALIBRATION_NAME} (bench-suite cases, checked against the float64 references)`);
+  const rateCases = await buildRateCases(gpu, data);
+  const best: CaseBest = new Map();
+  await timeCases(gpu, rateCases, best);
+  const r = ratesOf(best);
+  log(`  dense ${r.dense.toFixed(2)} GFLOP/s, attention ${r.attention.toFixed(2)} GFLOP/s, loss ${r.loss.toFixed(2)} GFLOP/s (per-position), ${r.lossShared.toFixed(2)} (shared), memory-bound ${r.memory.toFixed(2)} GB/s`);
+  const limits = gpu.device.limits;
+  const file: CalibrationFile = {
+    version: 1,
+    measuredAt: new Date().toISOString(),
+    adapter: gpu.adapter.description,
+    ceiling: { matmulGflops: ceil.matmulGflops, copyGBps: ceil.copyGBps },
+    rates: r,
+    ...costs,
+    ...counts,
+    hostMemoryBytes: totalmem(),
+    uploadBytesPerSec: upload,
+    // A CPU adapter shares host RAM; report what one buffer may address times the binding limit's
+    // headroom as "device memory" only for a real GPU. Here: the host's RAM.
+    deviceMemoryBytes: gpu.deviceClass === 'cpu' ? totalmem() : Number(limits.maxBufferSize),
+    redis: { ...DESIGN_REDIS },
+    calibrationConfig: CALIBRATION_NAME,
+  };
+  return { file, rateCases, best };
+}
+

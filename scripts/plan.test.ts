@@ -1,0 +1,62 @@
+// The planner's command line: argument parsing, presets and config files into planner inputs, and
+// its errors. (--calibrate and --validate need the GPU and minutes: `npm run plan -- --validate`.)
+import { describe, expect, it } from 'vitest';
+import { plan } from '../model/plan/plan.js';
+import { FALLBACK_CALIBRATION, type CalibrationFile } from '../model/plan/devices.js';
+import { parsePlanArgs, planInputOf } from './plan.js';
+
+const cal: CalibrationFile = {
+  version: 1,
+  measuredAt: 'test',
+  adapter: 'test adapter',
+  ceiling: { matmulGflops: 20, copyGBps: 4 },
+  rates: { dense: 10, attention: 2, loss: 5, lossShared: 3, memory: 1 },
+  dispatchSeconds: 2e-5,
+  submitSeconds: 1e-4,
+  dispatchesPerLayer: 25,
+  dispatchesFixed: 31,
+  hostMemoryBytes: 24e9,
+  uploadBytesPerSec: 8e9,
+  deviceMemoryBytes: 24e9,
+  redis: { readsPerSec: 452000, updatesPerSec: 49000, source: 'test' },
+  calibrationConfig: 'test',
+};
+
+describe('plan CLI', () => {
+  it('a preset with overrides, workers, device and store', () => {
+    const a = parsePlanArgs(['--preset', 'ml-20m-hstu', '--workers', '4', '--device', 'A100', '--store', 'host', '--batchSize=64', '--items', '1_000_000']);
+    const p = planInputOf(a);
+    expect(p.config.batchSize).toBe(64);
+    expect(p.config.dim).toBe(256);
+    expect(p.items).toBe(1e6);
+    expect(p.workers).toBe(4);
+    expect(p.device.name).toBe('a100');
+    expect(p.store).toBe('host');
+    expect(plan(p).store).toBe('host');
+  });
+
+  it('a config file needs --items; the local device needs a calibration', () => {
+    expect(() => planInputOf(parsePlanArgs(['--config', 'trainer/configs/ml-1m/hstu.json']))).toThrow(/--items.*HINT/s);
+    const p = planInputOf(parsePlanArgs(['--config', 'trainer/configs/ml-1m/hstu.json', '--items', '3706', '--device', 'local']), cal);
+    expect(p.device.efficiencySource).toBe('measured');
+    expect(p.device.efficiency.dense).toBeCloseTo(0.5, 12); // 10 of 20 GFLOP/s
+    expect(p.computeDtype).toBe('fp32');
+    expect(p.lossAsImplemented).toBe(true);
+    expect(() => planInputOf(parsePlanArgs(['--preset', 'ml-1m-hstu', '--device', 'local']))).toThrow(/--calibrate/);
+    // The committed snapshot (what main() falls back to without a file) plans as measured rates.
+    const f = plan(planInputOf(parsePlanArgs(['--preset', 'ml-1m-hstu', '--device', 'local']), FALLBACK_CALIBRATION));
+    expect(f.input.device.efficiencySource).toBe('measured');
+    expect(f.step.compute[0]!.seconds).toBeCloseTo(f.flops.perStepByClass.dense / 6.83e9, 12);
+  });
+
+  it('bad input: unknown preset, device, flag, key, store; missing values', () => {
+    expect(() => planInputOf(parsePlanArgs(['--preset', 'nope']))).toThrow(/valid presets: .*ml-1m-hstu/);
+    expect(() => planInputOf(parsePlanArgs(['--preset', 'ml-1m-hstu', '--device', 'v100']))).toThrow(/valid devices: h100, h200, a100, mi300x, l4, m2-ultra, m3-max, local/);
+    expect(() => parsePlanArgs(['--preset', 'ml-1m-hstu', '--bogus'])).toThrow(/unknown argument '--bogus'/);
+    expect(() => planInputOf(parsePlanArgs(['--preset', 'ml-1m-hstu', '--dimm=4']))).toThrow(/unknown config key 'dimm'.*did you mean 'dim'/);
+    expect(() => parsePlanArgs(['--preset', 'ml-1m-hstu', '--store', 'disk'])).toThrow(/device \| host \| redis/);
+    expect(() => parsePlanArgs(['--preset'])).toThrow(/needs a value/);
+    expect(() => parsePlanArgs(['--items', '0', '--preset', 'x'])).toThrow(/--items: expected an integer ≥ 1/);
+    expect(() => parsePlanArgs([])).toThrow(/--preset NAME or --config FILE/);
+  });
+});
