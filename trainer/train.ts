@@ -12,11 +12,14 @@ import { createEncoder, type Encoder } from '../model/encoder.js';
 import { initParams } from '../model/params.js';
 import { checkResumeConfig, loadCheckpoint, saveCheckpoint, type Blob, type CheckpointData } from './checkpoint.js';
 import { buildSequences, countTrainBatches, batchTrainSequences, evaluatePopularity, leaveLastOut, type Interactions, type MetricResult, type Split } from './data/index.js';
-import { evaluateRetrieval } from './eval.js';
 import { judgeValidation, progressOf } from './model_selection.js';
 import { recordRetrievalLoss, type RetrievalLossOptions } from './retrieval_loss.js';
 import { learningRate } from './schedule.js';
 import { Progress } from './progress.js';
+import { HostTier, createHostItemStore, encoderInitForHostTier, withNext } from './store/host_tier.js';
+import { checkCheckpointTable, itemRowsRef, pruneItemRows, restoreItemRows, saveItemRows } from './store/item_checkpoint.js';
+import { evaluateRetrievalOver } from './store/train_eval.js';
+import type { CacheStats } from './store/device_cache.js';
 
 export interface TrainOptions {
   config: Config;
@@ -54,6 +57,8 @@ export interface TrainResult {
   popularity?: { validation: EvalRecord; test: EvalRecord };
   trainTokensPerSec: number;
   params: Map<string, Float32Array>;
+  /** Host tier: the device cache's hit / miss / eviction / write-back / prefetch counts. */
+  cacheStats?: CacheStats;
 }
 
 export function toRecord(split: 'validation' | 'test', epoch: number, m: MetricResult): EvalRecord {
@@ -75,14 +80,16 @@ export function prepareSplit(data: Interactions, c: Config): Split {
 }
 
 /** Reads every parameter (and optimizer state) back from the GPU. */
-export async function snapshot(enc: Encoder): Promise<{ params: Blob[]; state: Blob[] }> {
+export async function snapshot(enc: Encoder, withItems = true): Promise<{ params: Blob[]; state: Blob[] }> {
   const params: Blob[] = [];
   const state: Blob[] = [];
   const t = enc.items;
+  if (withItems) {
   params.push({ name: 'item_emb', shape: [t.rows, t.dim], dtype: 'f32', data: await t.read('w') });
   if (t.storage === 'bf16') throw new Error('checkpointing bf16 tables is not supported yet. HINT: train with --embeddingBf16=false.');
   state.push({ name: 'item_emb.m', shape: [t.rows, t.dim], dtype: 'f32', data: await t.read('m') });
   state.push({ name: 'item_emb.v', shape: [t.rows], dtype: 'f32', data: await t.read('v') });
+  }
   for (const p of enc.dense.byName.values()) {
     params.push({ name: p.name, shape: p.shape, dtype: 'f32', data: await enc.gpu.read(p.w) });
     state.push({ name: `${p.name}.m`, shape: p.shape, dtype: 'f32', data: await enc.gpu.read(p.m) });
@@ -91,16 +98,18 @@ export async function snapshot(enc: Encoder): Promise<{ params: Blob[]; state: B
   return { params, state };
 }
 
-function restore(enc: Encoder, ck: CheckpointData): void {
+function restore(enc: Encoder, ck: CheckpointData, withItems = true): void {
   const blobs = new Map([...ck.params, ...ck.optimizerState].map((b) => [b.name, b.data as Float32Array]));
   const need = (n: string) => {
     const b = blobs.get(n);
     if (!b) throw new Error(`checkpoint lacks tensor ${n}. HINT: it was written for another model config.`);
     return b;
   };
-  enc.items.upload(need('item_emb'), 'w');
-  enc.items.upload(need('item_emb.m'), 'm');
-  enc.items.upload(need('item_emb.v'), 'v');
+  if (withItems) {
+    enc.items.upload(need('item_emb'), 'w');
+    enc.items.upload(need('item_emb.m'), 'm');
+    enc.items.upload(need('item_emb.v'), 'v');
+  }
   for (const p of enc.dense.byName.values()) {
     for (const [part, t] of [['', p.w], ['.m', p.m], ['.v', p.v]] as const) {
       const data = need(p.name + part);
@@ -123,16 +132,24 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   if (o.outDir) mkdirSync(o.outDir, { recursive: true });
 
   let enc: Encoder | undefined;
+  let tier: HostTier | undefined;
   try {
-    enc = await createEncoder(gpu, c, tableRows, initParams(c, tableRows - 1, c.seed));
+    // embeddingStore 'host': the table lives in host memory, the encoder's table is the cache.
+    const host = c.embeddingStore === 'host' ? createHostItemStore(c, tableRows) : undefined;
+    enc = await createEncoder(gpu, c, host ? host.cacheRows : tableRows, host ? encoderInitForHostTier(c, tableRows, host.cacheRows) : initParams(c, tableRows - 1, c.seed));
     const ck = o.resume ? loadCheckpoint(o.resume) : undefined;
     if (ck && ck.task !== 'retrieval') throw new Error(`${o.resume}: holds a '${ck.task}' model, not retrieval`);
+    if (ck) checkCheckpointTable(ck, tableRows, o.resume!);
+    if (host) {
+      if (ck) await restoreItemRows(ck, o.resume!, host.store);
+      tier = await HostTier.attach(host.store, enc);
+    } else if (ck && itemRowsRef(ck)) throw new Error(`${o.resume}: keeps its item table in a separate rows file (trained with --embeddingStore=host). HINT: resume with --embeddingStore=host.`);
     const progress = progressOf<EvalRecord>(ck);
     const { sel } = progress;
     let { step, epoch, trainTokens, trainSecs } = progress;
     if (ck) {
       const differ = checkResumeConfig(ck, c, o.resume!);
-      restore(enc, ck);
+      restore(enc, ck, !tier);
       log(`resumed from ${o.resume} at step ${step} (epoch ${epoch})`);
       if (differ.length) log(`note: config differs from the checkpoint's in ${differ.join(', ')}; the continuation is not the straight run's`);
     } else if (metricsPath) writeFileSync(metricsPath, '');
@@ -144,9 +161,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     log(`model: ${c.model}, ${c.numLayers} layers, d=${c.dim}, ${c.numHeads} heads, N=${c.maxLen}; ${batchesPerEpoch} steps/epoch on ${gpu.adapter.description}`);
 
     const losses: number[] = [];
-    const save = (name: string) => {
-      if (!o.outDir) return Promise.resolve();
-      return snapshot(enc!).then(({ params, state }) =>
+    const save = async (name: string) => {
+      if (!o.outDir) return;
+      // Host tier: dirty cache rows go back to the store, whose rows stream to their own file.
+      const itemRows = tier ? (await tier.cache.writeBack(), await saveItemRows(o.outDir, name, step, tier.store)) : undefined;
+      await snapshot(enc!, !tier).then(({ params, state }) =>
         saveCheckpoint(join(o.outDir!, name), {
           task: 'retrieval',
           config: c as unknown as Record<string, unknown>,
@@ -155,13 +174,14 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           params,
           optimizerState: state,
           itemRawIds: o.data.itemRawIds.map(String),
-          trainerState: { best: sel.best, test: sel.test, sinceBest: sel.sinceBest, trainTokens, trainSecs, source: o.data.source },
+          trainerState: { best: sel.best, test: sel.test, sinceBest: sel.sinceBest, trainTokens, trainSecs, source: o.data.source, ...(itemRows ? { itemRows } : {}) },
         }),
       );
+      if (itemRows) pruneItemRows(o.outDir, name, itemRows.file);
     };
     const evaluate = async (which: 'validation' | 'test') => {
       const ex = which === 'validation' ? split.validation : split.test;
-      const m = await evaluateRetrieval(gpu, enc!, ex, { maxLen: c.maxLen });
+      const m = await evaluateRetrievalOver(gpu, enc!, ex, c, tier);
       return toRecord(which, epoch, m);
     };
 
@@ -170,7 +190,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const stepInEpoch = step - epoch * batchesPerEpoch;
       const bar = new Progress(`epoch ${epoch + 1}/${c.epochs}`, batchesPerEpoch, 'steps');
       let k = 0;
-      for (const tb of batchTrainSequences(split.train, { batchSize: c.batchSize, maxLen: c.maxLen, shuffleSeed: c.seed, epoch })) {
+      for (const [tb, next] of withNext(batchTrainSequences(split.train, { batchSize: c.batchSize, maxLen: c.maxLen, shuffleSeed: c.seed, epoch }))) {
         if (k++ < stepInEpoch) continue; // resumed mid-epoch: these batches are done
         if (o.maxSteps !== undefined && step >= o.maxSteps) {
           stop = true;
@@ -178,7 +198,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         }
         const t0 = performance.now();
         const lr = learningRate(c.lrSchedule, c.lr, step, totalSteps, c.warmupSteps);
-        const loss = await trainStep(gpu, enc, c, tb, step, lr, tableRows);
+        const loss = await trainStep(gpu, enc, c, tb, step, lr, tableRows, tier, next);
         const dt = (performance.now() - t0) / 1000;
         if (!Number.isFinite(loss)) throw new Error(`loss is ${loss} at step ${step}. HINT: lower --lr, or check the data.`);
         losses.push(loss);
@@ -217,10 +237,12 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const final = { ...test, train_tokens_per_s: tokensPerSec, best_epoch: best!.epoch };
       if (metricsPath) appendFileSync(metricsPath, JSON.stringify(final) + '\n');
     }
-    const params = new Map((await snapshot(enc)).params.map((b) => [b.name, b.data as Float32Array]));
-    return { losses, step, epoch, best, test, popularity, trainTokensPerSec: tokensPerSec, params };
+    const params = new Map((await snapshot(enc, !tier)).params.map((b) => [b.name, b.data as Float32Array]));
+    if (tier) await tier.addItemParams(params);
+    return { losses, step, epoch, best, test, popularity, trainTokensPerSec: tokensPerSec, params, ...(tier ? { cacheStats: { ...tier.cache.stats } } : {}) };
   } finally {
     enc?.release();
+    await tier?.store.close();
     if (ownGpu) gpu.dispose();
   }
 }
@@ -285,13 +307,17 @@ export function recordGradients(rec: Recorder, gpu: Gpu, enc: Encoder, c: Config
 }
 
 /** One optimizer step on one batch; returns the batch's mean loss. */
-export async function trainStep(gpu: Gpu, enc: Encoder, c: Config, tb: HostTrainBatch, step: number, lr: number, tableRows: number): Promise<number> {
+export async function trainStep(gpu: Gpu, enc: Encoder, c: Config, tb: HostTrainBatch, step: number, lr: number, tableRows: number, tier?: HostTier, next?: HostTrainBatch): Promise<number> {
+  // Host tier: the step's rows made resident, the batch in cache slots (store/host_tier.ts).
+  const prep = tier ? await tier.beforeStep(c, tb, step) : undefined;
   const rec = gpu.recorder('train');
-  const g = recordGradients(rec, gpu, enc, c, tb, step, tableRows);
+  const g = recordGradients(rec, gpu, enc, c, prep ? prep.batch : tb, step, prep ? prep.tableRows : tableRows, true, prep?.lossOpts);
   const adam = { lr, beta1: c.beta1, beta2: c.beta2, weightDecay: c.weightDecay, step: step + 1 };
   rowwiseAdam(rec, enc.items, g.plan, g.itemGrad, adam);
   enc.dense.step(rec, adam);
-  await rec.submit();
+  const done = rec.submit();
+  if (tier) tier.afterSubmit(c, prep!.touched, next && { tb: next, step: step + 1 });
+  await done;
   const loss = (await gpu.read(g.loss))[0]!;
   g.release();
   return loss;
