@@ -139,7 +139,7 @@ export async function evalCommand(args: string[]): Promise<void> {
   }
   const { evaluateCheckpoint } = await import('./evaluate_checkpoint.js');
   const split = prepareSplit(data, c);
-  const res = await evaluateCheckpoint(ck, c, data, split);
+  const res = await evaluateCheckpoint(ck, c, data, split, path);
   console.log(fmtRow('validation', toRecord('validation', ck.epoch, res.validation)));
   console.log(fmtRow('test', toRecord('test', ck.epoch, res.test)));
   const ranksPath = flags.get('ranks');
