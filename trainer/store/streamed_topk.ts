@@ -83,3 +83,22 @@ export async function streamedTopK(
   }));
   return out;
 }
+
+/** The store's rows normalised once and kept in host memory in chunks (serving: every request
+ *  streams them through the top-k kernel without re-normalising). */
+export async function normalisedCopy(store: EmbeddingStore, chunkRows = 1 << 16): Promise<NormalisedChunks> {
+  const parts: { base: number; w: Float32Array }[] = [];
+  for await (const c of normalisedChunksOf(store).chunks(chunkRows)) parts.push(c);
+  return {
+    rows: store.rows,
+    dim: store.dim,
+    async *chunks(want: number) {
+      // Regroup the stored chunks into chunks of at most `want` rows.
+      const d = store.dim;
+      for (const p of parts) {
+        const n = p.w.length / d;
+        for (let r = 0; r < n; r += want) yield { base: p.base + r, w: p.w.subarray(r * d, Math.min(n, r + want) * d) };
+      }
+    },
+  };
+}
