@@ -26,5 +26,7 @@ export async function evaluateRetrievalOver(gpu: Gpu, enc: Encoder, examples: Ev
     encoderRows: enc.items.rows,
     mapItems: tier && ((ids) => tier.slotsFor(ids)),
     beforeScan: tier && (() => tier.cache.writeBack()),
+    // Host tier: one batch's history rows must fit the cache at once.
+    queryBatch: tier ? Math.max(1, Math.min(256, Math.floor((tier.cache.capacity - 1) / c.maxLen))) : undefined,
   });
 }
