@@ -80,13 +80,15 @@ describe('embeddingStore host', () => {
     const data = smallCatalogue();
     await expect(train({ config: tinyRunConfig({ embeddingStore: 'host', deviceCacheRows: 500 }), data, maxSteps: 1, noEval: true, log: quiet, gpu }))
       .rejects.toThrow(/deviceCacheRows 500 is larger than the table \(61 rows\).*HINT/);
+    await expect(train({ config: tinyRunConfig({ embeddingStore: 'host', deviceCacheRows: 30 }), data, maxSteps: 1, noEval: true, log: quiet, gpu }))
+      .rejects.toThrow(/per-position' scores the whole catalogue.*HINT: use --negativeSampling=shared/);
     await expect(train({ config: tinyRunConfig({ embeddingStore: 'host', deviceCacheRows: 20, negativeSampling: 'shared' }), data, maxSteps: 1, noEval: true, log: quiet, gpu }))
       .rejects.toThrow(/one step touches \d+ rows but the cache holds 19.*HINT: raise --deviceCacheRows/);
     const dir = mkdtempSync(join(tmpdir(), 'hstu-host-c-'));
     await train({ config: tinyRunConfig({ embeddingStore: 'host', deviceCacheRows: 61 }), data, maxSteps: 1, noEval: true, outDir: dir, log: quiet, gpu });
     const other = generateSynthetic({ seed: 3, numUsers: 96, numItems: 70, numClusters: 6, minEvents: 8, maxEvents: 30 });
     for (const store of ['host', 'device']) {
-      await expect(train({ config: tinyRunConfig({ embeddingStore: store, deviceCacheRows: 61 }), data: other, maxSteps: 2, noEval: true, resume: join(dir, 'checkpoint.hstu'), log: quiet, gpu }))
+      await expect(train({ config: tinyRunConfig({ embeddingStore: store, deviceCacheRows: 61, negativeSampling: 'shared' }), data: other, maxSteps: 2, noEval: true, resume: join(dir, 'checkpoint.hstu'), log: quiet, gpu }))
         .rejects.toThrow(/its item table has 61 rows \(60 items\), the data has 70 items.*HINT/);
     }
   });

@@ -23,11 +23,17 @@ export interface StepBatch {
   targetTimestamps?: Uint32Array;
 }
 
+/** True when the configured loss scores every item each step (this branch's per-position path,
+ *  a catalogue GEMM): the host tier then needs a cache of the whole table. */
+export function touchesWholeCatalogue(c: Config): boolean {
+  return c.negativeSampling === 'per-position';
+}
+
 /** The distinct item ids (ascending, padding 0 excluded) one training step reads or updates:
  *  input items, targets and the step's negatives. The per-position catalogue-GEMM loss scores
  *  every item, so it touches all of them. */
 export function stepItemIds(c: Config, tb: StepBatch, step: number, tableRows: number): Uint32Array {
-  if (c.negativeSampling === 'per-position') return Uint32Array.from({ length: tableRows - 1 }, (_, j) => j + 1);
+  if (touchesWholeCatalogue(c)) return Uint32Array.from({ length: tableRows - 1 }, (_, j) => j + 1);
   const seen = new Uint8Array(tableRows);
   const mark = (ids: ArrayLike<number>, what: string) => {
     for (let i = 0; i < ids.length; i++) {
@@ -57,6 +63,9 @@ export interface HostTierSetup {
 export function createHostItemStore(c: Config, tableRows: number): HostTierSetup {
   const cacheRows = autoCacheRows(c.deviceCacheRows, tableRows);
   checkCacheRows(cacheRows, tableRows);
+  if (touchesWholeCatalogue(c) && cacheRows < tableRows) {
+    throw new Error(`host store: negativeSampling 'per-position' scores the whole catalogue every step, so the device cache must hold all ${tableRows} rows (deviceCacheRows is ${cacheRows}). HINT: use --negativeSampling=shared, or --deviceCacheRows=${tableRows}.`);
+  }
   const spec = paramLayout(c, tableRows - 1).find((s) => s.name === 'item_emb')!;
   const fill = initStream(spec, c.seed);
   const store = new HostEmbeddingStore(tableRows, c.dim, { storage: c.embeddingBf16 ? 'bf16' : 'f32', init: (w) => fill(w) });
