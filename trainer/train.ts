@@ -159,6 +159,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const totalSteps = c.epochs * batchesPerEpoch;
     log(`data: ${o.data.source}: ${o.data.numUsers} users, ${tableRows - 1} items, ${o.data.count} events; ${split.validation.count} validation / ${split.test.count} test examples`);
     log(`model: ${c.model}, ${c.numLayers} layers, d=${c.dim}, ${c.numHeads} heads, N=${c.maxLen}; ${batchesPerEpoch} steps/epoch on ${gpu.adapter.description}`);
+    if (tier) log(`item table: host store, ${tableRows} rows × ${c.dim} ${tier.store.storage} (${(tier.store.bytes / 2 ** 20).toFixed(0)} MiB with row-wise Adam state); device cache ${tier.cache.capacity} rows (${((enc.items.rows * enc.items.bytesPerRow) / 2 ** 20).toFixed(0)} MiB), LRU`);
 
     const losses: number[] = [];
     const save = async (name: string) => {
@@ -227,6 +228,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     }
     if (o.outDir && o.maxSteps !== undefined) await save('checkpoint.hstu');
     const tokensPerSec = trainTokens / Math.max(trainSecs, 1e-9);
+    if (tier) log(`host tier: ${JSON.stringify(tier.cache.stats)}; device buffers ${((gpu.pool.bytesAllocated + enc.items.rows * enc.items.bytesPerRow) / 2 ** 20).toFixed(0)} MiB (pool + item cache)`);
     const { best, test } = sel;
     let popularity: TrainResult['popularity'];
     if (!o.noEval && test) {
