@@ -53,7 +53,7 @@ export class Retriever {
 
   private static async loadStreamed(gpu: Gpu, ck: CheckpointData, config: Config, blobs: Map<string, Float32Array>, where: string, lock: GpuLock): Promise<Retriever> {
     const ref = itemRowsRef(ck);
-    const host = createHostItemStore({ ...config, embeddingBf16: ref ? ref.storage === 'bf16' : config.embeddingBf16 }, ck.itemRawIds.length);
+    const host = createHostItemStore({ ...config, embeddingBf16: ref ? ref.storage === 'bf16' : config.embeddingBf16 }, ck.itemRawIds.length, { restoring: true });
     await restoreItemRows(ck, where, host.store);
     blobs.set('item_emb', new Float32Array(host.cacheRows * config.dim));
     const encoder = await createEncoder(gpu, config, host.cacheRows, blobs);

@@ -15,7 +15,7 @@ export async function evaluateCheckpoint(ck: CheckpointData, c: Config, data: In
   try {
     const init = new Map(ck.params.map((b) => [b.name, b.data as Float32Array]));
     const rowsRef = itemRowsRef(ck);
-    const host = rowsRef ? createHostItemStore({ ...c, embeddingBf16: rowsRef.storage === 'bf16' }, data.numItems) : undefined;
+    const host = rowsRef ? createHostItemStore({ ...c, embeddingBf16: rowsRef.storage === 'bf16' }, data.numItems, { restoring: true }) : undefined;
     if (host) init.set('item_emb', new Float32Array(host.cacheRows * c.dim));
     const enc = await createEncoder(gpu, c, host ? host.cacheRows : data.numItems, init);
     try {

@@ -16,7 +16,7 @@ import { judgeValidation, progressOf } from './model_selection.js';
 import { recordRetrievalLoss, type RetrievalLossOptions } from './retrieval_loss.js';
 import { learningRate } from './schedule.js';
 import { Progress } from './progress.js';
-import { HostTier, createHostItemStore, encoderInitForHostTier, withNext } from './store/host_tier.js';
+import { HostTier, checkHostTierTraining, createHostItemStore, encoderInitForHostTier, withNext } from './store/host_tier.js';
 import { checkCheckpointTable, itemRowsRef, pruneItemRows, restoreItemRows, saveItemRows } from './store/item_checkpoint.js';
 import { evaluateRetrievalOver } from './store/train_eval.js';
 import type { CacheStats } from './store/device_cache.js';
@@ -135,9 +135,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   let tier: HostTier | undefined;
   try {
     // embeddingStore 'host': the table lives in host memory, the encoder's table is the cache.
-    const host = c.embeddingStore === 'host' ? createHostItemStore(c, tableRows) : undefined;
-    enc = await createEncoder(gpu, c, host ? host.cacheRows : tableRows, host ? encoderInitForHostTier(c, tableRows, host.cacheRows) : initParams(c, tableRows - 1, c.seed));
     const ck = o.resume ? loadCheckpoint(o.resume) : undefined;
+    const host = c.embeddingStore === 'host' ? createHostItemStore(c, tableRows, { restoring: !!ck }) : undefined;
+    if (host) checkHostTierTraining(c, host.cacheRows, tableRows);
+    enc = await createEncoder(gpu, c, host ? host.cacheRows : tableRows, host ? encoderInitForHostTier(c, tableRows, host.cacheRows) : initParams(c, tableRows - 1, c.seed));
     if (ck && ck.task !== 'retrieval') throw new Error(`${o.resume}: holds a '${ck.task}' model, not retrieval`);
     if (ck) checkCheckpointTable(ck, tableRows, o.resume!);
     if (host) {

@@ -58,17 +58,23 @@ export interface HostTierSetup {
   cacheRows: number;
 }
 
-/** The host store of the item table, initialised chunk by chunk with exactly the values
- *  initParams gives the device table, and the cache size (deviceCacheRows, 0 = auto). */
-export function createHostItemStore(c: Config, tableRows: number): HostTierSetup {
-  const cacheRows = autoCacheRows(c.deviceCacheRows, tableRows);
-  checkCacheRows(cacheRows, tableRows);
+/** Training only: refuses a loss that touches every row with a cache smaller than the table. */
+export function checkHostTierTraining(c: Config, cacheRows: number, tableRows: number): void {
   if (touchesWholeCatalogue(c) && cacheRows < tableRows) {
     throw new Error(`host store: negativeSampling 'per-position' scores the whole catalogue every step, so the device cache must hold all ${tableRows} rows (deviceCacheRows is ${cacheRows}). HINT: use --negativeSampling=shared, or --deviceCacheRows=${tableRows}.`);
   }
+}
+
+/** The host store of the item table, initialised chunk by chunk with exactly the values
+ *  initParams gives the device table (zeros when `restoring`: a checkpoint fills it), and the
+ *  cache size (deviceCacheRows, 0 = auto). */
+export function createHostItemStore(c: Config, tableRows: number, o: { restoring?: boolean } = {}): HostTierSetup {
+  const cacheRows = autoCacheRows(c.deviceCacheRows, tableRows);
+  checkCacheRows(cacheRows, tableRows);
   const spec = paramLayout(c, tableRows - 1).find((s) => s.name === 'item_emb')!;
   const fill = initStream(spec, c.seed);
-  const store = new HostEmbeddingStore(tableRows, c.dim, { storage: c.embeddingBf16 ? 'bf16' : 'f32', init: (w) => fill(w) });
+  // Rows about to be restored from a checkpoint need no init (640M normal draws at 10M × 64).
+  const store = new HostEmbeddingStore(tableRows, c.dim, { storage: c.embeddingBf16 ? 'bf16' : 'f32', init: o.restoring ? undefined : (w) => fill(w) });
   return { store, cacheRows };
 }
 
