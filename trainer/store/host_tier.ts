@@ -4,7 +4,6 @@
 //      batch's ids to slots (the model and the loss only ever see slots),
 //   2. runs the usual kernels, row-wise Adam included, on the slots (device_cache.ts says why),
 //   3. marks the touched rows dirty and, while the device works, prefetches the next batch's.
-import type { Gpu } from '../../kernels/gpu/index.js';
 import type { Config } from '../../model/config.js';
 import type { Encoder } from '../../model/encoder.js';
 import { initSpecs, initStream, paramLayout } from '../../model/params.js';
