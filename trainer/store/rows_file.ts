@@ -68,8 +68,8 @@ export async function writeRowsFile(path: string, store: EmbeddingStore, step: n
   return { header, crc, bytes: bytes + 4 + END.length };
 }
 
-function readExact(fd: number, n: number, pos: number, path: string): Buffer {
-  const b = Buffer.alloc(n);
+function readExact(fd: number, n: number, pos: number, path: string, into?: Uint8Array): Uint8Array {
+  const b = into ? into.subarray(0, n) : new Uint8Array(n);
   let got = 0;
   while (got < n) {
     const k = readSync(fd, b, got, n - got, pos + got);
@@ -78,6 +78,9 @@ function readExact(fd: number, n: number, pos: number, path: string): Buffer {
   }
   return b;
 }
+
+const text = (b: Uint8Array, enc: 'latin1' | 'utf8') => Buffer.from(b.buffer, b.byteOffset, b.length).toString(enc);
+const u32At = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true);
 
 /** Reads the header (and checks the trailer's place) without loading rows. */
 export function readRowsHeader(path: string): RowsFileHeader {
@@ -88,10 +91,10 @@ export function readRowsHeader(path: string): RowsFileHeader {
     throw new Error(`cannot read rows file ${path}: ${(e as Error).message}. HINT: a host-tier checkpoint is two files (<name>.hstu and its .rows file); keep them together.`);
   }
   try {
-    const magic = readExact(fd, 8, 0, path).toString('latin1');
+    const magic = text(readExact(fd, 8, 0, path), 'latin1');
     if (magic !== MAGIC) throw new Error(`${path}: not a rows file (magic "${magic.replace(/[^\x20-\x7e]/g, '?')}"). HINT: pass the .rows file written with the checkpoint.`);
-    const len = readExact(fd, 4, 8, path).readUInt32LE(0);
-    const h = JSON.parse(readExact(fd, len, 12, path).toString('utf8')) as RowsFileHeader;
+    const len = u32At(readExact(fd, 4, 8, path));
+    const h = JSON.parse(text(readExact(fd, len, 12, path), 'utf8')) as RowsFileHeader;
     if (h.version !== ROWS_FILE_VERSION) throw new Error(`${path}: rows file version ${h.version}, this build reads ${ROWS_FILE_VERSION}`);
     return h;
   } finally {
@@ -108,33 +111,45 @@ export async function readRowsFile(path: string, store: EmbeddingStore, expect: 
   const eb = h.storage === 'bf16' ? 2 : 4;
   const fd = openSync(path, 'r');
   try {
-    const jsonLen = readExact(fd, 4, 8, path).readUInt32LE(0);
+    const jsonLen = u32At(readExact(fd, 4, 8, path));
     let pos = 12 + jsonLen;
     const dataBytes = h.rows * (2 * h.dim * eb + 4);
     const size = statSync(path).size;
     if (size !== pos + dataBytes + 4 + END.length) throw new Error(`${path}: is ${size} bytes, a table of ${h.rows} × ${h.dim} ${h.storage} needs ${pos + dataBytes + 4 + END.length}. HINT: the rows file is truncated or damaged; use an earlier checkpoint.`);
     let crc = crc32(readExact(fd, pos, 0, path));
     const d = h.dim;
+    // One set of buffers reused for every chunk: reading a multi-GB file never piles up garbage.
+    const cap = Math.min(h.chunkRows, h.rows);
+    const raw = new Uint8Array(cap * d * eb);
+    const w = new Float32Array(cap * d), m = new Float32Array(cap * d), v = new Float32Array(cap);
+    const ids = new Uint32Array(cap);
     for (let r0 = 0; r0 < h.rows; r0 += h.chunkRows) {
       const n = Math.min(h.chunkRows, h.rows - r0);
-      const part = (): Float32Array => {
-        const b = readExact(fd, n * d * eb, pos, path);
+      const part = (dst: Float32Array): Float32Array => {
+        const b = readExact(fd, n * d * eb, pos, path, raw);
         pos += b.length;
         crc = crc32(b, crc);
-        if (eb === 4) return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length));
-        const u = new Uint16Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length));
-        return Float32Array.from(u, bf16BitsToF32);
+        const out = dst.subarray(0, n * d);
+        if (eb === 4) out.set(new Float32Array(b.buffer, 0, n * d));
+        else {
+          const u = new Uint16Array(b.buffer, 0, n * d);
+          for (let i = 0; i < u.length; i++) out[i] = bf16BitsToF32(u[i]!);
+        }
+        return out;
       };
-      const w = part(), m = part();
-      const vb = readExact(fd, n * 4, pos, path);
+      const wn = part(w), mn = part(m);
+      const vb = readExact(fd, n * 4, pos, path, raw);
       pos += vb.length;
       crc = crc32(vb, crc);
-      const v = new Float32Array(vb.buffer.slice(vb.byteOffset, vb.byteOffset + vb.length));
-      await store.write({ ids: Uint32Array.from({ length: n }, (_, i) => r0 + i), w, m, v });
+      const vn = v.subarray(0, n);
+      vn.set(new Float32Array(vb.buffer, 0, n));
+      const idn = ids.subarray(0, n);
+      for (let i = 0; i < n; i++) idn[i] = r0 + i;
+      await store.write({ ids: idn, w: wn, m: mn, v: vn });
     }
     const trailer = readExact(fd, 4 + END.length, pos, path);
-    const want = trailer.readUInt32LE(0);
-    if (trailer.subarray(4).toString('latin1') !== END || want !== crc >>> 0 || (expect.crc !== undefined && expect.crc !== want)) {
+    const want = u32At(trailer);
+    if (text(trailer.subarray(4), 'latin1') !== END || want !== crc >>> 0 || (expect.crc !== undefined && expect.crc !== want)) {
       throw new Error(`${path}: checksum mismatch (file says ${want.toString(16)}, data gives ${(crc >>> 0).toString(16)}). HINT: the rows file is damaged; use an earlier checkpoint.`);
     }
     return h;
