@@ -74,6 +74,16 @@ export const defaultConfig = {
   embeddingOptimizer: 'rowwise-adam' as 'rowwise-adam' | 'adam',
   /** Store embedding weights and first moment as bf16. */
   embeddingBf16: false,
+  /** Where the item table and its row-wise Adam state live (trainer/store, DESIGN §7): 'device'
+   *  (all rows in GPU buffers) or 'host' (host memory, a device cache of deviceCacheRows hot rows
+   *  in front, LRU, write-back; for catalogues larger than the device). */
+  embeddingStore: 'device' as 'device' | 'host',
+  /** Host store: rows of the device cache (≥ the rows one step touches, ≤ the table); 0 = auto:
+   *  every row up to 65,536 rows, else max(65,536, 10% of the rows). */
+  deviceCacheRows: 0,
+  /** Evaluate on the first this-many validation / test users only (exact full ranking over every
+   *  item, on a fixed sample: catalogues of millions); 0 = every user. */
+  evalMaxUsers: 0,
   /** Ranking: action vocabulary size (action ids 1..numActions; 0 = none, e.g. candidates). MovieLens: the rating 1–5. */
   numActions: 5,
   /** Ranking: k, candidates per training example (the last k interactions before the cut). */
@@ -111,13 +121,14 @@ export const configEnums: { [K in ConfigKey]?: readonly string[] } = {
   lastQueryTime: ['next', 'own'],
   lrSchedule: ['constant', 'cosine', 'linear-warmup'],
   embeddingOptimizer: ['rowwise-adam', 'adam'],
+  embeddingStore: ['device', 'host'],
 };
 
 /** Keys that must hold integers (all other numbers are reals). */
 const integerKeys = new Set<ConfigKey>([
   'maxLen', 'dim', 'numLayers', 'numHeads', 'dqk', 'dv', 'numNegatives', 'batchSize', 'epochs',
   'evalEvery', 'earlyStopPatience', 'seed', 'warmupSteps', 'numActions', 'rankingCandidates', 'rankingWindows', 'rankingEvalGroup', 'headHidden',
-  'divergenceCheckEvery',
+  'divergenceCheckEvery', 'deviceCacheRows', 'evalMaxUsers',
 ]);
 
 const keys = Object.keys(defaultConfig) as ConfigKey[];
@@ -244,7 +255,7 @@ export function loadConfigFile(path: string, base: Config = defaultConfig): Conf
 export function validateConfig(c: Config): void {
   const positive: ConfigKey[] = ['maxLen', 'dim', 'numLayers', 'numHeads', 'numNegatives', 'batchSize', 'epochs', 'evalEvery'];
   for (const k of positive) if ((c[k] as number) < 1) throw new Error(`config key '${k}': expected ≥ 1, got ${c[k]}`);
-  const nonNegative: ConfigKey[] = ['dqk', 'dv', 'earlyStopPatience', 'warmupSteps', 'weightDecay', 'lr', 'ratingLossWeight', 'uvqkInitStd', 'gradClipNorm', 'divergenceCheckEvery'];
+  const nonNegative: ConfigKey[] = ['dqk', 'dv', 'earlyStopPatience', 'warmupSteps', 'weightDecay', 'lr', 'ratingLossWeight', 'uvqkInitStd', 'gradClipNorm', 'divergenceCheckEvery', 'deviceCacheRows', 'evalMaxUsers'];
   for (const k of ['numActions', 'rankingCandidates', 'rankingWindows', 'rankingEvalGroup', 'headHidden'] as const) if (c[k] < 1) throw new Error(`config key '${k}': expected ≥ 1, got ${c[k]}`);
   for (const k of nonNegative) if ((c[k] as number) < 0) throw new Error(`config key '${k}': expected ≥ 0, got ${c[k]}`);
   if (!(c.dropout >= 0 && c.dropout < 1)) throw new Error(`config key 'dropout': expected in [0, 1), got ${c.dropout}`);

@@ -128,34 +128,47 @@ function uniformStream(seed: number): () => number {
   };
 }
 
-function fill(spec: ParamSpec, seed: number): Float32Array {
-  const a = new Float32Array(numel(spec.shape));
+/** A tensor's init as a stream: each call fills `out` with the next out.length values, so a table
+ *  too large for one array (the host embedding store) is initialised chunk by chunk with exactly
+ *  the values one whole-tensor fill gives. */
+export function initStream(spec: ParamSpec, seed: number): (out: Float32Array) => void {
   const u = uniformStream(streamSeed(seed, spec.name));
   const init = spec.init;
-  switch (init.kind) {
-    case 'zeros':
-      break;
-    case 'ones':
-      a.fill(1);
-      break;
-    case 'xavier': {
-      const r = Math.sqrt(6 / (init.fanIn + init.fanOut));
-      for (let i = 0; i < a.length; i++) a[i] = (2 * u() - 1) * r;
-      break;
-    }
-    case 'truncnormal':
-    case 'normal': {
-      const limit = init.kind === 'truncnormal' ? 2 : Infinity;
-      for (let i = 0; i < a.length; i++) {
-        let z: number;
-        do z = Math.sqrt(-2 * Math.log(Math.max(u(), 1e-300))) * Math.cos(2 * Math.PI * u());
-        while (Math.abs(z) > limit);
-        a[i] = z * init.std;
+  let done = 0;
+  const row0 = spec.zeroRow0 ? (spec.shape[1] ?? 1) : 0;
+  return (a: Float32Array) => {
+    switch (init.kind) {
+      case 'zeros':
+        a.fill(0);
+        break;
+      case 'ones':
+        a.fill(1);
+        break;
+      case 'xavier': {
+        const r = Math.sqrt(6 / (init.fanIn + init.fanOut));
+        for (let i = 0; i < a.length; i++) a[i] = (2 * u() - 1) * r;
+        break;
       }
-      break;
+      case 'truncnormal':
+      case 'normal': {
+        const limit = init.kind === 'truncnormal' ? 2 : Infinity;
+        for (let i = 0; i < a.length; i++) {
+          let z: number;
+          do z = Math.sqrt(-2 * Math.log(Math.max(u(), 1e-300))) * Math.cos(2 * Math.PI * u());
+          while (Math.abs(z) > limit);
+          a[i] = z * init.std;
+        }
+        break;
+      }
     }
-  }
-  if (spec.zeroRow0) a.fill(0, 0, spec.shape[1] ?? 1);
+    if (done < row0) a.fill(0, 0, Math.min(a.length, row0 - done));
+    done += a.length;
+  };
+}
+
+function fill(spec: ParamSpec, seed: number): Float32Array {
+  const a = new Float32Array(numel(spec.shape));
+  initStream(spec, seed)(a);
   return a;
 }
 

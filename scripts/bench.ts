@@ -20,6 +20,8 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   // `npm run bench -- serving …`: the M-FALCON serving benchmark has its own options (serving/bench.ts).
   if (args[0] === 'serving') return (await import('../serving/bench.js')).runServingBench(args.slice(1));
+  // `npm run bench -- catalogue …`: training and full-ranking eval as the catalogue grows (scripts/bench-catalogue.ts).
+  if (args[0] === 'catalogue') return (await import('./bench-catalogue.js')).runCatalogueBench(args.slice(1));
   const json = args.includes('--json');
   const quick = args.includes('--quick');
   const outIdx = args.indexOf('--out');

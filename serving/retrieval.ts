@@ -14,14 +14,27 @@ import { normalisedItems } from '../trainer/eval.js';
 import { GpuLock } from './batcher.js';
 import { RequestError } from './errors.js';
 
+import { HostTier, createHostItemStore } from '../trainer/store/host_tier.js';
+import { itemRowsRef, restoreItemRows } from '../trainer/store/item_checkpoint.js';
+import { fitsOneBuffer } from '../trainer/store/train_eval.js';
+import { normalisedCopy, streamedTopK, type NormalisedChunks } from '../trainer/store/streamed_topk.js';
+
+/** Catalogues over one device buffer (or host-tier checkpoints): the item table in a host store
+ *  behind a device cache, and top-K streamed over normalised host chunks (trainer/store). */
+interface StreamedItems {
+  tier: HostTier;
+  chunks: NormalisedChunks;
+}
+
 export class Retriever {
   private constructor(
     readonly gpu: Gpu,
     readonly config: Config,
     readonly encoder: Encoder,
     readonly itemRawIds: string[],
-    private readonly items: Tensor<'f32'>,
+    private readonly items: Tensor<'f32'> | undefined,
     private readonly lock: GpuLock,
+    private readonly streamed?: StreamedItems,
   ) {}
 
   static async load(gpu: Gpu, source: string | CheckpointData, lock = new GpuLock()): Promise<Retriever> {
@@ -32,6 +45,7 @@ export class Retriever {
     checkShapes(ck, where);
     const numItems = ck.itemRawIds.length - 1;
     const blobs = new Map(ck.params.map((b) => [b.name, b.data as Float32Array]));
+    if (itemRowsRef(ck) || !fitsOneBuffer(gpu, ck.itemRawIds.length, config.dim)) return Retriever.loadStreamed(gpu, ck, config, blobs, where, lock);
     for (const spec of paramLayout(config, numItems)) {
       if (!blobs.has(spec.name)) throw new Error(`${where}: lacks tensor ${spec.name}. HINT: the checkpoint was written for another config or an older version.`);
       const n = spec.shape.reduce((a, x) => a * x, 1), got = blobs.get(spec.name)!.length;
@@ -41,6 +55,16 @@ export class Retriever {
     const host = await normalisedItems(encoder);
     const items = gpu.upload(host, [ck.itemRawIds.length, config.dim], 'f32', 'retrieval:items_normalised');
     return new Retriever(gpu, config, encoder, ck.itemRawIds, items, lock);
+  }
+
+  private static async loadStreamed(gpu: Gpu, ck: CheckpointData, config: Config, blobs: Map<string, Float32Array>, where: string, lock: GpuLock): Promise<Retriever> {
+    const ref = itemRowsRef(ck);
+    const host = createHostItemStore({ ...config, embeddingBf16: ref ? ref.storage === 'bf16' : config.embeddingBf16 }, ck.itemRawIds.length, { restoring: true });
+    await restoreItemRows(ck, where, host.store);
+    blobs.set('item_emb', new Float32Array(host.cacheRows * config.dim));
+    const encoder = await createEncoder(gpu, config, host.cacheRows, blobs);
+    const tier = await HostTier.attach(host.store, encoder);
+    return new Retriever(gpu, config, encoder, ck.itemRawIds, undefined, lock, { tier, chunks: await normalisedCopy(host.store) });
   }
 
   get maxHistory(): number {
@@ -55,6 +79,7 @@ export class Retriever {
     if (n === 0 || n > this.config.maxLen) throw new Error(`retrieval: expected 1..${this.config.maxLen} history events, got ${n}`);
     const kk = Math.max(1, Math.min(k, numRows));
     return this.lock.run(async () => {
+      if (this.streamed) return this.retrieveStreamed(hist, kk, requestTime);
       const b = uploadBatch(this.gpu, { seqOffsets: Uint32Array.of(0, n), items: hist.items, timestamps: hist.timestamps, nextTimestamps: requestTime === undefined ? undefined : Uint32Array.of(requestTime) }, this.config.maxLen, numRows);
       const rec = this.gpu.recorder('retrieval');
       const f = this.encoder.forward(rec, b, { train: false, seed: 0 });
@@ -69,7 +94,7 @@ export class Retriever {
       };
       try {
         gatherDense(rec, f.out, t.last, t.user, 1, d);
-        topK(rec, { queries: t.user, items: this.items, exclOffsets: t.exclOffsets, exclIds: t.exclIds }, kk, { topIds: t.topIds, topScores: t.topScores });
+        topK(rec, { queries: t.user, items: this.items!, exclOffsets: t.exclOffsets, exclIds: t.exclIds }, kk, { topIds: t.topIds, topScores: t.topScores });
         await rec.submit();
         const ids = await this.gpu.read(t.topIds), scores = await this.gpu.read(t.topScores);
         // Cosine: the items are unit rows; divide by the user vector's norm on the host.
@@ -87,8 +112,34 @@ export class Retriever {
     });
   }
 
+  /** The streamed path: history rows made resident in the cache, then top-K over host chunks. */
+  private async retrieveStreamed(hist: { items: Uint32Array; timestamps: Uint32Array }, kk: number, requestTime?: number): Promise<{ ids: Uint32Array; scores: Float32Array }> {
+    const { tier, chunks } = this.streamed!;
+    const n = hist.items.length, d = this.config.dim;
+    const slots = await tier.slotsFor(hist.items);
+    const b = uploadBatch(this.gpu, { seqOffsets: Uint32Array.of(0, n), items: slots, timestamps: hist.timestamps, nextTimestamps: requestTime === undefined ? undefined : Uint32Array.of(requestTime) }, this.config.maxLen, tier.cache.capacity);
+    const rec = this.gpu.recorder('retrieval');
+    const f = this.encoder.forward(rec, b, { train: false, seed: 0 });
+    const last = this.gpu.u32([n - 1], [1], 'retrieval:last');
+    const user = this.gpu.empty([1, d], 'f32', 'retrieval:user');
+    try {
+      gatherDense(rec, f.out, last, user, 1, d);
+      await rec.submit();
+      const u = await this.gpu.read(user);
+      const top = await streamedTopK(this.gpu, u, chunks, kk, [Uint32Array.from(new Set([0, ...hist.items]))]);
+      const norm = Math.max(Math.hypot(...u), 1e-6);
+      const keep = Array.from(top.ids.keys()).filter((i) => top.ids[i] !== PAD_ID);
+      return { ids: Uint32Array.from(keep, (i) => top.ids[i]!), scores: Float32Array.from(keep, (i) => top.scores[i]! / norm) };
+    } finally {
+      [last, user].forEach((x) => x.release());
+      f.release();
+      b.release();
+    }
+  }
+
   release(): void {
-    this.items.release();
+    this.items?.release();
     this.encoder.release();
+    void this.streamed?.tier.store.close();
   }
 }

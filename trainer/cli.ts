@@ -3,6 +3,7 @@
 //   npm run eval  -- --checkpoint <file> --data <path> [--format <fmt>] [--ranks <file>]
 import { defaultConfig, applyOverrides, loadConfigFile, parseOverrides, type Config } from '../model/config.js';
 import { loadInteractions, generateSynthetic, type DataFormat, type Interactions } from './data/index.js';
+import { parseSyntheticSpec, SYNTHETIC_KNOBS } from './data/synthetic.js';
 import { loadCheckpoint } from './checkpoint.js';
 import { train, toRecord, prepareSplit, type EvalRecord } from './train.js';
 
@@ -16,6 +17,15 @@ usage:
 
 options:
   --data <path>       interaction log; without it, the built-in synthetic dataset is used
+  --synthetic k=v,... generate a synthetic log in process at any scale (Zipf item popularity,
+                      drifting user interests, session timestamps), e.g.
+                      --synthetic users=200000,items=10000000,events=50000000,seed=1; knobs:
+${Object.entries(SYNTHETIC_KNOBS).map(([k, v]) => `                        ${k}: ${v}`).join('\n')}
+  catalogues larger than the device: --embeddingStore=host keeps the item table and its row-wise
+                      Adam state in host memory (bf16 with --embeddingBf16) behind a device LRU cache
+                      of --deviceCacheRows rows (0 = auto; ≥ the rows one step touches, ≤ the table);
+                      checkpoints then write <name>.stepN.rows beside <name>.hstu (keep them together);
+                      --evalMaxUsers=n evaluates exact full ranking on the first n users only
   --format <fmt>      ${FORMATS.join(' | ')} (default auto)
   --csv-user/--csv-item/--csv-time <column>, --csv-delimiter <c>   columns for --format csv
   --config <file>     JSON config (see trainer/configs/); keys as below
@@ -34,7 +44,7 @@ interface Parsed {
   overrides: string[];
 }
 
-const VALUE_FLAGS = ['data', 'format', 'config', 'out', 'resume', 'checkpoint', 'max-steps', 'ranks', 'csv-user', 'csv-item', 'csv-time', 'csv-rating', 'csv-delimiter'];
+const VALUE_FLAGS = ['data', 'synthetic', 'format', 'config', 'out', 'resume', 'checkpoint', 'max-steps', 'ranks', 'csv-user', 'csv-item', 'csv-time', 'csv-rating', 'csv-delimiter'];
 
 export function parseArgs(args: string[]): Parsed {
   const flags = new Map<string, string>();
@@ -55,6 +65,9 @@ export function parseArgs(args: string[]): Parsed {
 
 export async function loadData(flags: Map<string, string>, c?: Config): Promise<Interactions> {
   const path = flags.get('data');
+  const spec = flags.get('synthetic');
+  if (spec !== undefined && path) throw new Error('--synthetic and --data exclude each other. HINT: pass one of them.');
+  if (spec !== undefined) return generateSynthetic(parseSyntheticSpec(spec, c?.seed ?? 1));
   if (!path) return generateSynthetic({ seed: c?.seed ?? 1 });
   const format = (flags.get('format') ?? 'auto') as DataFormat;
   if (!FORMATS.includes(format)) throw new Error(`--format: expected one of ${FORMATS.join(', ')}, got '${format}'`);
@@ -127,7 +140,7 @@ export async function evalCommand(args: string[]): Promise<void> {
   }
   const { evaluateCheckpoint } = await import('./evaluate_checkpoint.js');
   const split = prepareSplit(data, c);
-  const res = await evaluateCheckpoint(ck, c, data, split);
+  const res = await evaluateCheckpoint(ck, c, data, split, path);
   console.log(fmtRow('validation', toRecord('validation', ck.epoch, res.validation)));
   console.log(fmtRow('test', toRecord('test', ck.epoch, res.test)));
   const ranksPath = flags.get('ranks');

@@ -59,10 +59,15 @@ export interface RetrievalLossOptions {
   /** Cap on one per-position [rows, items] buffer in bytes (default: the device limit); smaller
    *  values split the rows into more chunks (tests use it to exercise chunking). */
   denseChunkBytes?: number;
+  /** Item ids the negatives are drawn from (1..catalogueRows−1); default enc.items.rows. Set when
+   *  enc.items is a device cache of slots in front of a larger table (trainer/store). */
+  catalogueRows?: number;
+  /** Maps drawn negative ids to rows of enc.items (cache slots); targets arrive mapped already. */
+  mapIds?: (ids: Uint32Array) => Uint32Array;
 }
 
 export function recordRetrievalLoss(rec: Recorder, gpu: Gpu, enc: Encoder, out: Tensor<'f32'>, b: GpuBatch, targets: Uint32Array, c: Config, step: number, opts: RetrievalLossOptions = {}): RetrievalLoss {
-  return c.negativeSampling === 'per-position' ? perPositionLoss(rec, gpu, enc, out, b, targets, c, step, opts) : sharedLoss(rec, gpu, enc, out, b, targets, c, step);
+  return c.negativeSampling === 'per-position' ? perPositionLoss(rec, gpu, enc, out, b, targets, c, step, opts) : sharedLoss(rec, gpu, enc, out, b, targets, c, step, opts);
 }
 
 function uploadLossInputs(rec: Recorder, gpu: Gpu, enc: Encoder, b: GpuBatch, targets: Uint32Array, negIds: Uint32Array) {
@@ -82,8 +87,9 @@ function uploadLossInputs(rec: Recorder, gpu: Gpu, enc: Encoder, b: GpuBatch, ta
   return { d, P, R, t, owned, posIds, weightsHost, weights, neg, posEmb, negEmb };
 }
 
-function sharedLoss(rec: Recorder, gpu: Gpu, enc: Encoder, out: Tensor<'f32'>, b: GpuBatch, targets: Uint32Array, c: Config, step: number): RetrievalLoss {
-  const negIds = batchNegatives(c, step, enc.items.rows);
+function sharedLoss(rec: Recorder, gpu: Gpu, enc: Encoder, out: Tensor<'f32'>, b: GpuBatch, targets: Uint32Array, c: Config, step: number, opts: RetrievalLossOptions = {}): RetrievalLoss {
+  const drawn = batchNegatives(c, step, opts.catalogueRows ?? enc.items.rows);
+  const negIds = opts.mapIds ? opts.mapIds(drawn) : drawn;
   const { d, P, R, t, owned, posIds, weights, neg, posEmb, negEmb } = uploadLossInputs(rec, gpu, enc, b, targets, negIds);
   const inputs = { u: out, posIds, negIds: neg, posEmb, negEmb, weights };
   const shape = { P, R, d, temperature: c.temperature, sharedNegatives: true };
@@ -111,7 +117,9 @@ function sharedLoss(rec: Recorder, gpu: Gpu, enc: Encoder, out: Tensor<'f32'>, b
  * the chunks' item-column gradients are summed in chunk order (deterministic).
  */
 function perPositionLoss(rec: Recorder, gpu: Gpu, enc: Encoder, out: Tensor<'f32'>, b: GpuBatch, targets: Uint32Array, c: Config, step: number, opts: RetrievalLossOptions): RetrievalLoss {
-  const negIds = Uint32Array.from({ length: enc.items.rows - 1 }, (_, j) => j + 1);
+  const rows = opts.catalogueRows ?? enc.items.rows;
+  const allItems = Uint32Array.from({ length: rows - 1 }, (_, j) => j + 1);
+  const negIds = opts.mapIds ? opts.mapIds(allItems) : allItems;
   const { d, P, R, t, owned, posIds, weightsHost, weights, neg, posEmb, negEmb } = uploadLossInputs(rec, gpu, enc, b, targets, negIds);
   const S = c.numNegatives;
   const chunkRows = Math.floor(denseBudget(gpu, opts.denseChunkBytes) / (4 * R));
@@ -119,7 +127,7 @@ function perPositionLoss(rec: Recorder, gpu: Gpu, enc: Encoder, out: Tensor<'f32
     throw new Error(`retrieval loss: per-position negatives need one row of all ${R} items in a buffer, over this device's limit. HINT: use --negativeSampling=shared.`);
   }
   const chunks = Math.ceil(P / chunkRows);
-  const samples = positionNegatives(c, step, P, enc.items.rows).map((id) => id - 1);
+  const samples = positionNegatives(c, step, P, rows).map((id) => id - 1);
   const totalW = weightsHost.reduce((a, w) => a + w, 0);
   const rowLoss = t(gpu.empty([P], 'f32', 'loss:row_loss'));
   const loss = t(gpu.empty([1], 'f32', 'loss:loss'));

@@ -15,13 +15,16 @@ import { checkShapes, checkStepInEpoch } from './checkpoint_validate.js';
 import { buildSequences, countTrainBatches, batchTrainSequences, evaluatePopularity, leaveLastOut, type Interactions, type MetricResult, type Split } from './data/index.js';
 import { beyondRecord, itemCounts, itemPopularity } from './data/index.js';
 import { requireEvaluableSplit } from './data/evaluable.js';
-import { evaluateRetrieval } from './eval.js';
 import { judgeValidation, progressOf } from './model_selection.js';
 import { MetricsLog, historyOf } from './metrics_log.js';
 import { recordRetrievalLoss, type RetrievalLossOptions } from './retrieval_loss.js';
 import { checkFiniteBlobs, guardedStep, type GuardOptions } from './divergence.js';
 import { learningRate } from './schedule.js';
 import { Progress } from './progress.js';
+import { HostTier, checkHostTierTraining, createHostItemStore, encoderInitForHostTier, withNext } from './store/host_tier.js';
+import { checkCheckpointTable, itemRowsRef, pruneItemRows, restoreItemRows, saveItemRows } from './store/item_checkpoint.js';
+import { evaluateRetrievalOver } from './store/train_eval.js';
+import type { CacheStats } from './store/device_cache.js';
 
 export interface TrainOptions {
   config: Config;
@@ -59,6 +62,8 @@ export interface TrainResult {
   popularity?: { validation: EvalRecord; test: EvalRecord };
   trainTokensPerSec: number;
   params: Map<string, Float32Array>;
+  /** Host tier: the device cache's hit / miss / eviction / write-back / prefetch counts. */
+  cacheStats?: CacheStats;
 }
 
 export function toRecord(split: 'validation' | 'test', epoch: number, m: MetricResult): EvalRecord {
@@ -83,14 +88,16 @@ export function prepareSplit(data: Interactions, c: Config): Split {
 }
 
 /** Reads every parameter (and optimizer state) back from the GPU. */
-export async function snapshot(enc: Encoder): Promise<{ params: Blob[]; state: Blob[] }> {
+export async function snapshot(enc: Encoder, withItems = true): Promise<{ params: Blob[]; state: Blob[] }> {
   const params: Blob[] = [];
   const state: Blob[] = [];
   const t = enc.items;
+  if (withItems) {
   params.push({ name: 'item_emb', shape: [t.rows, t.dim], dtype: 'f32', data: await t.read('w') });
   if (t.storage === 'bf16') throw new Error('checkpointing bf16 tables is not supported yet. HINT: train with --embeddingBf16=false.');
   state.push({ name: 'item_emb.m', shape: [t.rows, t.dim], dtype: 'f32', data: await t.read('m') });
   state.push({ name: 'item_emb.v', shape: [t.rows], dtype: 'f32', data: await t.read('v') });
+  }
   for (const p of enc.dense.byName.values()) {
     params.push({ name: p.name, shape: p.shape, dtype: 'f32', data: await enc.gpu.read(p.w) });
     state.push({ name: `${p.name}.m`, shape: p.shape, dtype: 'f32', data: await enc.gpu.read(p.m) });
@@ -99,16 +106,18 @@ export async function snapshot(enc: Encoder): Promise<{ params: Blob[]; state: B
   return { params, state };
 }
 
-function restore(enc: Encoder, ck: CheckpointData): void {
+function restore(enc: Encoder, ck: CheckpointData, withItems = true): void {
   const blobs = new Map([...ck.params, ...ck.optimizerState].map((b) => [b.name, b.data as Float32Array]));
   const need = (n: string) => {
     const b = blobs.get(n);
     if (!b) throw new Error(`checkpoint lacks tensor ${n}. HINT: it was written for another model config.`);
     return b;
   };
-  enc.items.upload(need('item_emb'), 'w');
-  enc.items.upload(need('item_emb.m'), 'm');
-  enc.items.upload(need('item_emb.v'), 'v');
+  if (withItems) {
+    enc.items.upload(need('item_emb'), 'w');
+    enc.items.upload(need('item_emb.m'), 'm');
+    enc.items.upload(need('item_emb.v'), 'v');
+  }
   for (const p of enc.dense.byName.values()) {
     for (const [part, t] of [['', p.w], ['.m', p.m], ['.v', p.v]] as const) {
       const data = need(p.name + part);
@@ -131,17 +140,26 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   if (o.outDir) mkdirSync(o.outDir, { recursive: true });
 
   let enc: Encoder | undefined;
+  let tier: HostTier | undefined;
   try {
-    enc = await createEncoder(gpu, c, tableRows, initParams(c, tableRows - 1, c.seed));
+    // embeddingStore 'host': the table lives in host memory, the encoder's table is the cache.
     const ck = o.resume ? loadCheckpoint(o.resume) : undefined;
     if (ck) checkShapes(ck, o.resume!);
+    const host = c.embeddingStore === 'host' ? createHostItemStore(c, tableRows, { restoring: !!ck }) : undefined;
+    if (host) checkHostTierTraining(c, host.cacheRows, tableRows);
+    enc = await createEncoder(gpu, c, host ? host.cacheRows : tableRows, host ? encoderInitForHostTier(c, tableRows, host.cacheRows) : initParams(c, tableRows - 1, c.seed));
     if (ck && ck.task !== 'retrieval') throw new Error(`${o.resume}: holds a '${ck.task}' model, not retrieval`);
+    if (ck) checkCheckpointTable(ck, tableRows, o.resume!);
+    if (host) {
+      if (ck) await restoreItemRows(ck, o.resume!, host.store);
+      tier = await HostTier.attach(host.store, enc);
+    } else if (ck && itemRowsRef(ck)) throw new Error(`${o.resume}: keeps its item table in a separate rows file (trained with --embeddingStore=host). HINT: resume with --embeddingStore=host.`);
     const progress = progressOf<EvalRecord>(ck);
     const { sel } = progress;
     let { step, epoch, trainTokens, trainSecs } = progress;
     if (ck) {
       const differ = checkResumeConfig(ck, c, o.resume!);
-      restore(enc, ck);
+      restore(enc, ck, !tier);
       log(`resumed from ${o.resume} at step ${step} (epoch ${epoch})`);
       if (differ.length) log(`note: config differs from the checkpoint's in ${differ.join(', ')}; the continuation is not the straight run's`);
     }
@@ -153,13 +171,16 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const totalSteps = c.epochs * batchesPerEpoch;
     log(`data: ${o.data.source}: ${o.data.numUsers} users, ${tableRows - 1} items, ${o.data.count} events; ${split.validation.count} validation / ${split.test.count} test examples`);
     log(`model: ${c.model}, ${c.numLayers} layers, d=${c.dim}, ${c.numHeads} heads, N=${c.maxLen}; ${batchesPerEpoch} steps/epoch on ${gpu.adapter.description}`);
+    if (tier) log(`item table: host store, ${tableRows} rows × ${c.dim} ${tier.store.storage} (${(tier.store.bytes / 2 ** 20).toFixed(0)} MiB with row-wise Adam state); device cache ${tier.cache.capacity} rows (${((enc.items.rows * enc.items.bytesPerRow) / 2 ** 20).toFixed(0)} MiB), LRU`);
 
     const losses: number[] = [];
-    const save = (name: string) => {
-      if (!o.outDir) return Promise.resolve();
-      return snapshot(enc!).then(({ params, state }) => {
-        checkFiniteBlobs([...params, ...state], step, join(o.outDir!, name)); // never save a diverged model
-        return saveCheckpoint(join(o.outDir!, name), {
+    const save = async (name: string) => {
+      if (!o.outDir) return;
+      const { params, state } = await snapshot(enc!, !tier);
+      checkFiniteBlobs([...params, ...state], step, join(o.outDir, name)); // never save a diverged model
+      // Host tier: dirty cache rows go back to the store, whose rows stream to their own file.
+      const itemRows = tier ? (await tier.cache.writeBack(), await saveItemRows(o.outDir, name, step, tier.store)) : undefined;
+      saveCheckpoint(join(o.outDir, name), {
           task: 'retrieval',
           config: c as unknown as Record<string, unknown>,
           step,
@@ -167,14 +188,14 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           params,
           optimizerState: state,
           itemRawIds: o.data.itemRawIds.map(String),
-          trainerState: { best: sel.best, test: sel.test, sinceBest: sel.sinceBest, trainTokens, trainSecs, source: o.data.source, metrics: metrics.saved },
-        });
+        trainerState: { best: sel.best, test: sel.test, sinceBest: sel.sinceBest, trainTokens, trainSecs, source: o.data.source, metrics: metrics.saved, ...(itemRows ? { itemRows } : {}) },
       });
+      if (itemRows) pruneItemRows(o.outDir, name, itemRows.file);
     };
     const trainPopularity = itemPopularity(itemCounts(split.train)); // coverage / popularity bias of the top 10
     const evaluate = async (which: 'validation' | 'test') => {
       const ex = which === 'validation' ? split.validation : split.test;
-      const m = await evaluateRetrieval(gpu, enc!, ex, { maxLen: c.maxLen, popularity: trainPopularity });
+      const m = await evaluateRetrievalOver(gpu, enc!, ex, c, tier, trainPopularity);
       return toRecord(which, epoch, m);
     };
 
@@ -184,7 +205,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const stepInEpoch = step - epoch * batchesPerEpoch;
       const bar = new Progress(`epoch ${epoch + 1}/${c.epochs}`, batchesPerEpoch, 'steps');
       let k = 0;
-      for (const tb of batchTrainSequences(split.train, { batchSize: c.batchSize, maxLen: c.maxLen, shuffleSeed: c.seed, epoch })) {
+      for (const [tb, next] of withNext(batchTrainSequences(split.train, { batchSize: c.batchSize, maxLen: c.maxLen, shuffleSeed: c.seed, epoch }))) {
         if (k++ < stepInEpoch) continue; // resumed mid-epoch: these batches are done
         if (o.maxSteps !== undefined && step >= o.maxSteps) {
           stop = true;
@@ -192,7 +213,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         }
         const t0 = performance.now();
         const lr = learningRate(c.lrSchedule, c.lr, step, totalSteps, c.warmupSteps);
-        const loss = await trainStep(gpu, enc, c, tb, step, lr, tableRows, guard); // throws DivergenceError on a non-finite loss/gradient/parameter
+        const loss = await trainStep(gpu, enc, c, tb, step, lr, tableRows, guard, tier, next); // throws DivergenceError on a non-finite loss/gradient/parameter
         const dt = (performance.now() - t0) / 1000;
         losses.push(loss);
         step++;
@@ -220,6 +241,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     }
     if (o.outDir && o.maxSteps !== undefined) await save('checkpoint.hstu');
     const tokensPerSec = trainTokens / Math.max(trainSecs, 1e-9);
+    if (tier) log(`host tier: ${JSON.stringify(tier.cache.stats)}; device buffers ${((gpu.pool.bytesAllocated + enc.items.rows * enc.items.bytesPerRow) / 2 ** 20).toFixed(0)} MiB (pool + item cache)`);
     const { best, test } = sel;
     let popularity: TrainResult['popularity'];
     if (!o.noEval && test) {
@@ -232,10 +254,12 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const final = { ...test, train_tokens_per_s: tokensPerSec, best_epoch: best!.epoch, popularity: baseline };
       metrics.close([final]);
     }
-    const params = new Map((await snapshot(enc)).params.map((b) => [b.name, b.data as Float32Array]));
-    return { losses, step, epoch, best, test, popularity, trainTokensPerSec: tokensPerSec, params };
+    const params = new Map((await snapshot(enc, !tier)).params.map((b) => [b.name, b.data as Float32Array]));
+    if (tier) await tier.addItemParams(params);
+    return { losses, step, epoch, best, test, popularity, trainTokensPerSec: tokensPerSec, params, ...(tier ? { cacheStats: { ...tier.cache.stats } } : {}) };
   } finally {
     enc?.release();
+    await tier?.store.close();
     if (ownGpu) gpu.dispose();
   }
 }
@@ -302,9 +326,11 @@ export function recordGradients(rec: Recorder, gpu: Gpu, enc: Encoder, c: Config
 /** One optimizer step on one batch; returns the batch's mean loss. The divergence guard
  *  (trainer/divergence.ts) checks the loss and gradient norms before the update (DivergenceError),
  *  clips to c.gradClipNorm, and probes the parameters every c.divergenceCheckEvery steps. */
-export async function trainStep(gpu: Gpu, enc: Encoder, c: Config, tb: HostTrainBatch, step: number, lr: number, tableRows: number, guard?: GuardOptions): Promise<number> {
+export async function trainStep(gpu: Gpu, enc: Encoder, c: Config, tb: HostTrainBatch, step: number, lr: number, tableRows: number, guard?: GuardOptions, tier?: HostTier, next?: HostTrainBatch): Promise<number> {
+  // Host tier: the step's rows made resident, the batch in cache slots (store/host_tier.ts).
+  const prep = tier ? await tier.beforeStep(c, tb, step) : undefined;
   const rec = gpu.recorder('train');
-  const g = recordGradients(rec, gpu, enc, c, tb, step, tableRows);
+  const g = recordGradients(rec, gpu, enc, c, prep ? prep.batch : tb, step, prep ? prep.tableRows : tableRows, true, prep?.lossOpts);
   const adam = { lr, beta1: c.beta1, beta2: c.beta2, weightDecay: c.weightDecay, step: step + 1 };
   const dense = [...enc.dense.byName.values()];
   try {
@@ -313,6 +339,8 @@ export async function trainStep(gpu: Gpu, enc: Encoder, c: Config, tb: HostTrain
       rowwiseAdam(rec2, enc.items, g.plan, g.itemGrad, adam);
       enc.dense.step(rec2, adam);
     }, guard);
+    // Host tier: the update is submitted and done; its rows are dirty, the next batch's rows load.
+    if (tier) tier.afterSubmit(c, prep!.touched, next && { tb: next, step: step + 1 });
     return r.loss;
   } finally {
     g.release();

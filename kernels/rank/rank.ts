@@ -54,3 +54,24 @@ export function rankTargets(
 export function uploadExclusions(gpu: Gpu, e: Exclusions): { offsets: Tensor<'u32'>; ids: Tensor<'u32'> } {
   return { offsets: gpu.u32(e.offsets, [e.offsets.length], 'rank:excl_offsets'), ids: gpu.u32(e.ids.length ? e.ids : [0], [Math.max(1, e.ids.length)], 'rank:excl_ids') };
 }
+
+const CHUNK_KERNEL: KernelSource = { name: 'rank_chunk', wgsl: readFileSync(new URL('./rank_chunk.wgsl', import.meta.url), 'utf8'), defines: { WG } };
+
+/** ranks[q] += the items of one catalogue chunk (global ids base..base+n−1) that beat query q's
+ *  target (rank.wgsl's rule); scores are [Q, n + Q] with column n + q holding the score of q's
+ *  own target row (see rank_chunk.wgsl). Exclusions hold global ids (from prepareExclusions). */
+export function rankTargetsChunk(
+  rec: Recorder,
+  scores: Tensor<'f32'>,
+  targets: Tensor<'u32'>,
+  exclOffsets: Tensor<'u32'>,
+  exclIds: Tensor<'u32'>,
+  ranks: Tensor<'u32'>,
+  o: { numQueries: number; chunkItems: number; base: number },
+): void {
+  const { numQueries: Q, chunkItems: n, base } = o;
+  if (scores.numel < Q * (n + Q)) throw new Error(`rank chunk: expected scores of ${Q}×${n + Q}, got ${scores.numel} values`);
+  if (targets.numel < Q || ranks.numel < Q) throw new Error(`rank chunk: expected ${Q} targets and ranks, got ${targets.numel} and ${ranks.numel}`);
+  if (exclOffsets.numel !== Q + 1) throw new Error(`rank chunk: expected ${Q + 1} exclusion offsets, got ${exclOffsets.numel}`);
+  rec.dispatch(CHUNK_KERNEL, [scores, targets, exclOffsets, exclIds, ranks], grid(Q), new Params().u32(Q).u32(n).u32(n + Q).u32(base).done());
+}

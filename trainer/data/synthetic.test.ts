@@ -3,7 +3,7 @@ import { formatMetrics } from './metrics.js';
 import { evaluatePopularity, evaluateScorer, itemCounts } from './popularity.js';
 import { buildSequences } from './sequences.js';
 import { leaveLastOut } from './split.js';
-import { generateSynthetic, SYNTHETIC_DEFAULTS } from './synthetic.js';
+import { generateSynthetic, parseSyntheticSpec, SYNTHETIC_DEFAULTS } from './synthetic.js';
 
 describe('generateSynthetic', () => {
   const x = generateSynthetic(); // defaults: 2000 users, 1000 items, 20 clusters, 30..120 events
@@ -73,5 +73,25 @@ describe('generateSynthetic', () => {
   it('rejects bad options', () => {
     expect(() => generateSynthetic({ numClusters: 0 })).toThrow(/expected numClusters to be an integer ≥ 1, got 0/);
     expect(() => generateSynthetic({ minEvents: 10, maxEvents: 5 })).toThrow(/expected maxEvents ≥ minEvents \(10\), got 5/);
+  });
+});
+
+describe('--synthetic spec', () => {
+  it('parses knobs; events sets per-user lengths whose total is close to it; clusters scale with items', () => {
+    const o = parseSyntheticSpec('users=300,items=50000,events=6000,seed=9,zipf=1.3,reconsume=0.1,stickiness=0.5:0.9');
+    expect(o).toMatchObject({ numUsers: 300, numItems: 50000, seed: 9, zipf: 1.3, reconsumeProb: 0.1, stickiness: [0.5, 0.9], numClusters: 50, minEvents: 10, maxEvents: 30 });
+    const d = generateSynthetic(o);
+    expect(Math.abs(d.count - 6000)).toBeLessThan(600);
+    expect(d.numItems).toBe(50001);
+    expect(parseSyntheticSpec('items=2000000').numClusters).toBe(200);
+    expect(parseSyntheticSpec('', 4).seed).toBe(4);
+  });
+
+  it('rejects unknown knobs, bad values and too few events per user, naming them', () => {
+    expect(() => parseSyntheticSpec('user=3')).toThrow(/unknown knob 'user'.*HINT: known knobs: users/);
+    expect(() => parseSyntheticSpec('items=-1')).toThrow(/items expected an integer ≥ 1, got '-1'/);
+    expect(() => parseSyntheticSpec('users=100,events=200')).toThrow(/2.00 per user, need ≥ 3/);
+    expect(() => parseSyntheticSpec('stickiness=0.9:0.1')).toThrow(/stickiness expected lo:hi/);
+    expect(() => parseSyntheticSpec('users')).toThrow(/expected key=value/);
   });
 });

@@ -160,3 +160,56 @@ export function generateSynthetic(partial: Partial<SyntheticOptions> = {}): Synt
     options: o,
   };
 }
+
+/** Knobs of `--synthetic k=v,k=v` (trainer/cli.ts): the generator above at any scale. */
+export const SYNTHETIC_KNOBS: Record<string, string> = {
+  users: 'number of users (default 2000)',
+  items: 'number of items, ids 1..items (default 2000)',
+  events: 'total events, ≈ (each user draws a length uniform in [events/users/2, 3·events/users/2]); default: 30..120 per user',
+  clusters: 'interest clusters (default 50, or items/10000 when larger); a user drifts between them',
+  zipf: 'Zipf exponent of item popularity inside a cluster (default 1.1)',
+  reconsume: 'probability an event repeats one of the user\'s last 20 items (default 0.08)',
+  stickiness: 'lo:hi range of the per-user probability of staying in a cluster (default 0.75:0.95)',
+  seed: 'RNG seed (default: the config seed)',
+};
+
+/** Parses "users=200000,items=10000000,events=50000000,seed=1" into generator options. */
+export function parseSyntheticSpec(spec: string, defaultSeed = 1): Partial<SyntheticOptions> {
+  const o: Partial<SyntheticOptions> = { seed: defaultSeed };
+  let events: number | undefined;
+  const known = Object.keys(SYNTHETIC_KNOBS).join(', ');
+  for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const [k, v] = part.split('=');
+    if (v === undefined) throw new DataError(`--synthetic: expected key=value, got '${part}'. HINT: e.g. --synthetic users=200000,items=10000000,events=50000000,seed=1 (keys: ${known})`);
+    const num = Number(v);
+    const need = (ok: boolean, what: string) => {
+      if (!ok) throw new DataError(`--synthetic: ${k} expected ${what}, got '${v}'`);
+    };
+    switch (k) {
+      case 'users': need(Number.isInteger(num) && num >= 1, 'an integer ≥ 1'); o.numUsers = num; break;
+      case 'items': need(Number.isInteger(num) && num >= 1, 'an integer ≥ 1'); o.numItems = num; break;
+      case 'events': need(Number.isInteger(num) && num >= 1, 'an integer ≥ 1'); events = num; break;
+      case 'clusters': need(Number.isInteger(num) && num >= 1, 'an integer ≥ 1'); o.numClusters = num; break;
+      case 'zipf': need(num > 0, 'a number > 0'); o.zipf = num; break;
+      case 'reconsume': need(num >= 0 && num <= 1, 'a probability in [0, 1]'); o.reconsumeProb = num; break;
+      case 'seed': need(Number.isInteger(num), 'an integer'); o.seed = num; break;
+      case 'stickiness': {
+        const [lo, hi] = v.split(':').map(Number);
+        need(lo !== undefined && hi !== undefined && lo >= 0 && lo <= hi && hi <= 1, 'lo:hi with 0 ≤ lo ≤ hi ≤ 1');
+        o.stickiness = [lo!, hi!];
+        break;
+      }
+      default: throw new DataError(`--synthetic: unknown knob '${k}'. HINT: known knobs: ${known}`);
+    }
+  }
+  const users = o.numUsers ?? SYNTHETIC_DEFAULTS.numUsers;
+  const items = o.numItems ?? SYNTHETIC_DEFAULTS.numItems;
+  if (o.numClusters === undefined) o.numClusters = Math.min(items, Math.max(SYNTHETIC_DEFAULTS.numClusters, Math.round(items / 10000)));
+  if (events !== undefined) {
+    const mean = events / users;
+    if (mean < 3) throw new DataError(`--synthetic: events=${events} over users=${users} is ${mean.toFixed(2)} per user, need ≥ 3 (training, validation and test events). HINT: raise events or lower users.`);
+    o.minEvents = Math.max(3, Math.round(mean / 2));
+    o.maxEvents = Math.max(o.minEvents, Math.round(2 * mean - o.minEvents));
+  }
+  return o;
+}
