@@ -14,7 +14,7 @@ import { checkResumeConfig, loadCheckpoint, saveCheckpoint, type Blob, type Chec
 import { buildSequences, countTrainBatches, batchTrainSequences, evaluatePopularity, leaveLastOut, type Interactions, type MetricResult, type Split } from './data/index.js';
 import { evaluateRetrieval } from './eval.js';
 import { judgeValidation, progressOf } from './model_selection.js';
-import { recordRetrievalLoss, type RetrievalLossOptions } from './retrieval_loss.js';
+import { recordRetrievalLoss, type RetrievalLossOptions } from '../model/retrieval_loss.js';
 import { learningRate } from './schedule.js';
 import { Progress } from './progress.js';
 
