@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createGpu, type Gpu, type Tensor } from '../gpu/index.js';
+import { createGpu, Tensor, type Gpu } from '../gpu/index.js';
+import { EmbeddingTable, roundBf16 } from '../embedding/embedding.js';
 import { expectClose } from '../testing/compare.js';
 import { poison } from '../testing/poison.js';
 import { Rng } from '../testing/rng.js';
@@ -19,6 +20,9 @@ interface Case {
   offsets?: boolean;
   /** Scale of u's entries (tiny: norms below eps). */
   uScale?: number;
+  /** Gather the compact rows from a sharded table (shards of 7 rows) instead of a tensor. */
+  table?: 'f32' | 'bf16';
+  variant?: 'subgroup' | 'lane';
 }
 
 /** Random rows with collisions (≈15% of negatives equal the positive, every negative of row 0),
@@ -28,6 +32,7 @@ function makeCase(c: Case, seed: number) {
   const { P, R, d, numItems } = c;
   const items = rng.f32(numItems * d);
   items.fill(0, 0, d); // item 0: zero row (norm clamped)
+  if (c.table === 'bf16') for (let i = 0; i < items.length; i++) items[i] = roundBf16(items[i]!);
   const u = rng.f32(P * d, -(c.uScale ?? 1), c.uScale ?? 1);
   const posIds = Uint32Array.from({ length: P }, () => rng.int(0, numItems - 1));
   const negIds = Uint32Array.from({ length: P * R }, () => rng.int(0, numItems - 1));
@@ -66,12 +71,15 @@ async function runAndCheck(c: Case, seed: number, dLoss = 1.5): Promise<void> {
     ids[r * K] = x.posIds[r]!;
     ids.set(x.negIds.subarray(r * R, (r + 1) * R), r * K + 1);
   }
-  const plan = planGatheredSlots(ids, K, c.numItems, x.weights);
+  const table = c.table ? new EmbeddingTable(gpu, c.numItems, d, 'items', { maxShardRows: 7, storage: c.table }) : undefined;
+  table?.upload(x.items);
+  const plan = planGatheredSlots(ids, K, c.numItems, x.weights, table?.shardRows);
   const U = plan.uniqueIds.length;
   const compact = gatherRef(x.items, plan.uniqueIds, d);
+  const idsT = gpu.u32(plan.uniqueIds, [U], 'ids');
   const inp = {
     u: gpu.f32(x.u, [P, d], 'u'),
-    items: gpu.f32(compact, [U, d], 'items'),
+    items: table ? { table, ids: idsT, shardStarts: plan.shardStarts } : gpu.f32(compact, [U, d], 'items'),
     slots: gpu.u32(plan.slots, [P, K], 'slots'),
     weights: gpu.f32(x.weights, [P], 'weights'),
     order: gpu.u32(plan.order.length ? plan.order : [0], [Math.max(1, plan.order.length)], 'order'),
@@ -81,7 +89,7 @@ async function runAndCheck(c: Case, seed: number, dLoss = 1.5): Promise<void> {
   const out = { rowLoss: gpu.empty([P], 'f32', 'rowLoss'), dU: gpu.empty([P, d], 'f32', 'dU'), dItems: gpu.empty([U, d], 'f32', 'dItems') };
   poison(gpu, out.rowLoss, out.dU, out.dItems);
   const rec = gpu.recorder();
-  const run = sampledSoftmaxGathered(rec, inp, { P, K, U, d, temperature: c.tau }, out, { dLoss });
+  const run = sampledSoftmaxGathered(rec, inp, { P, K, U, d, temperature: c.tau }, out, { dLoss, variant: c.variant });
   await rec.submit();
   const want = sampledSoftmaxRef(x.ref);
   const g = sampledSoftmaxBackwardRef(x.ref, dLoss);
@@ -95,7 +103,8 @@ async function runAndCheck(c: Case, seed: number, dLoss = 1.5): Promise<void> {
   expectClose('dU', await gpu.read(out.dU), g.dU, { atol: 2e-4 * gScale, rtol: 2e-3, shape: [P, d] });
   expectClose('dItems', await gpu.read(out.dItems), wantDItems, { atol: 2e-4 * gScale, rtol: 2e-3, shape: [U, d] });
   run.release();
-  [...Object.values(inp), ...Object.values(out)].forEach((t) => (t as Tensor | undefined)?.release());
+  [...Object.values(inp), ...Object.values(out), idsT].forEach((t) => (t instanceof Tensor ? t.release() : undefined));
+  table?.dispose();
 }
 
 describe('planGatheredSlots', () => {
@@ -106,6 +115,13 @@ describe('planGatheredSlots', () => {
     expect([...plan.slots]).toEqual([0, 1, 0, 1, 2, 2, 3, 0, 1]);
     expect([...plan.segOffsets]).toEqual([0, 1, 3, 5, 5]);
     expect([...plan.order]).toEqual([0, 1, 3, 4, 5]);
+  });
+
+  it('groups the distinct ids by shard', () => {
+    const plan = planGatheredSlots(Uint32Array.from([9, 1, 5, 1, 8, 3]), 3, 10, undefined, 4);
+    expect([...plan.uniqueIds]).toEqual([1, 3, 5, 9, 8]);
+    expect([...plan.shardStarts]).toEqual([0, 2, 3, 5]);
+    expect([...plan.slots].map((l) => plan.uniqueIds[l])).toEqual([9, 1, 5, 1, 8, 3]);
   });
 
   it('rejects an id outside the table and leaves its scratch clean', () => {
@@ -121,9 +137,13 @@ describe('sampled_softmax gathered: loss, dU and per-item gradients equal the fl
     { P: 1, R: 1, d: 1, numItems: 3, tau: 0.05 },
     { P: 7, R: 5, d: 3, numItems: 11, tau: 0.05 },
     { P: 67, R: 13, d: 5, numItems: 40, tau: 0.2, offsets: true },
-    { P: 130, R: 128, d: 50, numItems: 1682, tau: 0.05 },
-    { P: 65, R: 31, d: 64, numItems: 97, tau: 0.05, offsets: true },
+    { P: 40, R: 128, d: 50, numItems: 1682, tau: 0.05 },
+    { P: 65, R: 31, d: 50, numItems: 97, tau: 0.05, offsets: true },
     { P: 9, R: 7, d: 6, numItems: 5, tau: 1, uScale: 1e-8 },
+    { P: 33, R: 9, d: 13, numItems: 40, tau: 0.05, table: 'f32' },
+    { P: 20, R: 6, d: 6, numItems: 23, tau: 0.05, table: 'bf16', offsets: true },
+    { P: 67, R: 13, d: 5, numItems: 40, tau: 0.2, offsets: true, variant: 'lane' },
+    { P: 33, R: 9, d: 13, numItems: 40, tau: 0.05, table: 'f32', variant: 'lane' },
   ];
   it.each(CASES.map((c, i) => [i, c] as const))('#%i %o', async (i, c) => {
     await runAndCheck(c, 500 + i);

@@ -4,7 +4,8 @@
 // builds the sort-by-item CSR that the item gradient sums over; callers gather the compact rows
 // (kernels/embedding gatherRows) and scatter the per-item gradient back (one row per item).
 import { readFileSync } from 'node:fs';
-import { Params, type Gpu, type Tensor, type KernelSource, type Recorder } from '../gpu/index.js';
+import { Params, Tensor, type Gpu, type KernelSource, type Recorder } from '../gpu/index.js';
+import { gatherRows, type EmbeddingTable } from '../embedding/embedding.js';
 import { subgroupVariantSupported } from '../matmul/matmul_subgroup.js';
 import { DEFAULT_EPS, inverseWeightSum } from './sampled_softmax.js';
 
@@ -27,7 +28,8 @@ export function gatheredRowStride(d: number): number {
   return 4 * Math.ceil(d / 4);
 }
 
-function kernel(name: 'norm_pad' | 'rows' | 'item_grad', d: number, variant: GatheredVariant): KernelSource {
+function kernel(name: 'norm_pad' | 'rows' | 'item_grad' | 'gather_norm', d: number, variant: GatheredVariant): KernelSource {
+  if (name === 'gather_norm') return { name: 'sampled_softmax_gathered_gather_norm_sg', wgsl: 'enable subgroups;\n' + SECTIONS.get('gather_norm_sg')!, defines: { C: Math.ceil(d / 8), STRIDE: gatheredRowStride(d) } };
   if (name === 'norm_pad') return { name: 'sampled_softmax_gathered_norm_pad', wgsl: SECTIONS.get(name)!, defines: { WG, STRIDE: gatheredRowStride(d) } };
   if (variant === 'lane') return { name: `sampled_softmax_gathered_${name}`, wgsl: SECTIONS.get(name)!, defines: { WG, D4: Math.ceil(d / 4) } };
   return { name: `sampled_softmax_gathered_${name}_sg`, wgsl: 'enable subgroups;\n' + SECTIONS.get(`${name}_sg`)!, defines: { D4: Math.ceil(d / 4) } };
@@ -42,8 +44,11 @@ export function defaultGatheredVariant(gpu: Gpu): GatheredVariant {
 // host plan
 
 export interface GatheredPlan {
-  /** The distinct item ids of the rows, in order of first appearance ([U]). */
+  /** The distinct item ids of the rows ([U]): grouped by table shard (ascending shard), in
+   *  order of first appearance within a shard. */
   uniqueIds: Uint32Array;
+  /** [shards + 1] where each shard's run of uniqueIds starts (one shard: [0, U]). */
+  shardStarts: Uint32Array;
   /** [P·K] local index (into uniqueIds) of every slot. */
   slots: Uint32Array;
   /** Slots sorted by local index, ascending slot within an item; masked slots (a negative equal
@@ -53,53 +58,79 @@ export interface GatheredPlan {
   segOffsets: Uint32Array;
 }
 
-// id → local index scratch, kept filled with −1 between calls so a plan costs O(P·K), not
-// O(catalogue), after the first call at a given catalogue size.
+// id → first-appearance index scratch, kept filled with −1 between calls so a plan costs
+// O(P·K), not O(catalogue), after the first call at a given catalogue size.
 let localOf = new Int32Array(0);
 
 /**
  * Plans P rows of K slots (`ids` [P·K], slot 0 of a row its positive, the rest its negatives),
  * ids < numRows. `weights` [P] (absent: all 1) drops rows of weight 0 from the item gradient.
+ * `shardRows` (default: one shard) groups the distinct ids by table shard, so each shard's rows
+ * are gathered by one dispatch over its own run.
  */
-export function planGatheredSlots(ids: Uint32Array, K: number, numRows: number, weights?: ArrayLike<number>): GatheredPlan {
+export function planGatheredSlots(ids: Uint32Array, K: number, numRows: number, weights?: ArrayLike<number>, shardRows = numRows): GatheredPlan {
   if (!Number.isInteger(K) || K < 1) throw new Error(`planGatheredSlots: expected an integer K ≥ 1 (slots per row), got ${K}`);
   if (ids.length % K !== 0) throw new Error(`planGatheredSlots: expected P·K ids for K = ${K}, got ${ids.length}`);
   const P = ids.length / K;
   if (weights && weights.length !== P) throw new Error(`planGatheredSlots: expected ${P} weights, got ${weights.length}`);
   if (!Number.isInteger(numRows) || numRows < 1) throw new Error(`planGatheredSlots: expected numRows ≥ 1, got ${numRows}`);
+  if (!Number.isInteger(shardRows) || shardRows < 1) throw new Error(`planGatheredSlots: expected shardRows ≥ 1, got ${shardRows}`);
   if (localOf.length < numRows) {
     localOf = new Int32Array(numRows);
     localOf.fill(-1);
   }
-  const slots = new Uint32Array(ids.length);
-  const unique: number[] = [];
-  const counts: number[] = [];
+  const first = new Uint32Array(ids.length);
+  const seen = new Uint32Array(Math.min(ids.length, numRows));
+  let U = 0;
   for (let i = 0; i < ids.length; i++) {
     const id = ids[i]!;
     if (id >= numRows) {
-      for (const u of unique) localOf[u] = -1;
+      for (let u = 0; u < U; u++) localOf[seen[u]!] = -1;
       throw new Error(`planGatheredSlots: expected item ids in [0, ${numRows}), got ${id} at slot ${i} (row ${Math.floor(i / K)}). HINT: the table must hold every id the rows name.`);
     }
     let l = localOf[id]!;
     if (l < 0) {
-      l = unique.length;
+      l = U++;
       localOf[id] = l;
-      unique.push(id);
-      counts.push(0);
+      seen[l] = id;
     }
-    slots[i] = l;
+    first[i] = l;
   }
-  for (const u of unique) localOf[u] = -1;
+  for (let u = 0; u < U; u++) localOf[seen[u]!] = -1;
+  // Shard-major local order: a stable counting sort of the first-appearance indices by shard.
+  const shards = Math.ceil(numRows / shardRows);
+  const shardStarts = new Uint32Array(shards + 1);
+  for (let u = 0; u < U; u++) shardStarts[Math.floor(seen[u]! / shardRows) + 1]!++;
+  for (let s = 0; s < shards; s++) shardStarts[s + 1]! += shardStarts[s]!;
+  const uniqueIds = new Uint32Array(U);
+  const remap = new Uint32Array(U);
+  const fill = shardStarts.slice(0, shards);
+  for (let u = 0; u < U; u++) {
+    const at = fill[Math.floor(seen[u]! / shardRows)]!++;
+    remap[u] = at;
+    uniqueIds[at] = seen[u]!;
+  }
+  const slots = first;
+  for (let i = 0; i < slots.length; i++) slots[i] = remap[slots[i]!]!;
   // Counting sort of the live slots by local index (stable: ascending slot within an item).
-  const live = (r: number, t: number) => (!weights || weights[r] !== 0) && (t === 0 || slots[r * K + t] !== slots[r * K]);
-  for (let r = 0; r < P; r++) for (let t = 0; t < K; t++) if (live(r, t)) counts[slots[r * K + t]!]!++;
-  const U = unique.length;
-  const segOffsets = new Uint32Array(U + 1);
-  for (let u = 0; u < U; u++) segOffsets[u + 1] = segOffsets[u]! + counts[u]!;
+  const counts = new Uint32Array(U + 1);
+  for (let r = 0; r < P; r++) {
+    if (weights && weights[r] === 0) continue;
+    const p = slots[r * K]!;
+    counts[p + 1]!++;
+    for (let t = 1; t < K; t++) { const l = slots[r * K + t]!; if (l !== p) counts[l + 1]!++; }
+  }
+  for (let u = 0; u < U; u++) counts[u + 1]! += counts[u]!;
+  const segOffsets = counts;
   const next = segOffsets.slice(0, U);
   const order = new Uint32Array(segOffsets[U]!);
-  for (let r = 0; r < P; r++) for (let t = 0; t < K; t++) if (live(r, t)) order[next[slots[r * K + t]!]!++] = r * K + t;
-  return { uniqueIds: Uint32Array.from(unique), slots, order, segOffsets };
+  for (let r = 0; r < P; r++) {
+    if (weights && weights[r] === 0) continue;
+    const p = slots[r * K]!;
+    order[next[p]!++] = r * K;
+    for (let t = 1; t < K; t++) { const l = slots[r * K + t]!; if (l !== p) order[next[l]!++] = r * K + t; }
+  }
+  return { uniqueIds, shardStarts, slots, order, segOffsets };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -120,8 +151,9 @@ export interface GatheredShape {
 export interface GatheredInputs {
   /** [P, d] row outputs (normalised here). */
   u: Tensor<'f32'>;
-  /** [U, d] the compact item rows (normalised here). */
-  items: Tensor<'f32'>;
+  /** The compact item rows (normalised here): a [U, d] tensor, or gathered here from a table
+   *  (row uniqueIds[i] becomes compact row i; ids grouped by shard as GatheredPlan gives them). */
+  items: Tensor<'f32'> | GatheredTableRows;
   /** [P, K] local item index per slot (GatheredPlan.slots). */
   slots: Tensor<'u32'>;
   /** [P] row weights; loss = Σ w·CE / Σ w. */
@@ -132,6 +164,18 @@ export interface GatheredInputs {
   /** [U] per-item offset subtracted from a negative's logit (log-Q correction); absent = 0. */
   logitOffsets?: Tensor<'f32'>;
 }
+
+export interface GatheredTableRows {
+  table: EmbeddingTable;
+  /** [U] table rows, uploaded (GatheredPlan.uniqueIds). */
+  ids: Tensor<'u32'>;
+  /** GatheredPlan.shardStarts (for the table's shardRows). */
+  shardStarts: Uint32Array;
+}
+
+/** Workgroups past which a kernel gives each workgroup several rows or items (lavapipe pays a
+ *  fixed cost per workgroup). */
+const MAX_WORKGROUPS = 16384;
 
 export interface GatheredOutputs {
   /** [P] CE per row (0 where w = 0). */
@@ -164,7 +208,16 @@ export function sampledSoftmaxGathered(rec: Recorder, inp: GatheredInputs, s: Ga
   const dLoss = opts.dLoss ?? 1;
   if (!Number.isFinite(dLoss)) throw new Error(`sampled_softmax_gathered: expected a finite dLoss, got ${dLoss}`);
   expect('u', inp.u, 'f32', [P, d]);
-  expect('items', inp.items, 'f32', [U, d]);
+  const fromTable = !(inp.items instanceof Tensor);
+  if (!fromTable) expect('items', inp.items as Tensor, 'f32', [U, d]);
+  else {
+    const src = inp.items as GatheredTableRows;
+    if (src.table.dim !== d) throw new Error(`sampled_softmax_gathered: expected a table of dim ${d}, got ${src.table.dim}`);
+    expect('items.ids', src.ids, 'u32', [U]);
+    if (src.shardStarts.length !== src.table.shards.length + 1 || src.shardStarts[src.table.shards.length] !== U) {
+      throw new Error(`sampled_softmax_gathered: expected shardStarts of ${src.table.shards.length + 1} entries ending at U = ${U}, got [${Array.from(src.shardStarts).join(', ')}]. HINT: plan with the table's shardRows.`);
+    }
+  }
   expect('slots', inp.slots, 'u32', [P, K]);
   expect('weights', inp.weights, 'f32', [P]);
   expect('segOffsets', inp.segOffsets, 'u32', [U + 1]);
@@ -188,7 +241,25 @@ export function sampledSoftmaxGathered(rec: Recorder, inp: GatheredInputs, s: Ga
   const coef = t(gpu.empty([P, K], 'f32', 'sampled_softmax_gathered:coef'));
   const invW = t(gpu.empty([1], 'f32', 'sampled_softmax_gathered:inv_w'));
   rec.dispatch(kernel('norm_pad', d, variant), [inp.u, uHat, normU], Math.ceil(P / WG), new Params().u32(P).u32(d).f32(eps).done());
-  rec.dispatch(kernel('norm_pad', d, variant), [inp.items, eHat, normE], Math.ceil(U / WG), new Params().u32(U).u32(d).f32(eps).done());
+  if (!fromTable) {
+    rec.dispatch(kernel('norm_pad', d, variant), [inp.items as Tensor, eHat, normE], Math.ceil(U / WG), new Params().u32(U).u32(d).f32(eps).done());
+  } else {
+    const src = inp.items as GatheredTableRows;
+    if (src.table.storage === 'f32' && variant === 'subgroup') {
+      src.table.shards.forEach((shard, s) => {
+        const r0 = src.shardStarts[s]!, r1 = src.shardStarts[s + 1]!;
+        if (r1 === r0) return;
+        const perWg = Math.ceil((r1 - r0) / MAX_WORKGROUPS);
+        const params = new Params().u32(r0).u32(r1).u32(d).u32(shard.rowBase).u32(perWg).f32(eps).done();
+        rec.dispatch(kernel('gather_norm', d, variant), [shard.w, src.ids, eHat, normE], Math.ceil((r1 - r0) / perWg), params);
+      });
+    } else {
+      // bf16 storage (widened by the table's own gather) or no subgroups: gather, then normalise.
+      const rows = t(gpu.empty([U, d], 'f32', 'sampled_softmax_gathered:items'));
+      gatherRows(rec, src.table, src.ids, rows, U);
+      rec.dispatch(kernel('norm_pad', d, variant), [rows, eHat, normE], Math.ceil(U / WG), new Params().u32(U).u32(d).f32(eps).done());
+    }
+  }
   inverseWeightSum(rec, inp.weights, invW);
   const rowParams = new Params().u32(P).u32(K).u32(d).u32(1).f32(1 / s.temperature).f32(dLoss).u32(inp.logitOffsets ? 1 : 0).done();
   rec.dispatch(
@@ -197,11 +268,12 @@ export function sampledSoftmaxGathered(rec: Recorder, inp: GatheredInputs, s: Ga
     Math.ceil(P / perRow),
     rowParams,
   );
+  const perWg = variant === 'subgroup' ? Math.ceil(U / MAX_WORKGROUPS) : 1;
   rec.dispatch(
     kernel('item_grad', d, variant),
     [uHat, eHat, normE, coef, inp.order, inp.segOffsets, out.dItems],
-    Math.ceil(U / perRow),
-    new Params().u32(U).u32(K).u32(d).done(),
+    variant === 'subgroup' ? Math.ceil(U / perWg) : Math.ceil(U / WG),
+    new Params().u32(U).u32(K).u32(d).u32(perWg).done(),
   );
   return { release: () => owned.splice(0).forEach((x) => x.release()) };
 }

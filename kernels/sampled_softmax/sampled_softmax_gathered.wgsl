@@ -301,6 +301,7 @@ struct Params {
   items: u32,
   k: u32,
   d: u32,
+  per_wg: u32,
 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> u_hat: array<vec4<f32>>;
@@ -313,8 +314,13 @@ struct Params {
 
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
-  let it = wid.x + wid.y * nwg.x;
-  if (it >= params.items) { return; }
+  let g = wid.x + wid.y * nwg.x;
+  for (var it = g * params.per_wg; it < min((g + 1u) * params.per_wg, params.items); it++) {
+    item_grad(it, lane);
+  }
+}
+
+fn item_grad(it: u32, lane: u32) {
   let K = params.k;
   let d = params.d;
   var live: array<bool, C4>;
@@ -347,5 +353,51 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     let v = (acc[c] - ke * ed * e_hat[eb + 8u * c]) / ne;
     let i0 = 4u * (lane + 8u * c);
     for (var q = 0u; q < 4u; q++) { if (i0 + q < d) { de[it * d + i0 + q] = v[q]; } }
+  }
+}
+
+// ==== kernel: gather_norm_sg ====
+// hat[r] = table[ids[r]] / n(·), norm[r] as norm_pad, for compact rows r in [r0, r1) whose ids
+// all lie in the bound shard of an f32 table (the host groups the ids by shard): gather and
+// normalisation in one pass. A workgroup of 8 lanes per row (lane l: elements l, l + 8, ...),
+// `per_wg` consecutive rows per workgroup (fewer, longer workgroups when U is large).
+struct Params {
+  r0: u32,
+  r1: u32,
+  d: u32,
+  row_base: u32,
+  per_wg: u32,
+  eps: f32,
+}
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> shard: array<f32>;
+@group(0) @binding(2) var<storage, read> ids: array<u32>;
+@group(0) @binding(3) var<storage, read_write> hat: array<f32>;
+@group(0) @binding(4) var<storage, read_write> norm: array<f32>;
+
+@compute @workgroup_size(8)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
+  let g = wid.x + wid.y * nwg.x;
+  let first = params.r0 + g * params.per_wg;
+  let last = min(first + params.per_wg, params.r1);
+  let d = params.d;
+  for (var r = first; r < last; r++) {
+    let sb = (ids[r] - params.row_base) * d;
+    var x: array<f32, {{C}}>;
+    var ss = 0.0;
+    for (var c = 0u; c < {{C}}u; c++) {
+      let i = lane + 8u * c;
+      if (i < d) { x[c] = shard[sb + i]; ss += x[c] * x[c]; }
+    }
+    let raw = sqrt(subgroupAdd(ss));
+    let n = max(raw, params.eps);
+    for (var c = 0u; c < {{C}}u; c++) {
+      let i = lane + 8u * c;
+      if (i < {{STRIDE}}u) { hat[r * {{STRIDE}}u + i] = select(0.0, x[c] / n, i < d); }
+    }
+    if (lane == 0u) {
+      norm[r * 2u] = n;
+      norm[r * 2u + 1u] = select(0.0, 1.0, raw > params.eps);
+    }
   }
 }
