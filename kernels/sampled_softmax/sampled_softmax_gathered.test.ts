@@ -108,18 +108,18 @@ async function runAndCheck(c: Case, seed: number, dLoss = 1.5): Promise<void> {
 }
 
 describe('planGatheredSlots', () => {
-  it('local indices, first-appearance order and a stable CSR without masked or weight-0 slots', () => {
+  it('local indices, ascending ids and a stable CSR without masked or weight-0 slots', () => {
     // rows (K = 3): [5 | 7 5] (5 masked), [7 | 9 9], [2 | 5 7] with weight 0
     const plan = planGatheredSlots(Uint32Array.from([5, 7, 5, 7, 9, 9, 2, 5, 7]), 3, 10, [1, 1, 0]);
-    expect([...plan.uniqueIds]).toEqual([5, 7, 9, 2]);
-    expect([...plan.slots]).toEqual([0, 1, 0, 1, 2, 2, 3, 0, 1]);
-    expect([...plan.segOffsets]).toEqual([0, 1, 3, 5, 5]);
+    expect([...plan.uniqueIds]).toEqual([2, 5, 7, 9]);
+    expect([...plan.slots]).toEqual([1, 2, 1, 2, 3, 3, 0, 1, 2]);
+    expect([...plan.segOffsets]).toEqual([0, 0, 1, 3, 5]);
     expect([...plan.order]).toEqual([0, 1, 3, 4, 5]);
   });
 
   it('groups the distinct ids by shard', () => {
     const plan = planGatheredSlots(Uint32Array.from([9, 1, 5, 1, 8, 3]), 3, 10, undefined, 4);
-    expect([...plan.uniqueIds]).toEqual([1, 3, 5, 9, 8]);
+    expect([...plan.uniqueIds]).toEqual([1, 3, 5, 8, 9]);
     expect([...plan.shardStarts]).toEqual([0, 2, 3, 5]);
     expect([...plan.slots].map((l) => plan.uniqueIds[l])).toEqual([9, 1, 5, 1, 8, 3]);
   });
@@ -127,8 +127,8 @@ describe('planGatheredSlots', () => {
   it('rejects an id outside the table and leaves its scratch clean', () => {
     expect(() => planGatheredSlots(Uint32Array.from([1, 2, 10]), 3, 10)).toThrow(/got 10 at slot 2.*HINT/);
     const plan = planGatheredSlots(Uint32Array.from([2, 1, 1]), 3, 10);
-    expect([...plan.uniqueIds]).toEqual([2, 1]);
-    expect([...plan.slots]).toEqual([0, 1, 1]);
+    expect([...plan.uniqueIds]).toEqual([1, 2]);
+    expect([...plan.slots]).toEqual([1, 0, 0]);
   });
 });
 

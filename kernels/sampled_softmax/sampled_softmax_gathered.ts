@@ -44,8 +44,7 @@ export function defaultGatheredVariant(gpu: Gpu): GatheredVariant {
 // host plan
 
 export interface GatheredPlan {
-  /** The distinct item ids of the rows ([U]): grouped by table shard (ascending shard), in
-   *  order of first appearance within a shard. */
+  /** The distinct item ids of the rows ([U]), ascending (so grouped by table shard). */
   uniqueIds: Uint32Array;
   /** [shards + 1] where each shard's run of uniqueIds starts (one shard: [0, U]). */
   shardStarts: Uint32Array;
@@ -58,7 +57,7 @@ export interface GatheredPlan {
   segOffsets: Uint32Array;
 }
 
-// id → first-appearance index scratch, kept filled with −1 between calls so a plan costs
+// id → index scratch, kept filled with −1 between calls so a plan costs
 // O(P·K), not O(catalogue), after the first call at a given catalogue size.
 let localOf = new Int32Array(0);
 
@@ -96,19 +95,19 @@ export function planGatheredSlots(ids: Uint32Array, K: number, numRows: number, 
     }
     first[i] = l;
   }
-  for (let u = 0; u < U; u++) localOf[seen[u]!] = -1;
-  // Shard-major local order: a stable counting sort of the first-appearance indices by shard.
+  // Ascending id order (hence grouped by shard): the table's rows are then read, and later
+  // updated, in address order.
+  const uniqueIds = seen.slice(0, U).sort();
+  const remap = new Uint32Array(U);
+  for (let u = 0; u < U; u++) localOf[uniqueIds[u]!] = u;
+  for (let u = 0; u < U; u++) remap[u] = localOf[seen[u]!]!;
+  for (let u = 0; u < U; u++) localOf[uniqueIds[u]!] = -1;
   const shards = Math.ceil(numRows / shardRows);
   const shardStarts = new Uint32Array(shards + 1);
-  for (let u = 0; u < U; u++) shardStarts[Math.floor(seen[u]! / shardRows) + 1]!++;
-  for (let s = 0; s < shards; s++) shardStarts[s + 1]! += shardStarts[s]!;
-  const uniqueIds = new Uint32Array(U);
-  const remap = new Uint32Array(U);
-  const fill = shardStarts.slice(0, shards);
-  for (let u = 0; u < U; u++) {
-    const at = fill[Math.floor(seen[u]! / shardRows)]!++;
-    remap[u] = at;
-    uniqueIds[at] = seen[u]!;
+  for (let s = 0, u = 0; s < shards; s++) {
+    const end = (s + 1) * shardRows;
+    while (u < U && uniqueIds[u]! < end) u++;
+    shardStarts[s + 1] = u;
   }
   const slots = first;
   for (let i = 0; i < slots.length; i++) slots[i] = remap[slots[i]!]!;
