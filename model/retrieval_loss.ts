@@ -60,7 +60,7 @@ export type LossPath = 'catalogue' | 'gathered';
  * GEMM time one gathered element costs) was measured on lavapipe (BENCHMARKS.md, "Gathered
  * sampled softmax"); GPUs gather cheaply, so there the rule picks gathered from small sizes on.
  */
-export const GATHER_COST: Record<'cpu' | 'gpu', number> = { cpu: 8, gpu: 1 };
+export const GATHER_COST: Record<'cpu' | 'gpu', number> = { cpu: 6, gpu: 1 };
 
 export function lossPathFor(c: Config, gpu: Gpu, tableRows: number): LossPath {
   const forced = flags().lossPath || (c.sampledSoftmaxPath !== 'auto' ? c.sampledSoftmaxPath : '');

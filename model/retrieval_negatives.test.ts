@@ -47,9 +47,9 @@ describe('retrieval negatives', () => {
   });
 
   it('loss path: the cost rule by catalogue size, overridden by config and by HSTU_LOSS_PATH', () => {
-    const c = defaultConfig; // R = 128: the rule switches at 8·(2/3)·129 = 688 items
-    expect(lossPathFor(c, cpu, 689)).toBe('catalogue');
-    expect(lossPathFor(c, cpu, 690)).toBe('gathered');
+    const c = defaultConfig; // R = 128: the rule switches at 6·(2/3)·129 = 516 items
+    expect(lossPathFor(c, cpu, 517)).toBe('catalogue');
+    expect(lossPathFor(c, cpu, 518)).toBe('gathered');
     expect(lossPathFor(c, cpu, 1683)).toBe('gathered');
     expect(lossPathFor(applyOverrides(c, { sampledSoftmaxPath: 'catalogue' }), cpu, 1683)).toBe('catalogue');
     expect(lossPathFor(applyOverrides(c, { sampledSoftmaxPath: 'gathered' }), cpu, 10)).toBe('gathered');
