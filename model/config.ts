@@ -46,6 +46,15 @@ export const defaultConfig = {
    *  'shared': one draw of R negatives per batch, scored by every position (cheaper for very
    *  large catalogues, but each step then pushes down only R items). */
   negativeSampling: 'per-position' as 'per-position' | 'shared',
+  /** Per-position sampling only: this many more negatives per position drawn from the batch's
+   *  own targets (popular items come up more often), with the log-Q correction (Yi et al. 2019;
+   *  model/retrieval_negatives.ts). 0 = uniform negatives only (the paper's default). */
+  inBatchNegatives: 0,
+  /** How per-position negatives are scored: 'catalogue' (dense GEMMs against every item, fast
+   *  for small catalogues on CPU adapters), 'gathered' (only the drawn rows, O(L·R·d) whatever
+   *  the catalogue size), or 'auto' = the cost rule in model/retrieval_loss.ts. Env
+   *  HSTU_LOSS_PATH overrides it. Both give the same loss and gradients for the same draws. */
+  sampledSoftmaxPath: 'auto' as 'auto' | 'catalogue' | 'gathered',
   /** tau: logits = cos(u, item) / tau. */
   temperature: 0.05,
   /** Sequences per batch. */
@@ -118,6 +127,7 @@ export const configEnums: { [K in ConfigKey]?: readonly string[] } = {
   model: ['hstu', 'sasrec'],
   task: ['retrieval', 'ranking'],
   negativeSampling: ['per-position', 'shared'],
+  sampledSoftmaxPath: ['auto', 'catalogue', 'gathered'],
   lastQueryTime: ['next', 'own'],
   lrSchedule: ['constant', 'cosine', 'linear-warmup'],
   embeddingOptimizer: ['rowwise-adam', 'adam'],
@@ -127,7 +137,7 @@ export const configEnums: { [K in ConfigKey]?: readonly string[] } = {
 /** Keys that must hold integers (all other numbers are reals). */
 const integerKeys = new Set<ConfigKey>([
   'maxLen', 'dim', 'numLayers', 'numHeads', 'dqk', 'dv', 'numNegatives', 'batchSize', 'epochs',
-  'evalEvery', 'earlyStopPatience', 'seed', 'warmupSteps', 'numActions', 'rankingCandidates', 'rankingWindows', 'rankingEvalGroup', 'headHidden',
+  'evalEvery', 'earlyStopPatience', 'seed', 'inBatchNegatives', 'warmupSteps', 'numActions', 'rankingCandidates', 'rankingWindows', 'rankingEvalGroup', 'headHidden',
   'divergenceCheckEvery', 'deviceCacheRows', 'evalMaxUsers',
 ]);
 
@@ -255,11 +265,17 @@ export function loadConfigFile(path: string, base: Config = defaultConfig): Conf
 export function validateConfig(c: Config): void {
   const positive: ConfigKey[] = ['maxLen', 'dim', 'numLayers', 'numHeads', 'numNegatives', 'batchSize', 'epochs', 'evalEvery'];
   for (const k of positive) if ((c[k] as number) < 1) throw new Error(`config key '${k}': expected ≥ 1, got ${c[k]}`);
-  const nonNegative: ConfigKey[] = ['dqk', 'dv', 'earlyStopPatience', 'warmupSteps', 'weightDecay', 'lr', 'ratingLossWeight', 'uvqkInitStd', 'gradClipNorm', 'divergenceCheckEvery', 'deviceCacheRows', 'evalMaxUsers'];
+  const nonNegative: ConfigKey[] = ['inBatchNegatives', 'dqk', 'dv', 'earlyStopPatience', 'warmupSteps', 'weightDecay', 'lr', 'ratingLossWeight', 'uvqkInitStd', 'gradClipNorm', 'divergenceCheckEvery', 'deviceCacheRows', 'evalMaxUsers'];
   for (const k of ['numActions', 'rankingCandidates', 'rankingWindows', 'rankingEvalGroup', 'headHidden'] as const) if (c[k] < 1) throw new Error(`config key '${k}': expected ≥ 1, got ${c[k]}`);
   for (const k of nonNegative) if ((c[k] as number) < 0) throw new Error(`config key '${k}': expected ≥ 0, got ${c[k]}`);
   if (!(c.dropout >= 0 && c.dropout < 1)) throw new Error(`config key 'dropout': expected in [0, 1), got ${c.dropout}`);
   if (!(c.attnAlpha >= 0 || c.attnAlpha === -1)) throw new Error(`config key 'attnAlpha': expected 0 (off), > 0, or -1 (1/sqrt(dqk)), got ${c.attnAlpha}`);
+  if (c.inBatchNegatives > 0 && c.negativeSampling !== 'per-position') {
+    throw new Error(`config key 'inBatchNegatives': expected 0 with negativeSampling '${c.negativeSampling}', got ${c.inBatchNegatives}. HINT: in-batch negatives are drawn per position; use --negativeSampling=per-position.`);
+  }
+  if (c.inBatchNegatives > 0 && c.sampledSoftmaxPath === 'catalogue') {
+    throw new Error(`config key 'sampledSoftmaxPath': expected 'auto' or 'gathered' with inBatchNegatives > 0, got 'catalogue'. HINT: the log-Q correction runs on the gathered path only.`);
+  }
   if (!(c.temperature > 0)) throw new Error(`config key 'temperature': expected > 0, got ${c.temperature}`);
   for (const k of ['beta1', 'beta2'] as const) if (!(c[k] >= 0 && c[k] < 1)) throw new Error(`config key '${k}': expected in [0, 1), got ${c[k]}`);
   if ((c.dqk === 0 || c.dv === 0 || c.model === 'sasrec') && c.dim % c.numHeads !== 0) {

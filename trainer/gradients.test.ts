@@ -8,7 +8,7 @@ import { Rng } from '../kernels/testing/rng.js';
 import { createEncoder } from '../model/encoder.js';
 import { referenceLoss } from '../model/reference/model.js';
 import { randomBatch, randomParams, tinyConfig } from '../model/reference/fixtures.js';
-import { positionNegatives, type RetrievalLossOptions } from './retrieval_loss.js';
+import { drawNegatives, type RetrievalLossOptions } from '../model/retrieval_loss.js';
 import { lastOfEachSequence, recordGradients } from './train.js';
 
 let gpu: Gpu;
@@ -21,7 +21,14 @@ describe.each([
   ['hstu with rab', { model: 'hstu', attnAlpha: -1 }],
   ['hstu with rab, shared negatives', { model: 'hstu', attnAlpha: -1, negativeSampling: 'shared' }],
   // 9 items × 4 bytes × 4 rows: the batch's 13 positions run as 4 row chunks.
-  ['hstu with rab, per-position negatives in row chunks', { model: 'hstu', attnAlpha: -1 }, { denseChunkBytes: 9 * 4 * 4 }],
+  ['hstu with rab, per-position negatives in row chunks', { model: 'hstu', attnAlpha: -1, sampledSoftmaxPath: 'catalogue' }, { denseChunkBytes: 9 * 4 * 4 }],
+  // The same draws on the other path: only the drawn rows gathered (the tiny catalogue would
+  // otherwise pick the catalogue path).
+  ['hstu with rab, gathered path', { model: 'hstu', attnAlpha: -1, sampledSoftmaxPath: 'gathered' }],
+  // dim 6 pads to 8 floats, a row has 4 slots, the 10-row table does not fit 256 bytes: compact
+  // tables of up to 2·4 rows, so the 13 positions run as 7 chunks of ≤ 2 rows.
+  ['hstu with rab, gathered path in row chunks', { model: 'hstu', attnAlpha: -1, sampledSoftmaxPath: 'gathered' }, { denseChunkBytes: 2 * 4 * 8 * 4 }],
+  ['hstu with rab, in-batch negatives with log-Q correction', { model: 'hstu', attnAlpha: -1, inBatchNegatives: 3 }],
   ['hstu with rab, last token at the next event\'s time', { model: 'hstu', attnAlpha: -1, lastQueryTime: 'next' }],
   ['hstu without rab', { model: 'hstu', useRab: false }],
   ['sasrec', { model: 'sasrec', numHeads: 2, dim: 6 }],
@@ -33,12 +40,14 @@ describe.each([
     const params = new Map([...params64].map(([k, v]) => [k, Float32Array.from(v)]));
     const ref0 = randomBatch(rng, [3, 0, 1, 5, 4], NUM_ITEMS, 1);
     const step = 3;
-    const negatives = positionNegatives(c, step, ref0.items.length, NUM_ITEMS + 1);
+    const drawn = drawNegatives(c, step, ref0.items.length, NUM_ITEMS + 1, ref0.targets);
+    const negatives = drawn.ids;
+    const negativeLogitOffsets = drawn.logitOffset && Float64Array.from(negatives, drawn.logitOffset);
     // Each target's time: far from the inputs' so the last tokens' query times change buckets.
     const targetTimestamps = Uint32Array.from(ref0.items, () => rng.int(0, 2 ** 31));
     const nextTimestamps = lastOfEachSequence(Uint32Array.from(ref0.seqOffsets), targetTimestamps);
     // The reference sees the f32-rounded parameters the GPU sees.
-    const ref = referenceLoss(c, new Map([...params].map(([k, v]) => [k, Float64Array.from(v)])), { ...ref0, negatives, nextTimestamps });
+    const ref = referenceLoss(c, new Map([...params].map(([k, v]) => [k, Float64Array.from(v)])), { ...ref0, negatives, negativeLogitOffsets, nextTimestamps });
 
     const enc = await createEncoder(gpu, c, NUM_ITEMS + 1, params);
     const tb = {

@@ -24,6 +24,15 @@ describe('training', () => {
     expect(r.losses.slice(-3).reduce((a, b) => a + b) / 3).toBeLessThan(r.losses[0]!);
   });
 
+  it('the gathered loss path trains the same: the golden first 10 losses on either path', async () => {
+    // Same draws, same math: only float rounding differs between the catalogue path (what the
+    // tiny run's 60 items pick) and the gathered one, so 10 steps stay within the golden's 1e-3.
+    const golden = JSON.parse(readFileSync(new URL('./golden/tiny-retrieval.json', import.meta.url), 'utf8')) as { losses: number[] };
+    const config = tinyRunConfig({ sampledSoftmaxPath: 'gathered' });
+    const r = await train({ config, data: tinyRunData(), maxSteps: 10, noEval: true, log: quiet, gpu });
+    r.losses.forEach((l, i) => expect(Math.abs(l - golden.losses[i]!), `loss ${i}: ${l} vs golden ${golden.losses[i]}`).toBeLessThan(1e-3 * Math.abs(golden.losses[i]!)));
+  });
+
   it('is reproducible and resumes bit-exactly: 2k steps straight = k steps + resume + k steps', async () => {
     const k = 4; // the tiny run has 6 batches an epoch, so the resume lands mid-epoch
     const dirA = mkdtempSync(join(tmpdir(), 'hstu-a-'));

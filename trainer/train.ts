@@ -17,7 +17,7 @@ import { beyondRecord, itemCounts, itemPopularity } from './data/index.js';
 import { requireEvaluableSplit } from './data/evaluable.js';
 import { judgeValidation, progressOf } from './model_selection.js';
 import { MetricsLog, historyOf } from './metrics_log.js';
-import { recordRetrievalLoss, type RetrievalLossOptions } from './retrieval_loss.js';
+import { recordRetrievalLoss, type RetrievalLossOptions } from '../model/retrieval_loss.js';
 import { checkFiniteBlobs, guardedStep, type GuardOptions } from './divergence.js';
 import { learningRate } from './schedule.js';
 import { Progress } from './progress.js';
@@ -146,7 +146,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const ck = o.resume ? loadCheckpoint(o.resume) : undefined;
     if (ck) checkShapes(ck, o.resume!);
     const host = c.embeddingStore === 'host' ? createHostItemStore(c, tableRows, { restoring: !!ck }) : undefined;
-    if (host) checkHostTierTraining(c, host.cacheRows, tableRows);
+    if (host) checkHostTierTraining(c, gpu, host.cacheRows, tableRows);
     enc = await createEncoder(gpu, c, host ? host.cacheRows : tableRows, host ? encoderInitForHostTier(c, tableRows, host.cacheRows) : initParams(c, tableRows - 1, c.seed));
     if (ck && ck.task !== 'retrieval') throw new Error(`${o.resume}: holds a '${ck.task}' model, not retrieval`);
     if (ck) checkCheckpointTable(ck, tableRows, o.resume!);

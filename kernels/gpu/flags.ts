@@ -15,6 +15,10 @@ export interface Flags {
   /** HSTU_MATMUL: force a matmul variant (`naive`, `regblock`, `vec4`, `subgroup`, `tiled`); empty = by
    *  device class (see defaultMatmulVariant in kernels/matmul/matmul.ts). */
   matmulVariant: string;
+  /** HSTU_LOSS_PATH: force how per-position sampled-softmax negatives are scored (`catalogue`
+   *  or `gathered`, over the config's sampledSoftmaxPath); empty = the config's choice (see
+   *  lossPathFor in model/retrieval_loss.ts). */
+  lossPath: string;
   /** HSTU_TIMESTAMPS=0: never use timestamp queries for timing (fall back to submit-and-wait). */
   timestamps: boolean;
 }
@@ -29,6 +33,7 @@ export function flags(): Flags {
     backend: (env.HSTU_BACKEND ?? '').trim(),
     debug: env.HSTU_DEBUG === '1' || env.HSTU_DEBUG === 'true',
     matmulVariant: (env.HSTU_MATMUL ?? '').trim(),
+    lossPath: (env.HSTU_LOSS_PATH ?? '').trim(),
     timestamps: env.HSTU_TIMESTAMPS !== '0',
   };
   return cached;

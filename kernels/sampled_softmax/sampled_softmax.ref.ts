@@ -1,17 +1,8 @@
 // Float64 references for the sampled-softmax loss, written from the math (see the WGSL header):
-// the negative sampler, the forward loss and its analytic backward.
-import { hash32 } from '../elementwise/elementwise.ref.js';
-
-/** neg[r, j] = hash32(j ^ hash32(r ^ hash32(seed ^ 0x85ebca6b))) mod numItems. */
-export function sampleNegativesRef(P: number, R: number, numItems: number, seed: number): Uint32Array {
-  const out = new Uint32Array(P * R);
-  const s = hash32((seed ^ 0x85ebca6b) >>> 0);
-  for (let r = 0; r < P; r++) {
-    const hr = hash32((r ^ s) >>> 0);
-    for (let j = 0; j < R; j++) out[r * R + j] = hash32((j ^ hr) >>> 0) % numItems;
-  }
-  return out;
-}
+// the forward loss and its analytic backward.
+// The sampler is production code (./negatives.ts, what training draws from); the reference uses
+// it under its historical name so the GPU sampler is checked against the same definition.
+export { sampleNegativeIds as sampleNegativesRef } from './negatives.js';
 
 export interface LossRefInput {
   P: number;
@@ -29,6 +20,9 @@ export interface LossRefInput {
   weights?: ArrayLike<number>;
   /** One negative set for all rows: negIds [R], negEmb [R·d]. */
   shared?: boolean;
+  /** Per negative slot (indexed like negIds): subtracted from that negative's logit, l_j =
+   *  cos/τ − offset_j (the log-Q correction of a non-uniform sampler); absent = 0. */
+  negLogitOffset?: ArrayLike<number>;
 }
 
 /** Gathers table rows by id: out[i] = table[ids[i]] (each row d wide). */
@@ -63,7 +57,7 @@ export function sampledSoftmaxRef(x: LossRefInput): LossRef {
     const logits = [logit(rowOf(x.posEmb, r * d, d))];
     for (let j = 0; j < R; j++) {
       const slot = x.shared ? j : r * R + j;
-      if (x.negIds[slot] !== x.posIds[r]) logits.push(logit(rowOf(x.negEmb, slot * d, d)));
+      if (x.negIds[slot] !== x.posIds[r]) logits.push(logit(rowOf(x.negEmb, slot * d, d)) - (x.negLogitOffset?.[slot] ?? 0));
     }
     const m = Math.max(...logits);
     const lse = m + Math.log(logits.reduce((s, l) => s + Math.exp(l - m), 0));
@@ -98,10 +92,10 @@ export function sampledSoftmaxBackwardRef(x: LossRefInput, dLoss = 1): GradRef {
     const nu = Math.max(nuRaw, eps);
     const uh = u.map((v) => v / nu);
     // items: k = 0 positive, k = 1 + j negatives (unmasked only)
-    const items: { e: number[]; out: Float64Array; at: number }[] = [{ e: rowOf(x.posEmb, r * d, d), out: dPos, at: r * d }];
+    const items: { e: number[]; out: Float64Array; at: number; off: number }[] = [{ e: rowOf(x.posEmb, r * d, d), out: dPos, at: r * d, off: 0 }];
     for (let j = 0; j < R; j++) {
       const slot = x.shared ? j : r * R + j;
-      if (x.negIds[slot] !== x.posIds[r]) items.push({ e: rowOf(x.negEmb, slot * d, d), out: dNeg, at: slot * d });
+      if (x.negIds[slot] !== x.posIds[r]) items.push({ e: rowOf(x.negEmb, slot * d, d), out: dNeg, at: slot * d, off: x.negLogitOffset?.[slot] ?? 0 });
     }
     const info = items.map(({ e }) => {
       const neRaw = norm(e);
@@ -109,7 +103,7 @@ export function sampledSoftmaxBackwardRef(x: LossRefInput, dLoss = 1): GradRef {
       const eh = e.map((v) => v / ne);
       return { neRaw, ne, eh, cos: dot(uh, eh) };
     });
-    const logits = info.map((i) => i.cos / tau);
+    const logits = info.map((i, k) => i.cos / tau - items[k]!.off);
     const m = Math.max(...logits);
     const z = logits.reduce((s, l) => s + Math.exp(l - m), 0);
     const scale = (dLoss * w) / sw;

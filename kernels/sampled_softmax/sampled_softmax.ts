@@ -6,6 +6,8 @@ import { Params, Tensor, type Gpu, type KernelSource, type Recorder } from '../g
 import { matmul } from '../matmul/matmul.js';
 import { columnSum } from '../reduce/reduce.js';
 
+export { sharedNegativeIds } from './negatives.js';
+
 const FWD = sections(readFileSync(new URL('./sampled_softmax.wgsl', import.meta.url), 'utf8'));
 const BWD = sections(readFileSync(new URL('./sampled_softmax_bwd.wgsl', import.meta.url), 'utf8'));
 const SHARED = sections(readFileSync(new URL('./sampled_softmax_shared.wgsl', import.meta.url), 'utf8'));
@@ -148,26 +150,6 @@ function scratchView(gpu: Gpu, role: string, shape: number[]): Tensor<'f32'> {
 
 // ---------------------------------------------------------------------------------------------
 // sampling
-
-/** lowbias32, the same integer hash as kernels/elementwise (the RNG's definition). */
-function hash32(v: number): number {
-  let x = v >>> 0;
-  x ^= x >>> 16;
-  x = Math.imul(x, 0x7feb352d) >>> 0;
-  x ^= x >>> 15;
-  x = Math.imul(x, 0x846ca68b) >>> 0;
-  x ^= x >>> 16;
-  return x >>> 0;
-}
-
-/** Host-side ids for the shared-negatives mode: row 0 of the sampler's mapping, i.e.
- *  neg[j] = hash32(j ^ hash32(0 ^ hash32(seed ^ 0x85ebca6b))) mod numItems, j < R. */
-export function sharedNegativeIds(seed: number, R: number, numItems: number): Uint32Array {
-  if (!Number.isInteger(numItems) || numItems < 1 || numItems > 0xffffffff) throw new Error(`sharedNegativeIds: expected 1 ≤ numItems < 2^32, got ${numItems}`);
-  if (!Number.isInteger(R) || R < 1) throw new Error(`sharedNegativeIds: expected R ≥ 1, got ${R}`);
-  const hr = hash32(hash32((seed ^ 0x85ebca6b) >>> 0));
-  return Uint32Array.from({ length: R }, (_, j) => hash32((j ^ hr) >>> 0) % numItems);
-}
 
 /** Writes negIds [P, R] with neg[r, j] = hash32(j ^ hash32(r ^ hash32(seed ^ 0x85ebca6b))) mod
  *  numItems (uniform over [0, numItems) up to a bias ≤ numItems/2^32). */
@@ -313,6 +295,15 @@ export function weightedMeanLoss(rec: Recorder, rowLoss: Tensor<'f32'>, weights:
   expectTensor('weights', weights, 'f32', [P]);
   expectTensor('loss', loss, 'f32', [1]);
   reduce(rec, P, rowLoss, weights, loss, 0);
+}
+
+/** out [1] = 1 / Σ w over P rows (0 when Σ w = 0): the scale a backward pass needs, in the
+ *  loss's fixed reduction order. */
+export function inverseWeightSum(rec: Recorder, weights: Tensor<'f32'>, out: Tensor<'f32'>): void {
+  expectTensor('weights', weights, 'f32', [weights.numel]);
+  expectTensor('inverse weight sum', out, 'f32', [1]);
+  if (weights.buffer === out.buffer) throw new Error('sampled_softmax: expected the inverse weight sum in its own buffer, got the weights\' buffer');
+  reduce(rec, weights.numel, weights, weights, out, 1);
 }
 
 function reduce(rec: Recorder, P: number, rowLoss: Tensor<'f32'>, weights: Tensor<'f32'> | undefined, out: Tensor<'f32'>, mode: 0 | 1): void {

@@ -12,6 +12,8 @@ export interface RefBatch {
   targets: ArrayLike<number>;
   /** [L, R] sampled negatives (ids 1..numItems) for every token; rows of tokens without target are ignored. */
   negatives: ArrayLike<number>;
+  /** [L, R] subtracted from each negative's logit (after 1/tau); absent = 0. */
+  negativeLogitOffsets?: ArrayLike<number>;
   /** [B] candidates appended at the end of each sequence (default 0). */
   numTargets?: ArrayLike<number>;
   /** [B] time of the event each sequence's last history token predicts: that token's query time

@@ -50,6 +50,15 @@ describe('embeddingStore host', () => {
     expect(st.prefetched).toBeGreaterThan(100);
   });
 
+  it('small cache (10% of the rows): the device store\'s bits, per-position negatives on the gathered loss path', async () => {
+    const data = bigCatalogue();
+    const cfg = { negativeSampling: 'per-position', sampledSoftmaxPath: 'gathered', batchSize: 2, numNegatives: 2 };
+    const dev = await train({ config: tinyRunConfig(cfg), data, maxSteps: 6, noEval: true, log: quiet, gpu });
+    const host = await train({ config: tinyRunConfig({ ...cfg, embeddingStore: 'host', deviceCacheRows: 200 }), data, maxSteps: 6, noEval: true, log: quiet, gpu });
+    expectSameBits(dev, host);
+    expect(host.cacheStats!.evictions).toBeGreaterThan(100);
+  });
+
   it('evaluates by streamed full ranking with the same metrics as the device store', async () => {
     const data = bigCatalogue();
     const cfg = { negativeSampling: 'shared', batchSize: 8, epochs: 1 };

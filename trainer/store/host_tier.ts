@@ -7,8 +7,8 @@
 import type { Config } from '../../model/config.js';
 import type { Encoder } from '../../model/encoder.js';
 import { initSpecs, initStream, paramLayout } from '../../model/params.js';
-import type { RetrievalLossOptions } from '../retrieval_loss.js';
-import { batchNegatives, positionNegatives } from '../retrieval_loss.js';
+import type { Gpu } from '../../kernels/gpu/index.js';
+import { batchNegatives, drawNegatives, lossPathFor, type RetrievalLossOptions } from '../../model/retrieval_loss.js';
 import { HostEmbeddingStore } from './host_store.js';
 import { DeviceRowCache, autoCacheRows, checkCacheRows } from './device_cache.js';
 import { checkStoreIds } from './store.js';
@@ -22,17 +22,18 @@ export interface StepBatch {
   targetTimestamps?: Uint32Array;
 }
 
-/** True when the configured loss scores every item each step (this branch's per-position path,
- *  a catalogue GEMM): the host tier then needs a cache of the whole table. */
-export function touchesWholeCatalogue(c: Config): boolean {
-  return c.negativeSampling === 'per-position';
+/** True when the configured loss scores every item each step (per-position negatives on the
+ *  catalogue-GEMM path, model/retrieval_loss.ts lossPathFor): the host tier then needs a cache of
+ *  the whole table. The gathered path touches only the drawn rows. */
+export function touchesWholeCatalogue(c: Config, gpu: Gpu, tableRows: number): boolean {
+  return c.negativeSampling === 'per-position' && lossPathFor(c, gpu, tableRows) === 'catalogue';
 }
 
 /** The distinct item ids (ascending, padding 0 excluded) one training step reads or updates:
- *  input items, targets and the step's negatives. The per-position catalogue-GEMM loss scores
- *  every item, so it touches all of them. */
-export function stepItemIds(c: Config, tb: StepBatch, step: number, tableRows: number): Uint32Array {
-  if (touchesWholeCatalogue(c)) return Uint32Array.from({ length: tableRows - 1 }, (_, j) => j + 1);
+ *  input items, targets and the step's negatives, drawn exactly as the loss draws them. The
+ *  per-position catalogue-GEMM loss scores every item, so it touches all of them. */
+export function stepItemIds(c: Config, gpu: Gpu, tb: StepBatch, step: number, tableRows: number): Uint32Array {
+  if (touchesWholeCatalogue(c, gpu, tableRows)) return Uint32Array.from({ length: tableRows - 1 }, (_, j) => j + 1);
   const seen = new Uint8Array(tableRows);
   const mark = (ids: ArrayLike<number>, what: string) => {
     for (let i = 0; i < ids.length; i++) {
@@ -43,7 +44,7 @@ export function stepItemIds(c: Config, tb: StepBatch, step: number, tableRows: n
   };
   mark(tb.items, 'batch items');
   mark(tb.targets, 'batch targets');
-  mark(c.negativeSampling === 'shared' ? batchNegatives(c, step, tableRows) : positionNegatives(c, step, tb.items.length, tableRows), 'negatives');
+  mark(c.negativeSampling === 'shared' ? batchNegatives(c, step, tableRows) : drawNegatives(c, step, Math.max(tb.items.length, 1), tableRows, tb.targets.length ? tb.targets : [0]).ids, 'negatives');
   seen[0] = 0;
   let n = 0;
   for (let i = 0; i < tableRows; i++) n += seen[i]!;
@@ -57,9 +58,11 @@ export interface HostTierSetup {
   cacheRows: number;
 }
 
-/** Training only: refuses a loss that touches every row with a cache smaller than the table. */
-export function checkHostTierTraining(c: Config, cacheRows: number, tableRows: number): void {
-  if (touchesWholeCatalogue(c) && cacheRows < tableRows) {
+/** Training only: refuses a loss that touches every row with a cache smaller than the table, and
+ *  in-batch negatives (drawn from targets already mapped to cache slots: not supported yet). */
+export function checkHostTierTraining(c: Config, gpu: Gpu, cacheRows: number, tableRows: number): void {
+  if (c.inBatchNegatives > 0) throw new Error('host store: in-batch negatives are not supported with --embeddingStore=host yet. HINT: use --inBatchNegatives=0.');
+  if (touchesWholeCatalogue(c, gpu, tableRows) && cacheRows < tableRows) {
     throw new Error(`host store: negativeSampling 'per-position' scores the whole catalogue every step, so the device cache must hold all ${tableRows} rows (deviceCacheRows is ${cacheRows}). HINT: use --negativeSampling=shared, or --deviceCacheRows=${tableRows}.`);
   }
 }
@@ -80,7 +83,7 @@ export function createHostItemStore(c: Config, tableRows: number, o: { restoring
 export class HostTier {
   readonly cache: DeviceRowCache;
 
-  private constructor(readonly store: HostEmbeddingStore, enc: Encoder) {
+  private constructor(readonly store: HostEmbeddingStore, private readonly enc: Encoder) {
     this.cache = new DeviceRowCache(store, enc.items);
   }
 
@@ -96,7 +99,7 @@ export class HostTier {
 
   /** Makes the step's rows resident; returns the batch in slot ids and the loss's options. */
   async beforeStep(c: Config, tb: StepBatch, step: number): Promise<{ batch: StepBatch; tableRows: number; lossOpts: RetrievalLossOptions; touched: Uint32Array }> {
-    const touched = stepItemIds(c, tb, step, this.store.rows);
+    const touched = stepItemIds(c, this.enc.gpu, tb, step, this.store.rows);
     await this.cache.ensure(touched);
     const cache = this.cache;
     const batch = { ...tb, items: cache.toSlots(tb.items), targets: cache.toSlots(tb.targets) };
@@ -107,7 +110,7 @@ export class HostTier {
   afterSubmit(c: Config, touched: Uint32Array, next?: { tb: StepBatch; step: number }): void {
     this.cache.markDirty(touched);
     this.cache.markDirty([0]);
-    if (next) this.cache.prefetch(stepItemIds(c, next.tb, next.step, this.store.rows));
+    if (next) this.cache.prefetch(stepItemIds(c, this.enc.gpu, next.tb, next.step, this.store.rows));
   }
 
   /** Adds 'item_emb' (every row, from the store after a write-back) to `params` when the table

@@ -1,22 +1,28 @@
 // The retrieval loss of one batch: every position predicts its next item with a sampled softmax
-// over cosine logits (DESIGN §2), negatives drawn uniformly from the real items (ids ≥ 1), a
-// negative equal to a row's positive masked for that row. Two samplings (config
-// `negativeSampling`):
-//   per-position (default, the paper's research code): each position draws its own R negatives.
-//     Computed as dense GEMMs against the whole catalogue's normalised rows (cos [L, items]),
-//     with each row's loss and gradient reading only its drawn columns: on a CPU-class device
-//     this beats gathering and scattering L·R item rows, and the item gradient stays one row per
-//     item. Rows run in chunks whose [rows, items] buffers fit the device's binding limit.
+// over cosine logits (DESIGN §2), negatives drawn as model/retrieval_negatives.ts says (uniform
+// over the real items ids ≥ 1, optionally plus in-batch ones with the log-Q correction), a
+// negative equal to a row's positive masked for that row. Samplings (config `negativeSampling`):
+//   per-position (default, the paper's research code): each position draws its own R negatives,
+//     scored on one of two paths that give the same loss and gradients for the same draws:
+//     catalogue: dense GEMMs against the whole catalogue's normalised rows (cos [L, items]), each
+//       row's loss and gradient reading only its drawn columns; rows in chunks whose [rows, items]
+//       buffers fit the device's binding limit. Cost O(L·items·d), at GEMM speed.
+//     gathered (model/retrieval_loss_gathered.ts): only the drawn rows, O(L·R·d), at gather speed.
+//     lossPathFor picks one by a cost rule (below); config sampledSoftmaxPath / env
+//     HSTU_LOSS_PATH force either.
 //   shared: one set of R negatives per batch, scored by every position ([R, d] instead of
 //     [L, R, d]); each step then pushes down only R items.
-import type { Gpu, Recorder, Tensor } from '../kernels/gpu/index.js';
+import { flags, type Gpu, type Recorder, type Tensor } from '../kernels/gpu/index.js';
 import { gatherRows } from '../kernels/embedding/embedding.js';
 import { add } from '../kernels/elementwise/elementwise.js';
-import { sampledSoftmaxLoss, sampledSoftmaxBackward, sharedNegativeIds, weightedMeanLoss } from '../kernels/sampled_softmax/sampled_softmax.js';
-import { sampleNegativesRef } from '../kernels/sampled_softmax/sampled_softmax.ref.js';
-import type { Config } from '../model/config.js';
-import type { Encoder } from '../model/encoder.js';
-import type { GpuBatch } from '../model/batch.js';
+import { sampledSoftmaxLoss, sampledSoftmaxBackward, weightedMeanLoss } from '../kernels/sampled_softmax/sampled_softmax.js';
+import type { Config } from './config.js';
+import type { Encoder } from './encoder.js';
+import type { GpuBatch } from './batch.js';
+import { gatheredLoss } from './retrieval_loss_gathered.js';
+import { batchNegatives, drawNegatives, negativesPerPosition } from './retrieval_negatives.js';
+
+export { batchNegatives, drawNegatives, positionNegatives } from './retrieval_negatives.js';
 
 export interface RetrievalLoss {
   /** [1] mean cross-entropy over positions with a target. */
@@ -29,35 +35,16 @@ export interface RetrievalLoss {
   release(): void;
 }
 
-const stepSeed = (c: Config, step: number): number => (c.seed ^ Math.imul(step + 1, 0x27d4eb2d)) >>> 0;
-
-/** The step's shared negatives: uniform over the real items 1..tableRows−1 (never padding 0). */
-export function batchNegatives(c: Config, step: number, tableRows: number): Uint32Array {
-  return sharedNegativeIds(stepSeed(c, step), c.numNegatives, tableRows - 1).map((x) => x + 1);
-}
-
-/** Every position's R negative ids ([L·R], row-major) as the step draws them: the shared draw
- *  repeated, or per-position draws (the sampler defined in kernels/sampled_softmax). The loss
- *  uses them, and the float64 reference checks against them. */
-export function positionNegatives(c: Config, step: number, L: number, tableRows: number): Uint32Array {
-  const R = c.numNegatives;
-  if (c.negativeSampling === 'shared') {
-    const neg = batchNegatives(c, step, tableRows);
-    return Uint32Array.from({ length: L * R }, (_, i) => neg[i % R]!);
-  }
-  return sampleNegativesRef(L, R, tableRows - 1, stepSeed(c, step)).map((x) => x + 1);
-}
-
-/** Bytes one [rows, items] buffer of the per-position path may take: the device's binding limit
- *  (128 MiB on lavapipe), or less when a test forces row chunks. */
+/** Bytes one buffer of the per-position paths may take: the device's binding limit (128 MiB on
+ *  lavapipe), or less when a test forces row chunks. */
 function denseBudget(gpu: Gpu, override?: number): number {
   const limit = Math.min(gpu.device.limits.maxStorageBufferBindingSize, gpu.device.limits.maxBufferSize);
   return Math.min(limit, override ?? Infinity);
 }
 
 export interface RetrievalLossOptions {
-  /** Cap on one per-position [rows, items] buffer in bytes (default: the device limit); smaller
-   *  values split the rows into more chunks (tests use it to exercise chunking). */
+  /** Cap on one per-position buffer in bytes (default: the device limit); smaller values split
+   *  the rows into more chunks (tests use it to exercise chunking). */
   denseChunkBytes?: number;
   /** Item ids the negatives are drawn from (1..catalogueRows−1); default enc.items.rows. Set when
    *  enc.items is a device cache of slots in front of a larger table (trainer/store). */
@@ -66,8 +53,45 @@ export interface RetrievalLossOptions {
   mapIds?: (ids: Uint32Array) => Uint32Array;
 }
 
+export type LossPath = 'catalogue' | 'gathered';
+
+/**
+ * Cost rule of the per-position loss (like the matmul variant choice, a fact of the device
+ * class). The catalogue path does three GEMMs of L·items·d multiply-adds; the gathered path
+ * touches L·(R+1) item rows twice (score + item gradient), each a d-long gather whose loads cost
+ * far more than a GEMM's (on lavapipe a storage load runs lane by lane). Per position:
+ *   catalogue ∝ 3·items·d,   gathered ∝ GATHER_COST · 2·(R+1)·d
+ * so the gathered path wins once items > GATHER_COST·(2/3)·(R+1). GATHER_COST (multiply-adds of
+ * GEMM time one gathered element costs) was measured on lavapipe (BENCHMARKS.md, "Gathered
+ * sampled softmax"); GPUs gather cheaply, so there the rule picks gathered from small sizes on.
+ */
+export const GATHER_COST: Record<'cpu' | 'gpu', number> = { cpu: 6, gpu: 1 };
+
+export function lossPathFor(c: Config, gpu: Gpu, tableRows: number): LossPath {
+  const forced = flags().lossPath || (c.sampledSoftmaxPath !== 'auto' ? c.sampledSoftmaxPath : '');
+  if (forced) {
+    if (forced !== 'catalogue' && forced !== 'gathered') throw new Error(`HSTU_LOSS_PATH: expected 'catalogue' or 'gathered', got '${forced}'. HINT: unset it to let the cost rule choose.`);
+    if (forced === 'catalogue' && c.inBatchNegatives > 0) throw new Error('retrieval loss: the catalogue path has no log-Q correction for in-batch negatives. HINT: unset HSTU_LOSS_PATH or use sampledSoftmaxPath=gathered.');
+    return forced;
+  }
+  if (c.inBatchNegatives > 0) return 'gathered';
+  const items = tableRows - 1;
+  const K = negativesPerPosition(c) + 1;
+  return items > GATHER_COST[gpu.deviceClass] * (2 / 3) * K ? 'gathered' : 'catalogue';
+}
+
 export function recordRetrievalLoss(rec: Recorder, gpu: Gpu, enc: Encoder, out: Tensor<'f32'>, b: GpuBatch, targets: Uint32Array, c: Config, step: number, opts: RetrievalLossOptions = {}): RetrievalLoss {
-  return c.negativeSampling === 'per-position' ? perPositionLoss(rec, gpu, enc, out, b, targets, c, step, opts) : sharedLoss(rec, gpu, enc, out, b, targets, c, step, opts);
+  if (c.negativeSampling !== 'per-position') return sharedLoss(rec, gpu, enc, out, b, targets, c, step, opts);
+  const rows = opts.catalogueRows ?? enc.items.rows;
+  if (lossPathFor(c, gpu, rows) === 'gathered') {
+    // In-batch negatives come from `targets`, which a device cache has already mapped to slots:
+    // the host tier refuses them (trainer/store/host_tier.ts checkHostTierTraining).
+    if (opts.mapIds && c.inBatchNegatives > 0) throw new Error('retrieval loss: in-batch negatives are not supported with a device cache in front of the table yet. HINT: use --inBatchNegatives=0 with --embeddingStore=host.');
+    const neg = drawNegatives(c, step, Math.max(b.L, 1), rows, targets.length ? targets : [0]);
+    const inCache = opts.mapIds ? { ...neg, ids: opts.mapIds(neg.ids) } : neg;
+    return gatheredLoss(rec, gpu, enc, out, b, targets, c, inCache, denseBudget(gpu, opts.denseChunkBytes));
+  }
+  return perPositionLoss(rec, gpu, enc, out, b, targets, c, step, opts);
 }
 
 function uploadLossInputs(rec: Recorder, gpu: Gpu, enc: Encoder, b: GpuBatch, targets: Uint32Array, negIds: Uint32Array) {
@@ -111,7 +135,7 @@ function sharedLoss(rec: Recorder, gpu: Gpu, enc: Encoder, out: Tensor<'f32'>, b
 }
 
 /**
- * Per-position negatives: the shared columns are every real item once (column j = item j + 1) and
+ * Per-position negatives on the catalogue path: the shared columns are every real item once (column j = item j + 1) and
  * row r reads its R drawn columns. Rows run in chunks small enough for one [chunk, items] buffer;
  * each chunk's backward is scaled by its share of Σw (so the sum is the one-call gradient) and
  * the chunks' item-column gradients are summed in chunk order (deterministic).
@@ -127,7 +151,7 @@ function perPositionLoss(rec: Recorder, gpu: Gpu, enc: Encoder, out: Tensor<'f32
     throw new Error(`retrieval loss: per-position negatives need one row of all ${R} items in a buffer, over this device's limit. HINT: use --negativeSampling=shared.`);
   }
   const chunks = Math.ceil(P / chunkRows);
-  const samples = positionNegatives(c, step, P, rows).map((id) => id - 1);
+  const samples = drawNegatives(c, step, P, rows).ids.map((id) => id - 1);
   const totalW = weightsHost.reduce((a, w) => a + w, 0);
   const rowLoss = t(gpu.empty([P], 'f32', 'loss:row_loss'));
   const loss = t(gpu.empty([1], 'f32', 'loss:loss'));

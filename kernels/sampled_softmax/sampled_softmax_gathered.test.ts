@@ -1,0 +1,184 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createGpu, Tensor, type Gpu } from '../gpu/index.js';
+import { EmbeddingTable, roundBf16 } from '../embedding/embedding.js';
+import { expectClose } from '../testing/compare.js';
+import { poison } from '../testing/poison.js';
+import { Rng } from '../testing/rng.js';
+import { planGatheredSlots, sampledSoftmaxGathered } from './sampled_softmax_gathered.js';
+import { gatherRef, sampledSoftmaxBackwardRef, sampledSoftmaxRef, type LossRefInput } from './sampled_softmax.ref.js';
+
+let gpu: Gpu;
+beforeAll(async () => (gpu = await createGpu()));
+afterAll(() => gpu?.dispose());
+
+interface Case {
+  P: number;
+  R: number;
+  d: number;
+  numItems: number;
+  tau: number;
+  offsets?: boolean;
+  /** Scale of u's entries (tiny: norms below eps). */
+  uScale?: number;
+  /** Gather the compact rows from a sharded table (shards of 7 rows) instead of a tensor. */
+  table?: 'f32' | 'bf16';
+  variant?: 'subgroup' | 'lane';
+}
+
+/** Random rows with collisions (≈15% of negatives equal the positive, every negative of row 0),
+ *  weights with zeros (incl. the last row) and non-unit values, one all-zero item row. */
+function makeCase(c: Case, seed: number) {
+  const rng = new Rng(seed);
+  const { P, R, d, numItems } = c;
+  const items = rng.f32(numItems * d);
+  items.fill(0, 0, d); // item 0: zero row (norm clamped)
+  if (c.table === 'bf16') for (let i = 0; i < items.length; i++) items[i] = roundBf16(items[i]!);
+  const u = rng.f32(P * d, -(c.uScale ?? 1), c.uScale ?? 1);
+  const posIds = Uint32Array.from({ length: P }, () => rng.int(0, numItems - 1));
+  const negIds = Uint32Array.from({ length: P * R }, () => rng.int(0, numItems - 1));
+  for (let r = 0; r < P; r++) for (let j = 0; j < R; j++) if (rng.next() < 0.15 || (r === 0 && R > 1 && j > 0)) negIds[r * R + j] = posIds[r]!;
+  const weights = Float32Array.from({ length: P }, (_, r) => (r === P - 1 && P > 1 ? 0 : rng.next() < 0.2 ? 0 : rng.pick([1, 1, 0.5, 2])));
+  const itemOffset = Float64Array.from({ length: numItems }, () => (c.offsets ? rng.uniform(-2, 3) : 0));
+  const ref: LossRefInput = {
+    P, R, d, temperature: c.tau, eps: 1e-6, u, posIds, negIds, weights,
+    posEmb: gatherRef(items, posIds, d),
+    negEmb: gatherRef(items, negIds, d),
+    negLogitOffset: c.offsets ? Float64Array.from(negIds, (id) => itemOffset[id]!) : undefined,
+  };
+  return { items, u, posIds, negIds, weights, itemOffset, ref };
+}
+
+/** The reference's per-slot item gradients summed per item id (float64). */
+function itemGradRef(x: ReturnType<typeof makeCase>, d: number, dLoss: number): Map<number, Float64Array> {
+  const g = sampledSoftmaxBackwardRef(x.ref, dLoss);
+  const out = new Map<number, Float64Array>();
+  const add = (id: number, src: Float64Array, at: number) => {
+    const row = out.get(id) ?? new Float64Array(d);
+    for (let i = 0; i < d; i++) row[i]! += src[at + i]!;
+    out.set(id, row);
+  };
+  x.posIds.forEach((id, r) => add(id, g.dPos, r * d));
+  x.negIds.forEach((id, s) => add(id, g.dNeg, s * d));
+  return out;
+}
+
+async function runAndCheck(c: Case, seed: number, dLoss = 1.5): Promise<void> {
+  const x = makeCase(c, seed);
+  const { P, R, d } = c;
+  const K = R + 1;
+  const ids = new Uint32Array(P * K);
+  for (let r = 0; r < P; r++) {
+    ids[r * K] = x.posIds[r]!;
+    ids.set(x.negIds.subarray(r * R, (r + 1) * R), r * K + 1);
+  }
+  const table = c.table ? new EmbeddingTable(gpu, c.numItems, d, 'items', { maxShardRows: 7, storage: c.table }) : undefined;
+  table?.upload(x.items);
+  const plan = planGatheredSlots(ids, K, c.numItems, x.weights, table?.shardRows);
+  const U = plan.uniqueIds.length;
+  const compact = gatherRef(x.items, plan.uniqueIds, d);
+  const idsT = gpu.u32(plan.uniqueIds, [U], 'ids');
+  const inp = {
+    u: gpu.f32(x.u, [P, d], 'u'),
+    items: table ? { table, ids: idsT, shardStarts: plan.shardStarts } : gpu.f32(compact, [U, d], 'items'),
+    slots: gpu.u32(plan.slots, [P, K], 'slots'),
+    weights: gpu.f32(x.weights, [P], 'weights'),
+    order: gpu.u32(plan.order.length ? plan.order : [0], [Math.max(1, plan.order.length)], 'order'),
+    segOffsets: gpu.u32(plan.segOffsets, [U + 1], 'seg'),
+    logitOffsets: c.offsets ? gpu.f32(Float64Array.from(plan.uniqueIds, (id) => x.itemOffset[id]!), [U], 'offsets') : undefined,
+  };
+  const out = { rowLoss: gpu.empty([P], 'f32', 'rowLoss'), dU: gpu.empty([P, d], 'f32', 'dU'), dItems: gpu.empty([U, d], 'f32', 'dItems') };
+  poison(gpu, out.rowLoss, out.dU, out.dItems);
+  const rec = gpu.recorder();
+  const run = sampledSoftmaxGathered(rec, inp, { P, K, U, d, temperature: c.tau }, out, { dLoss, variant: c.variant });
+  await rec.submit();
+  const want = sampledSoftmaxRef(x.ref);
+  const g = sampledSoftmaxBackwardRef(x.ref, dLoss);
+  const tol = { atol: 3e-4 / c.tau, rtol: 1e-4 };
+  expectClose('rowLoss', await gpu.read(out.rowLoss), want.rowLoss, tol);
+  const wantItems = itemGradRef(x, d, dLoss);
+  const wantDItems = new Float64Array(U * d);
+  plan.uniqueIds.forEach((id, l) => wantDItems.set(wantItems.get(id)!, l * d));
+  let gScale = 1.5 / (c.tau * P);
+  for (const a of [g.dU, wantDItems]) for (const v of a) gScale = Math.max(gScale, Math.abs(v));
+  expectClose('dU', await gpu.read(out.dU), g.dU, { atol: 2e-4 * gScale, rtol: 2e-3, shape: [P, d] });
+  expectClose('dItems', await gpu.read(out.dItems), wantDItems, { atol: 2e-4 * gScale, rtol: 2e-3, shape: [U, d] });
+  run.release();
+  [...Object.values(inp), ...Object.values(out), idsT].forEach((t) => (t instanceof Tensor ? t.release() : undefined));
+  table?.dispose();
+}
+
+describe('planGatheredSlots', () => {
+  it('local indices, ascending ids and a stable CSR without masked or weight-0 slots', () => {
+    // rows (K = 3): [5 | 7 5] (5 masked), [7 | 9 9], [2 | 5 7] with weight 0
+    const plan = planGatheredSlots(Uint32Array.from([5, 7, 5, 7, 9, 9, 2, 5, 7]), 3, 10, [1, 1, 0]);
+    expect([...plan.uniqueIds]).toEqual([2, 5, 7, 9]);
+    expect([...plan.slots]).toEqual([1, 2, 1, 2, 3, 3, 0, 1, 2]);
+    expect([...plan.segOffsets]).toEqual([0, 0, 1, 3, 5]);
+    expect([...plan.order]).toEqual([0, 1, 3, 4, 5]);
+  });
+
+  it('groups the distinct ids by shard', () => {
+    const plan = planGatheredSlots(Uint32Array.from([9, 1, 5, 1, 8, 3]), 3, 10, undefined, 4);
+    expect([...plan.uniqueIds]).toEqual([1, 3, 5, 8, 9]);
+    expect([...plan.shardStarts]).toEqual([0, 2, 3, 5]);
+    expect([...plan.slots].map((l) => plan.uniqueIds[l])).toEqual([9, 1, 5, 1, 8, 3]);
+  });
+
+  it('rejects an id outside the table and leaves its scratch clean', () => {
+    expect(() => planGatheredSlots(Uint32Array.from([1, 2, 10]), 3, 10)).toThrow(/got 10 at slot 2.*HINT/);
+    const plan = planGatheredSlots(Uint32Array.from([2, 1, 1]), 3, 10);
+    expect([...plan.uniqueIds]).toEqual([1, 2]);
+    expect([...plan.slots]).toEqual([1, 0, 0]);
+  });
+});
+
+describe('sampled_softmax gathered: loss, dU and per-item gradients equal the float64 reference', () => {
+  const CASES: Case[] = [
+    { P: 1, R: 1, d: 1, numItems: 3, tau: 0.05 },
+    { P: 7, R: 5, d: 3, numItems: 11, tau: 0.05 },
+    { P: 67, R: 13, d: 5, numItems: 40, tau: 0.2, offsets: true },
+    { P: 40, R: 128, d: 50, numItems: 1682, tau: 0.05 },
+    { P: 65, R: 31, d: 50, numItems: 97, tau: 0.05, offsets: true },
+    { P: 9, R: 7, d: 6, numItems: 5, tau: 1, uScale: 1e-8 },
+    { P: 33, R: 9, d: 13, numItems: 40, tau: 0.05, table: 'f32' },
+    { P: 20, R: 6, d: 6, numItems: 23, tau: 0.05, table: 'bf16', offsets: true },
+    { P: 67, R: 13, d: 5, numItems: 40, tau: 0.2, offsets: true, variant: 'lane' },
+    { P: 33, R: 9, d: 13, numItems: 40, tau: 0.05, table: 'f32', variant: 'lane' },
+  ];
+  it.each(CASES.map((c, i) => [i, c] as const))('#%i %o', async (i, c) => {
+    await runAndCheck(c, 500 + i);
+  });
+
+  it('NaN in one row of u stays NaN in that row and never turns finite', async () => {
+    const P = 5, K = 4, d = 3, U = 6;
+    const rng = new Rng(3);
+    const u = rng.f32(P * d);
+    u[2 * d + 1] = NaN;
+    const ids = Uint32Array.from({ length: P * K }, (_, i) => (i * 7) % U);
+    const plan = planGatheredSlots(ids, K, U);
+    const inp = {
+      u: gpu.f32(u, [P, d], 'u'),
+      items: gpu.f32(rng.f32(plan.uniqueIds.length * d), [plan.uniqueIds.length, d], 'items'),
+      slots: gpu.u32(plan.slots, [P, K], 'slots'),
+      weights: gpu.f32([1, 1, 1, 1, 1], [P], 'w'),
+      order: gpu.u32(plan.order, [plan.order.length], 'order'),
+      segOffsets: gpu.u32(plan.segOffsets, [plan.uniqueIds.length + 1], 'seg'),
+    };
+    const Un = plan.uniqueIds.length;
+    const out = { rowLoss: gpu.empty([P], 'f32', 'rowLoss'), dU: gpu.empty([P, d], 'f32', 'dU'), dItems: gpu.empty([Un, d], 'f32', 'dItems') };
+    const rec = gpu.recorder();
+    const run = sampledSoftmaxGathered(rec, inp, { P, K, U: Un, d, temperature: 0.05 }, out, {});
+    await rec.submit();
+    const rowLoss = await gpu.read(out.rowLoss);
+    expect(Number.isNaN(rowLoss[2]!)).toBe(true);
+    expect([0, 1, 3, 4].every((r) => Number.isFinite(rowLoss[r]!))).toBe(true);
+    const dU = await gpu.read(out.dU);
+    expect(dU.subarray(2 * d, 3 * d).every(Number.isNaN)).toBe(true);
+    // every item row 2 touches gets a NaN gradient
+    const dItems = await gpu.read(out.dItems);
+    const touched = new Set(Array.from(plan.slots.subarray(2 * K, 3 * K)));
+    for (const l of touched) expect(dItems.subarray(l * d, (l + 1) * d).every(Number.isNaN)).toBe(true);
+    run.release();
+    [...Object.values(inp), ...Object.values(out)].forEach((t) => t.release());
+  });
+});

@@ -1,0 +1,278 @@
+// Host for the gathered sampled softmax (math in sampled_softmax_gathered.wgsl): the loss and its
+// backward over a compact table of the rows' distinct items, cost O(P·K·d) independent of the
+// catalogue. The host half (planGatheredSlots) turns each row's item ids into local indices and
+// builds the sort-by-item CSR that the item gradient sums over; callers gather the compact rows
+// (kernels/embedding gatherRows) and scatter the per-item gradient back (one row per item).
+import { readFileSync } from 'node:fs';
+import { Params, Tensor, type Gpu, type KernelSource, type Recorder } from '../gpu/index.js';
+import { gatherRows, type EmbeddingTable } from '../embedding/embedding.js';
+import { subgroupVariantSupported } from '../matmul/matmul_subgroup.js';
+import { DEFAULT_EPS, inverseWeightSum } from './sampled_softmax.js';
+
+const SECTIONS = (() => {
+  const text = readFileSync(new URL('./sampled_softmax_gathered.wgsl', import.meta.url), 'utf8');
+  const parts = text.split(/^\/\/ ==== kernel: (\w+) ====$/m);
+  const out = new Map<string, string>();
+  for (let i = 1; i < parts.length; i += 2) out.set(parts[i]!, parts[0]! + parts[i + 1]!);
+  return out;
+})();
+const WG = 64;
+
+/** 'subgroup' (default where subgroups of ≥ 8 lanes exist, e.g. lavapipe): a workgroup of 8
+ *  lanes per row / item, lanes over the vector (vec4 each), dot products by subgroupAdd.
+ *  'lane': one lane per row / item, the portable baseline. */
+export type GatheredVariant = 'subgroup' | 'lane';
+
+/** Row width in floats of the normalised copies the kernels read (d padded to whole vec4s). */
+export function gatheredRowStride(d: number): number {
+  return 4 * Math.ceil(d / 4);
+}
+
+function kernel(name: 'norm_pad' | 'rows' | 'item_grad' | 'gather_norm', d: number, variant: GatheredVariant): KernelSource {
+  if (name === 'gather_norm') return { name: 'sampled_softmax_gathered_gather_norm_sg', wgsl: 'enable subgroups;\n' + SECTIONS.get('gather_norm_sg')!, defines: { C: Math.ceil(d / 8), STRIDE: gatheredRowStride(d) } };
+  if (name === 'norm_pad') return { name: 'sampled_softmax_gathered_norm_pad', wgsl: SECTIONS.get(name)!, defines: { WG, STRIDE: gatheredRowStride(d) } };
+  if (variant === 'lane') return { name: `sampled_softmax_gathered_${name}`, wgsl: SECTIONS.get(name)!, defines: { WG, D4: Math.ceil(d / 4) } };
+  return { name: `sampled_softmax_gathered_${name}_sg`, wgsl: 'enable subgroups;\n' + SECTIONS.get(`${name}_sg`)!, defines: { D4: Math.ceil(d / 4) } };
+}
+
+/** The variant used when none is asked for. */
+export function defaultGatheredVariant(gpu: Gpu): GatheredVariant {
+  return subgroupVariantSupported(gpu) ? 'subgroup' : 'lane';
+}
+
+// ---------------------------------------------------------------------------------------------
+// host plan
+
+export interface GatheredPlan {
+  /** The distinct item ids of the rows ([U]), ascending (so grouped by table shard). */
+  uniqueIds: Uint32Array;
+  /** [shards + 1] where each shard's run of uniqueIds starts (one shard: [0, U]). */
+  shardStarts: Uint32Array;
+  /** [P·K] local index (into uniqueIds) of every slot. */
+  slots: Uint32Array;
+  /** Slots sorted by local index, ascending slot within an item; masked slots (a negative equal
+   *  to its row's positive) and rows of weight 0 are left out. */
+  order: Uint32Array;
+  /** [U + 1] offsets of each item's run in `order`. */
+  segOffsets: Uint32Array;
+}
+
+// id → index scratch, kept filled with −1 between calls so a plan costs
+// O(P·K), not O(catalogue), after the first call at a given catalogue size.
+let localOf = new Int32Array(0);
+
+/**
+ * Plans P rows of K slots (`ids` [P·K], slot 0 of a row its positive, the rest its negatives),
+ * ids < numRows. `weights` [P] (absent: all 1) drops rows of weight 0 from the item gradient.
+ * `shardRows` (default: one shard) groups the distinct ids by table shard, so each shard's rows
+ * are gathered by one dispatch over its own run.
+ */
+export function planGatheredSlots(ids: Uint32Array, K: number, numRows: number, weights?: ArrayLike<number>, shardRows = numRows): GatheredPlan {
+  if (!Number.isInteger(K) || K < 1) throw new Error(`planGatheredSlots: expected an integer K ≥ 1 (slots per row), got ${K}`);
+  if (ids.length % K !== 0) throw new Error(`planGatheredSlots: expected P·K ids for K = ${K}, got ${ids.length}`);
+  const P = ids.length / K;
+  if (weights && weights.length !== P) throw new Error(`planGatheredSlots: expected ${P} weights, got ${weights.length}`);
+  if (!Number.isInteger(numRows) || numRows < 1) throw new Error(`planGatheredSlots: expected numRows ≥ 1, got ${numRows}`);
+  if (!Number.isInteger(shardRows) || shardRows < 1) throw new Error(`planGatheredSlots: expected shardRows ≥ 1, got ${shardRows}`);
+  if (localOf.length < numRows) {
+    localOf = new Int32Array(numRows);
+    localOf.fill(-1);
+  }
+  const first = new Uint32Array(ids.length);
+  const seen = new Uint32Array(Math.min(ids.length, numRows));
+  let U = 0;
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i]!;
+    if (id >= numRows) {
+      for (let u = 0; u < U; u++) localOf[seen[u]!] = -1;
+      throw new Error(`planGatheredSlots: expected item ids in [0, ${numRows}), got ${id} at slot ${i} (row ${Math.floor(i / K)}). HINT: the table must hold every id the rows name.`);
+    }
+    let l = localOf[id]!;
+    if (l < 0) {
+      l = U++;
+      localOf[id] = l;
+      seen[l] = id;
+    }
+    first[i] = l;
+  }
+  // Ascending id order (hence grouped by shard): the table's rows are then read, and later
+  // updated, in address order.
+  const uniqueIds = seen.slice(0, U).sort();
+  const remap = new Uint32Array(U);
+  for (let u = 0; u < U; u++) localOf[uniqueIds[u]!] = u;
+  for (let u = 0; u < U; u++) remap[u] = localOf[seen[u]!]!;
+  for (let u = 0; u < U; u++) localOf[uniqueIds[u]!] = -1;
+  const shards = Math.ceil(numRows / shardRows);
+  const shardStarts = new Uint32Array(shards + 1);
+  for (let s = 0, u = 0; s < shards; s++) {
+    const end = (s + 1) * shardRows;
+    while (u < U && uniqueIds[u]! < end) u++;
+    shardStarts[s + 1] = u;
+  }
+  const slots = first;
+  for (let i = 0; i < slots.length; i++) slots[i] = remap[slots[i]!]!;
+  // Counting sort of the live slots by local index (stable: ascending slot within an item).
+  const counts = new Uint32Array(U + 1);
+  for (let r = 0; r < P; r++) {
+    if (weights && weights[r] === 0) continue;
+    const p = slots[r * K]!;
+    counts[p + 1]!++;
+    for (let t = 1; t < K; t++) { const l = slots[r * K + t]!; if (l !== p) counts[l + 1]!++; }
+  }
+  for (let u = 0; u < U; u++) counts[u + 1]! += counts[u]!;
+  const segOffsets = counts;
+  const next = segOffsets.slice(0, U);
+  const order = new Uint32Array(segOffsets[U]!);
+  for (let r = 0; r < P; r++) {
+    if (weights && weights[r] === 0) continue;
+    const p = slots[r * K]!;
+    order[next[p]!++] = r * K;
+    for (let t = 1; t < K; t++) { const l = slots[r * K + t]!; if (l !== p) order[next[l]!++] = r * K + t; }
+  }
+  return { uniqueIds, shardStarts, slots, order, segOffsets };
+}
+
+// ---------------------------------------------------------------------------------------------
+// GPU
+
+export interface GatheredShape {
+  /** Rows. */
+  P: number;
+  /** Slots per row: 1 positive + R negatives. */
+  K: number;
+  /** Distinct items (rows of the compact table). */
+  U: number;
+  d: number;
+  temperature: number;
+  eps?: number;
+}
+
+export interface GatheredInputs {
+  /** [P, d] row outputs (normalised here). */
+  u: Tensor<'f32'>;
+  /** The compact item rows (normalised here): a [U, d] tensor, or gathered here from a table
+   *  (row uniqueIds[i] becomes compact row i; ids grouped by shard as GatheredPlan gives them). */
+  items: Tensor<'f32'> | GatheredTableRows;
+  /** [P, K] local item index per slot (GatheredPlan.slots). */
+  slots: Tensor<'u32'>;
+  /** [P] row weights; loss = Σ w·CE / Σ w. */
+  weights: Tensor<'f32'>;
+  /** The CSR of the plan: order [≥ 1] and segOffsets [U + 1]. */
+  order: Tensor<'u32'>;
+  segOffsets: Tensor<'u32'>;
+  /** [U] per-item offset subtracted from a negative's logit (log-Q correction); absent = 0. */
+  logitOffsets?: Tensor<'f32'>;
+}
+
+export interface GatheredTableRows {
+  table: EmbeddingTable;
+  /** [U] table rows, uploaded (GatheredPlan.uniqueIds). */
+  ids: Tensor<'u32'>;
+  /** GatheredPlan.shardStarts (for the table's shardRows). */
+  shardStarts: Uint32Array;
+}
+
+/** Workgroups past which a kernel gives each workgroup several rows or items (lavapipe pays a
+ *  fixed cost per workgroup). */
+const MAX_WORKGROUPS = 16384;
+
+export interface GatheredOutputs {
+  /** [P] CE per row (0 where w = 0). */
+  rowLoss: Tensor<'f32'>;
+  /** [P, d] gradient w.r.t. u. */
+  dU: Tensor<'f32'>;
+  /** [U, d] gradient w.r.t. each compact item row (positive and negative slots summed). */
+  dItems: Tensor<'f32'>;
+}
+
+function expect(what: string, t: Tensor | undefined, dtype: string, shape: readonly number[]): void {
+  if (!t) throw new Error(`sampled_softmax_gathered: expected ${what}, got nothing`);
+  if (t.dtype !== dtype || t.shape.length !== shape.length || t.shape.some((s, i) => s !== shape[i])) {
+    throw new Error(`sampled_softmax_gathered: expected ${what} as ${dtype} [${shape.join(', ')}], got ${t.dtype} [${t.shape.join(', ')}]`);
+  }
+}
+
+/**
+ * Records the forward and backward of dLoss · (Σ w·CE / Σ w) in one go: rowLoss, dU and dItems
+ * (callers that run rows in chunks pass dLoss = chunk Σw / batch Σw and combine rowLoss with
+ * weightedMeanLoss). Scratch is pooled and released after the caller's submit via `release()`.
+ */
+export function sampledSoftmaxGathered(rec: Recorder, inp: GatheredInputs, s: GatheredShape, out: GatheredOutputs, opts: { dLoss?: number; variant?: GatheredVariant } = {}): { release(): void } {
+  const { P, K, U, d } = s;
+  for (const [k, v, lo] of [['P', P, 1], ['K', K, 1], ['U', U, 1], ['d', d, 1]] as const) {
+    if (!Number.isInteger(v) || v < lo) throw new Error(`sampled_softmax_gathered: expected an integer ${k} ≥ ${lo}, got ${v}`);
+  }
+  if (!(s.temperature > 0)) throw new Error(`sampled_softmax_gathered: expected temperature > 0, got ${s.temperature}`);
+  const eps = s.eps ?? DEFAULT_EPS;
+  const dLoss = opts.dLoss ?? 1;
+  if (!Number.isFinite(dLoss)) throw new Error(`sampled_softmax_gathered: expected a finite dLoss, got ${dLoss}`);
+  expect('u', inp.u, 'f32', [P, d]);
+  const fromTable = !(inp.items instanceof Tensor);
+  if (!fromTable) expect('items', inp.items as Tensor, 'f32', [U, d]);
+  else {
+    const src = inp.items as GatheredTableRows;
+    if (src.table.dim !== d) throw new Error(`sampled_softmax_gathered: expected a table of dim ${d}, got ${src.table.dim}`);
+    expect('items.ids', src.ids, 'u32', [U]);
+    if (src.shardStarts.length !== src.table.shards.length + 1 || src.shardStarts[src.table.shards.length] !== U) {
+      throw new Error(`sampled_softmax_gathered: expected shardStarts of ${src.table.shards.length + 1} entries ending at U = ${U}, got [${Array.from(src.shardStarts).join(', ')}]. HINT: plan with the table's shardRows.`);
+    }
+  }
+  expect('slots', inp.slots, 'u32', [P, K]);
+  expect('weights', inp.weights, 'f32', [P]);
+  expect('segOffsets', inp.segOffsets, 'u32', [U + 1]);
+  if (inp.order.dtype !== 'u32' || inp.order.numel < 1) throw new Error(`sampled_softmax_gathered: expected order as u32 [≥ 1], got ${inp.order.dtype} [${inp.order.shape.join(', ')}]`);
+  if (inp.logitOffsets) expect('logitOffsets', inp.logitOffsets, 'f32', [U]);
+  expect('rowLoss', out.rowLoss, 'f32', [P]);
+  expect('dU', out.dU, 'f32', [P, d]);
+  expect('dItems', out.dItems, 'f32', [U, d]);
+  const gpu = rec.gpu;
+  const variant = opts.variant ?? defaultGatheredVariant(gpu);
+  if (variant !== 'subgroup' && variant !== 'lane') throw new Error(`sampled_softmax_gathered: expected variant 'subgroup' or 'lane', got ${String(variant)}`);
+  if (variant === 'subgroup' && !subgroupVariantSupported(gpu)) throw new Error('sampled_softmax_gathered: the subgroup variant needs subgroups of ≥ 8 lanes. HINT: use variant \'lane\'.');
+  const stride = gatheredRowStride(d);
+  const perRow = variant === 'subgroup' ? 1 : WG;
+  const owned: Tensor[] = [];
+  const t = <T extends Tensor>(x: T) => (owned.push(x), x);
+  const uHat = t(gpu.empty([P, stride], 'f32', 'sampled_softmax_gathered:u_hat'));
+  const normU = t(gpu.empty([P, 2], 'f32', 'sampled_softmax_gathered:norm_u'));
+  const eHat = t(gpu.empty([U, stride], 'f32', 'sampled_softmax_gathered:e_hat'));
+  const normE = t(gpu.empty([U, 2], 'f32', 'sampled_softmax_gathered:norm_e'));
+  const coef = t(gpu.empty([P, K], 'f32', 'sampled_softmax_gathered:coef'));
+  const invW = t(gpu.empty([1], 'f32', 'sampled_softmax_gathered:inv_w'));
+  rec.dispatch(kernel('norm_pad', d, variant), [inp.u, uHat, normU], Math.ceil(P / WG), new Params().u32(P).u32(d).f32(eps).done());
+  if (!fromTable) {
+    rec.dispatch(kernel('norm_pad', d, variant), [inp.items as Tensor, eHat, normE], Math.ceil(U / WG), new Params().u32(U).u32(d).f32(eps).done());
+  } else {
+    const src = inp.items as GatheredTableRows;
+    if (src.table.storage === 'f32' && variant === 'subgroup') {
+      src.table.shards.forEach((shard, s) => {
+        const r0 = src.shardStarts[s]!, r1 = src.shardStarts[s + 1]!;
+        if (r1 === r0) return;
+        const perWg = Math.ceil((r1 - r0) / MAX_WORKGROUPS);
+        const params = new Params().u32(r0).u32(r1).u32(d).u32(shard.rowBase).u32(perWg).f32(eps).done();
+        rec.dispatch(kernel('gather_norm', d, variant), [shard.w, src.ids, eHat, normE], Math.ceil((r1 - r0) / perWg), params);
+      });
+    } else {
+      // bf16 storage (widened by the table's own gather) or no subgroups: gather, then normalise.
+      const rows = t(gpu.empty([U, d], 'f32', 'sampled_softmax_gathered:items'));
+      gatherRows(rec, src.table, src.ids, rows, U);
+      rec.dispatch(kernel('norm_pad', d, variant), [rows, eHat, normE], Math.ceil(U / WG), new Params().u32(U).u32(d).f32(eps).done());
+    }
+  }
+  inverseWeightSum(rec, inp.weights, invW);
+  const rowParams = new Params().u32(P).u32(K).u32(d).u32(1).f32(1 / s.temperature).f32(dLoss).u32(inp.logitOffsets ? 1 : 0).done();
+  rec.dispatch(
+    kernel('rows', d, variant),
+    [uHat, normU, eHat, inp.slots, inp.weights, invW, inp.logitOffsets ?? invW, out.rowLoss, coef, out.dU],
+    Math.ceil(P / perRow),
+    rowParams,
+  );
+  const perWg = variant === 'subgroup' ? Math.ceil(U / MAX_WORKGROUPS) : 1;
+  rec.dispatch(
+    kernel('item_grad', d, variant),
+    [uHat, eHat, normE, coef, inp.order, inp.segOffsets, out.dItems],
+    variant === 'subgroup' ? Math.ceil(U / perWg) : Math.ceil(U / WG),
+    new Params().u32(U).u32(K).u32(d).u32(perWg).done(),
+  );
+  return { release: () => owned.splice(0).forEach((x) => x.release()) };
+}
