@@ -6,7 +6,7 @@ import { loadInteractions, generateSynthetic, type DataFormat, type Interactions
 import { loadCheckpoint } from './checkpoint.js';
 import { train, toRecord, prepareSplit, type EvalRecord } from './train.js';
 
-const FORMATS = ['auto', 'ml-1m', 'ml-100k', 'ratings-csv', 'sasrec', 'csv'];
+const FORMATS = ['auto', 'ml-1m', 'ml-100k', 'ratings-csv', 'sasrec', 'seq-per-line', 'csv'];
 
 export const USAGE = `hstu-webgpu — train and evaluate HSTU / SASRec retrieval (default) and ranking (--task=ranking) models on the GPU (WebGPU)
 
