@@ -6,7 +6,7 @@ import { loadInteractions, generateSynthetic, type DataFormat, type Interactions
 import { loadCheckpoint } from './checkpoint.js';
 import { train, toRecord, prepareSplit, type EvalRecord } from './train.js';
 
-const FORMATS = ['auto', 'ml-1m', 'ml-100k', 'ratings-csv', 'sasrec', 'seq-per-line', 'csv'];
+const FORMATS = ['auto', 'ml-1m', 'ml-100k', 'ratings-csv', 'sasrec', 'seq-per-line', 'csv', 'parquet'];
 
 export const USAGE = `hstu-webgpu — train and evaluate HSTU / SASRec retrieval (default) and ranking (--task=ranking) models on the GPU (WebGPU)
 
@@ -17,7 +17,8 @@ usage:
 options:
   --data <path>       interaction log; without it, the built-in synthetic dataset is used
   --format <fmt>      ${FORMATS.join(' | ')} (default auto)
-  --csv-user/--csv-item/--csv-time <column>, --csv-delimiter <c>   columns for --format csv
+  --csv-user/--csv-item/--csv-time/--csv-rating <column>, --csv-delimiter <c>   columns for --format csv
+                      and parquet (Parquet defaults: user, item, timestamp, rating if present)
   --config <file>     JSON config (see trainer/configs/); keys as below
   --out <dir>         writes <dir>/metrics.jsonl, <dir>/checkpoint.hstu (latest), <dir>/best.hstu
   --resume <ckpt>     continue training from a checkpoint, bit-exactly (either task; pass the config it was trained with)
@@ -67,7 +68,8 @@ export async function loadData(flags: Map<string, string>, c?: Config): Promise<
         ratingColumn: flags.get('csv-rating'),
       }
     : undefined;
-  return loadInteractions(path, format, { csv, onInfo: (m: string) => console.error(`data: ${m}`) } as Parameters<typeof loadInteractions>[2]);
+  const parquet = { userColumn: flags.get('csv-user'), itemColumn: flags.get('csv-item'), timestampColumn: flags.get('csv-time'), ratingColumn: flags.get('csv-rating') };
+  return loadInteractions(path, format, { csv: format === 'parquet' ? undefined : csv, parquet, onInfo: (m: string) => console.error(`data: ${m}`) } as Parameters<typeof loadInteractions>[2]);
 }
 
 export function buildConfig(flags: Map<string, string>, overrides: string[]): Config {

@@ -126,6 +126,8 @@ export function makeLineParser(format: ConcreteFormat, path: string, b: Interact
       return seqPerLineParser(path, b);
     case 'ratings-csv':
       return csvParser(path, b, { delimiter: ',', userColumn: 'userId', itemColumn: 'movieId', ratingColumn: 'rating', timestampColumn: 'timestamp' }, ML20M_HEADER);
+    case 'parquet':
+      throw new DataError(`${path}: Parquet is not a line format. HINT: load it with loadInteractions (trainer/data/parquet.ts)`);
     case 'csv':
       if (!csv) throw new DataError(`${path}: format 'csv' needs column options. HINT: pass { csv: { delimiter, userColumn, itemColumn, timestampColumn, ratingColumn } }`);
       return csvParser(path, b, csv);

@@ -6,6 +6,7 @@ import { InteractionBuilder } from './builder.js';
 import { DataError } from './errors.js';
 import { detectFormat, formatTraits, makeLineParser, type CsvOptions } from './formats.js';
 import { firstLine, forEachLine } from './lines.js';
+import { isParquetFile, loadParquet, type ParquetColumns } from './parquet.js';
 import type { ConcreteFormat, DataFormat, Interactions } from './types.js';
 
 export interface LoadOptions {
@@ -13,6 +14,8 @@ export interface LoadOptions {
   csv?: CsvOptions;
   /** Receives one-line notes (which format 'auto' picked, counts). */
   onInfo?: (message: string) => void;
+  /** Column names for format 'parquet' (defaults: user, item, timestamp, rating if present). */
+  parquet?: ParquetColumns;
 }
 
 const DOWNLOAD_HINT =
@@ -48,6 +51,10 @@ async function resolvePath(path: string, format: DataFormat): Promise<string> {
  */
 export async function loadInteractions(path: string, format: DataFormat, opts: LoadOptions = {}): Promise<Interactions> {
   const file = await resolvePath(path, format);
+  if (format === 'parquet' || (format === 'auto' && isParquetFile(file))) {
+    if (format === 'auto') opts.onInfo?.(`format 'auto' picked 'parquet' for ${file}: the file starts with the Parquet magic PAR1`);
+    return loadParquet(file, opts.parquet, opts.onInfo);
+  }
   let fmt: ConcreteFormat;
   let note: string;
   if (format === 'auto') {
