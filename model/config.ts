@@ -91,6 +91,13 @@ export const defaultConfig = {
   ratingLossWeight: 0.25,
   /** Ranking: an interaction is a `like` when its rating is ≥ this. */
   likeThreshold: 4,
+  /** Stochastic Length α (paper §3.2, Eq. 4), in (0, 2]: a history of n > N^{α/2} tokens is
+   *  trained on as a subsequence of N^{α/2} tokens with probability 1 − N^α/n². 0 = off. */
+  stochasticLengthAlpha: 0,
+  /** Out-of-core training (--ooc): sequences in the seeded shuffle buffer. */
+  oocShuffleBuffer: 4096,
+  /** Out-of-core training (--ooc): users sampled for validation/test (0 = every user). */
+  oocEvalUsers: 10000,
 };
 
 export type Config = typeof defaultConfig;
@@ -110,6 +117,7 @@ export const configEnums: { [K in ConfigKey]?: readonly string[] } = {
 const integerKeys = new Set<ConfigKey>([
   'maxLen', 'dim', 'numLayers', 'numHeads', 'dqk', 'dv', 'numNegatives', 'batchSize', 'epochs',
   'evalEvery', 'earlyStopPatience', 'seed', 'warmupSteps', 'numActions', 'rankingCandidates', 'rankingWindows', 'rankingEvalGroup', 'headHidden',
+  'oocShuffleBuffer', 'oocEvalUsers',
 ]);
 
 const keys = Object.keys(defaultConfig) as ConfigKey[];
@@ -241,6 +249,10 @@ export function validateConfig(c: Config): void {
   for (const k of nonNegative) if ((c[k] as number) < 0) throw new Error(`config key '${k}': expected ≥ 0, got ${c[k]}`);
   if (!(c.dropout >= 0 && c.dropout < 1)) throw new Error(`config key 'dropout': expected in [0, 1), got ${c.dropout}`);
   if (!(c.attnAlpha >= 0 || c.attnAlpha === -1)) throw new Error(`config key 'attnAlpha': expected 0 (off), > 0, or -1 (1/sqrt(dqk)), got ${c.attnAlpha}`);
+  if (!(c.stochasticLengthAlpha === 0 || (c.stochasticLengthAlpha > 0 && c.stochasticLengthAlpha <= 2))) {
+    throw new Error(`config key 'stochasticLengthAlpha': expected 0 (off) or in (0, 2], got ${c.stochasticLengthAlpha}. HINT: the paper uses 1.6 to 2.0.`);
+  }
+  if (c.oocShuffleBuffer < 1 || c.oocEvalUsers < 0) throw new Error(`config keys 'oocShuffleBuffer' ≥ 1 and 'oocEvalUsers' ≥ 0 expected, got ${c.oocShuffleBuffer}, ${c.oocEvalUsers}`);
   if (!(c.temperature > 0)) throw new Error(`config key 'temperature': expected > 0, got ${c.temperature}`);
   for (const k of ['beta1', 'beta2'] as const) if (!(c[k] >= 0 && c[k] < 1)) throw new Error(`config key '${k}': expected in [0, 1), got ${c[k]}`);
   if ((c.dqk === 0 || c.dv === 0 || c.model === 'sasrec') && c.dim % c.numHeads !== 0) {
