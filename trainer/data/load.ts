@@ -66,7 +66,7 @@ export async function loadInteractions(path: string, format: DataFormat, opts: L
     note = `format '${fmt}' (given)`;
   }
   const traits = formatTraits(fmt, opts.csv);
-  if (!traits.hasTime) note += '; no timestamps in this format: each event\'s timestamp is its index among its user\'s lines';
+  if (!traits.hasTime) note += '; no timestamps in this format: each event\'s timestamp is its index among its user\'s events (its position in the user\'s line for seq-per-line)';
   opts.onInfo?.(note);
 
   const builder = new InteractionBuilder(!traits.hasTime);
