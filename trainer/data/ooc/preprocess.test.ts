@@ -161,6 +161,14 @@ describe('out-of-core preprocessing', () => {
     expect([...streamTrainBatches(cache, { ...o, epoch: 2 })].map((b) => Array.from(b.users))).not.toEqual(all.map((b) => Array.from(b.users)));
     const tail = [...streamTrainBatches(cache, { ...o, startBatch: 3 })];
     expect(tail.map((b) => Array.from(b.items))).toEqual(all.slice(3).map((b) => Array.from(b.items)));
+    // Worker shards: partitions p ≡ i (mod n); together they are the whole cache, disjoint.
+    const shards = [0, 1, 2].map((i) => new OocCache(cdir, { index: i, count: 3 }));
+    const shardUsers = shards.flatMap((v) => Array.from(v.users));
+    expect(shardUsers.length).toBe(cache.count);
+    expect(new Set(shardUsers).size).toBe(cache.count);
+    expect(Array.from(shards[1]!.part).every((p) => p % 3 === 1)).toBe(true);
+    shards.forEach((v) => v.close());
+    expect(() => new OocCache(cdir, { index: 3, count: 3 })).toThrow(/shard index in \[0, 3\), got 3\. HINT/);
     const split = evalSample(cache, 30, 1, 10);
     expect(split.validation.count).toBe(30);
     expect(split.test.count).toBe(30);
