@@ -117,6 +117,13 @@ export const defaultConfig = {
    *  parameters' finiteness and the update/weight ratio every this many steps (and on a run's
    *  first step); 0 = first step only. Checkpoints are always checked before they are written. */
   divergenceCheckEvery: 50,
+  /** Stochastic Length α (paper §3.2, Eq. 4), in (0, 2]: a history of n > N^{α/2} tokens is
+   *  trained on as a subsequence of N^{α/2} tokens with probability 1 − N^α/n². 0 = off. */
+  stochasticLengthAlpha: 0,
+  /** Out-of-core training (--ooc): sequences in the seeded shuffle buffer. */
+  oocShuffleBuffer: 4096,
+  /** Out-of-core training (--ooc): users sampled for validation/test (0 = every user). */
+  oocEvalUsers: 10000,
 };
 
 export type Config = typeof defaultConfig;
@@ -138,7 +145,7 @@ export const configEnums: { [K in ConfigKey]?: readonly string[] } = {
 const integerKeys = new Set<ConfigKey>([
   'maxLen', 'dim', 'numLayers', 'numHeads', 'dqk', 'dv', 'numNegatives', 'batchSize', 'epochs',
   'evalEvery', 'earlyStopPatience', 'seed', 'inBatchNegatives', 'warmupSteps', 'numActions', 'rankingCandidates', 'rankingWindows', 'rankingEvalGroup', 'headHidden',
-  'divergenceCheckEvery', 'deviceCacheRows', 'evalMaxUsers',
+  'divergenceCheckEvery', 'deviceCacheRows', 'evalMaxUsers', 'oocShuffleBuffer', 'oocEvalUsers',
 ]);
 
 const keys = Object.keys(defaultConfig) as ConfigKey[];
@@ -276,6 +283,10 @@ export function validateConfig(c: Config): void {
   if (c.inBatchNegatives > 0 && c.sampledSoftmaxPath === 'catalogue') {
     throw new Error(`config key 'sampledSoftmaxPath': expected 'auto' or 'gathered' with inBatchNegatives > 0, got 'catalogue'. HINT: the log-Q correction runs on the gathered path only.`);
   }
+  if (!(c.stochasticLengthAlpha === 0 || (c.stochasticLengthAlpha > 0 && c.stochasticLengthAlpha <= 2))) {
+    throw new Error(`config key 'stochasticLengthAlpha': expected 0 (off) or in (0, 2], got ${c.stochasticLengthAlpha}. HINT: the paper uses 1.6 to 2.0.`);
+  }
+  if (c.oocShuffleBuffer < 1 || c.oocEvalUsers < 0) throw new Error(`config keys 'oocShuffleBuffer' ≥ 1 and 'oocEvalUsers' ≥ 0 expected, got ${c.oocShuffleBuffer}, ${c.oocEvalUsers}`);
   if (!(c.temperature > 0)) throw new Error(`config key 'temperature': expected > 0, got ${c.temperature}`);
   for (const k of ['beta1', 'beta2'] as const) if (!(c[k] >= 0 && c[k] < 1)) throw new Error(`config key '${k}': expected in [0, 1), got ${c[k]}`);
   if ((c.dqk === 0 || c.dv === 0 || c.model === 'sasrec') && c.dim % c.numHeads !== 0) {

@@ -7,7 +7,7 @@ import { parseSyntheticSpec, SYNTHETIC_KNOBS } from './data/synthetic.js';
 import { loadCheckpoint } from './checkpoint.js';
 import { train, toRecord, prepareSplit, type EvalRecord } from './train.js';
 
-const FORMATS = ['auto', 'ml-1m', 'ml-100k', 'ratings-csv', 'sasrec', 'csv'];
+const FORMATS = ['auto', 'ml-1m', 'ml-100k', 'ratings-csv', 'sasrec', 'seq-per-line', 'csv', 'parquet'];
 
 export const USAGE = `hstu-webgpu — train and evaluate HSTU / SASRec retrieval (default) and ranking (--task=ranking) models on the GPU (WebGPU)
 
@@ -27,11 +27,16 @@ ${Object.entries(SYNTHETIC_KNOBS).map(([k, v]) => `                        ${k}:
                       checkpoints then write <name>.stepN.rows beside <name>.hstu (keep them together);
                       --evalMaxUsers=n evaluates exact full ranking on the first n users only
   --format <fmt>      ${FORMATS.join(' | ')} (default auto)
-  --csv-user/--csv-item/--csv-time <column>, --csv-delimiter <c>   columns for --format csv
+  --csv-user/--csv-item/--csv-time/--csv-rating <column>, --csv-delimiter <c>   columns for --format csv
+                      and parquet (Parquet defaults: user, item, timestamp, rating if present)
   --config <file>     JSON config (see trainer/configs/); keys as below
   --out <dir>         writes <dir>/metrics.jsonl, <dir>/checkpoint.hstu (latest), <dir>/best.hstu
   --resume <ckpt>     continue training from a checkpoint, bit-exactly (either task; pass the config it was trained with)
   --max-steps <n>     stop after n optimizer steps
+  --ooc               out of core (Parquet logs larger than memory): preprocess once into per-user
+                      sequences on disk (cached, resumable), then stream them (trainer/ooc_train.ts)
+  --cache-dir <dir>   --ooc cache root (default $HSTU_CACHE_DIR or ~/.cache/hstu-webgpu)
+  --ooc-memory-mb <n> --ooc preprocessing memory budget for events (default 1024)
   --ranks <file>      eval: also write per-user results on validation and test as JSON (retrieval: the
                       target's rank; ranking: the like label and P(like)), for paired comparisons
                       of two models on the same users (npx tsx scripts/compare-runs.ts)
@@ -44,7 +49,7 @@ interface Parsed {
   overrides: string[];
 }
 
-const VALUE_FLAGS = ['data', 'synthetic', 'format', 'config', 'out', 'resume', 'checkpoint', 'max-steps', 'ranks', 'csv-user', 'csv-item', 'csv-time', 'csv-rating', 'csv-delimiter'];
+const VALUE_FLAGS = ['data', 'synthetic', 'format', 'config', 'out', 'resume', 'checkpoint', 'max-steps', 'ranks', 'csv-user', 'csv-item', 'csv-time', 'csv-rating', 'csv-delimiter', 'cache-dir', 'ooc-memory-mb'];
 
 export function parseArgs(args: string[]): Parsed {
   const flags = new Map<string, string>();
@@ -57,6 +62,7 @@ export function parseArgs(args: string[]): Parsed {
       if (v === undefined || v.startsWith('--')) throw new Error(`--${name} needs a value\n\n${USAGE}`);
       flags.set(name, v);
     } else if (a === '--help' || a === '-h') flags.set('help', '1');
+    else if (a === '--ooc') flags.set('ooc', '1');
     else if (a.startsWith('--')) overrides.push(a);
     else throw new Error(`unexpected argument '${a}'. HINT: options start with --; see --help`);
   }
@@ -80,7 +86,8 @@ export async function loadData(flags: Map<string, string>, c?: Config): Promise<
         ratingColumn: flags.get('csv-rating'),
       }
     : undefined;
-  return loadInteractions(path, format, { csv, onInfo: (m: string) => console.error(`data: ${m}`) } as Parameters<typeof loadInteractions>[2]);
+  const parquet = { userColumn: flags.get('csv-user'), itemColumn: flags.get('csv-item'), timestampColumn: flags.get('csv-time'), ratingColumn: flags.get('csv-rating') };
+  return loadInteractions(path, format, { csv: format === 'parquet' ? undefined : csv, parquet, onInfo: (m: string) => console.error(`data: ${m}`) } as Parameters<typeof loadInteractions>[2]);
 }
 
 export function buildConfig(flags: Map<string, string>, overrides: string[]): Config {
@@ -98,6 +105,7 @@ export async function trainCommand(args: string[]): Promise<void> {
   const { flags, overrides } = parseArgs(args);
   if (flags.has('help')) return void console.log(USAGE);
   const c = buildConfig(flags, overrides);
+  if (flags.has('ooc')) return (await import('./ooc_cli.js')).trainOocCommand(c, flags);
   const data = await loadData(flags, c);
   const maxSteps = flags.has('max-steps') ? Number(flags.get('max-steps')) : undefined;
   if (maxSteps !== undefined && !(Number.isInteger(maxSteps) && maxSteps >= 0)) throw new Error(`--max-steps: expected an integer ≥ 0, got ${flags.get('max-steps')}`);

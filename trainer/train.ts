@@ -106,7 +106,7 @@ export async function snapshot(enc: Encoder, withItems = true): Promise<{ params
   return { params, state };
 }
 
-function restore(enc: Encoder, ck: CheckpointData, withItems = true): void {
+export function restore(enc: Encoder, ck: CheckpointData, withItems = true): void {
   const blobs = new Map([...ck.params, ...ck.optimizerState].map((b) => [b.name, b.data as Float32Array]));
   const need = (n: string) => {
     const b = blobs.get(n);
@@ -205,7 +205,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const stepInEpoch = step - epoch * batchesPerEpoch;
       const bar = new Progress(`epoch ${epoch + 1}/${c.epochs}`, batchesPerEpoch, 'steps');
       let k = 0;
-      for (const [tb, next] of withNext(batchTrainSequences(split.train, { batchSize: c.batchSize, maxLen: c.maxLen, shuffleSeed: c.seed, epoch }))) {
+      for (const [tb, next] of withNext(batchTrainSequences(split.train, { batchSize: c.batchSize, maxLen: c.maxLen, shuffleSeed: c.seed, epoch, stochasticLengthAlpha: c.stochasticLengthAlpha }))) {
         if (k++ < stepInEpoch) continue; // resumed mid-epoch: these batches are done
         if (o.maxSteps !== undefined && step >= o.maxSteps) {
           stop = true;

@@ -5,7 +5,7 @@ import { jaggedFromLengths, randomJagged } from '../testing/jagged.js';
 import { poison } from '../testing/poison.js';
 import { expectIsolated } from '../testing/nonfinite.js';
 import { Rng } from '../testing/rng.js';
-import { LANE_HIST_MAX_N, bucketThresholds, hstuAttention, setSubgroupPathForTesting, hstuAttentionBackward, hstuAttentionCached, type AttentionInputs, type AttentionOptions } from './hstu_attention.js';
+import { LANE_HIST_MAX_N, bucketThresholds, setScratchChunkRowsForTesting, hstuAttention, setSubgroupPathForTesting, hstuAttentionBackward, hstuAttentionCached, type AttentionInputs, type AttentionOptions } from './hstu_attention.js';
 import { attentionBackwardRef, attentionRef, timeBucket, type RefInputs, type RefOptions } from './hstu_attention.ref.js';
 
 let gpu: Gpu;
@@ -216,6 +216,28 @@ describe('hstu_attention fused kernels vs float64 reference', () => {
     const rng = new Rng(12);
     const N = LANE_HIST_MAX_N + 88; // short sequences: only the rab tables and normaliser are big
     await checkForwardBackward(makeHost(rng, { lengths: [19, 0, 1, 11], targets: [2, 0, 1, 0], H: 1, dqk: 8, dv: 12, N, useRab: true, alpha: 0.6, next: true }));
+  });
+
+  it('N = 8192, short batch: rab histogram in global scratch (above MAX_N_WITH_RAB_BACKWARD)', async () => {
+    const rng = new Rng(8192);
+    await checkForwardBackward(makeHost(rng, { lengths: [1100, 0, 1, 37], targets: [3, 0, 0, 2], H: 1, dqk: 8, dv: 12, N: 8192, useRab: true, alpha: 0.6, next: true }));
+  }, 300_000);
+
+  // A full 8192-token sequence takes ~3 minutes on lavapipe (2 shared cores): opt in with
+  // HSTU_LONG_TESTS=1 (passed when run that way, see BENCHMARKS.md "Long sequences").
+  it.skipIf(!process.env.HSTU_LONG_TESTS)('N = 8192, one full-length sequence (HSTU_LONG_TESTS=1)', async () => {
+    const rng = new Rng(8193);
+    await checkForwardBackward(makeHost(rng, { lengths: [8192, 0, 1, 37], targets: [3, 0, 0, 2], H: 1, dqk: 8, dv: 12, N: 8192, useRab: true, alpha: 0.6, next: true }));
+  }, 900_000);
+
+  it('rab gradients through a scratch split into chunks of dq workgroups (chunked reduce adds in order)', async () => {
+    const rng = new Rng(77);
+    setScratchChunkRowsForTesting(3);
+    try {
+      await checkForwardBackward(makeHost(rng, { lengths: [37, 0, 1, 20, 9], targets: [4, 0, 0, 2, 1], H: 2, dqk: 8, dv: 12, N: 37, useRab: true, alpha: 0.5, next: true }));
+    } finally {
+      setScratchChunkRowsForTesting(undefined);
+    }
   });
 
   it('rab off, no targets, H=1', async () => {

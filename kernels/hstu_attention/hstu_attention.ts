@@ -45,7 +45,8 @@ function source(which: 'fwd' | 'bwd', dqk: number, dv: number, sg = false): stri
 
 const WG = 8;
 const NUM_TIME_BUCKETS = 129;
-/** The backward's per-workgroup dRabPos histogram lives in workgroup memory (4 bytes × POS_CAP). */
+/** Up to this N the backward's per-workgroup dRabPos histogram lives in workgroup memory (4 bytes ×
+ *  POS_CAP); above it, in the workgroup's row of the global scratch buffer. */
 export const MAX_N_WITH_RAB_BACKWARD = 4096;
 /** Up to this N the dQ pass keeps one rab histogram per lane (fast path). */
 export const LANE_HIST_MAX_N = 512;
@@ -181,13 +182,16 @@ function bwdKernel(o: AttentionOptions, entryPoint: 'dkdv' | 'dq' | 'reduce', sg
   // One pipeline for every N ≤ 1024 (each compile costs seconds on lavapipe); larger N round up.
   // N ≤ LANE_HIST_MAX_N: per-lane rab histograms (8 × (512 + 129) floats of workgroup memory).
   const laneHist = o.useRab && o.N <= LANE_HIST_MAX_N;
-  const posCap = !o.useRab ? 8 : laneHist ? LANE_HIST_MAX_N : Math.max(1024, 2 ** Math.ceil(Math.log2(o.N)));
+  // N > MAX_N_WITH_RAB_BACKWARD: the histogram would not fit in workgroup memory; it is built in
+  // each workgroup's global scratch row instead (GLOBAL_HIST, slower, same order and results).
+  const globalHist = o.useRab && o.N > MAX_N_WITH_RAB_BACKWARD;
+  const posCap = !o.useRab || globalHist ? 8 : laneHist ? LANE_HIST_MAX_N : Math.max(1024, 2 ** Math.ceil(Math.log2(o.N)));
   const lhSize = laneHist ? WG * (posCap + NUM_TIME_BUCKETS) : 1;
   return {
     name: `hstu_attention_bwd_${entryPoint}`,
     wgsl: source('bwd', o.dqk, o.dv, sg),
     entryPoint,
-    defines: { DQK: o.dqk, DV: o.dv, USE_RAB: o.useRab, POS_CAP: posCap, LANE_HIST: laneHist, LH_SIZE: lhSize, SG: sg },
+    defines: { DQK: o.dqk, DV: o.dv, USE_RAB: o.useRab, POS_CAP: posCap, LANE_HIST: laneHist, LH_SIZE: lhSize, GLOBAL_HIST: globalHist, SG: sg },
   };
 }
 
@@ -256,13 +260,12 @@ export function hstuAttentionBackward(rec: Recorder, x: AttentionInputs, dOut: T
   if (o.useRab) {
     checkTensor(grads.dRabPos, 'dRabPos', 'f32', 2 * N - 1);
     checkTensor(grads.dRabTime, 'dRabTime', 'f32', NUM_TIME_BUCKETS);
-    if (N > MAX_N_WITH_RAB_BACKWARD) fail(`expected N ≤ ${MAX_N_WITH_RAB_BACKWARD} for the backward with useRab, got ${N}`);
   }
   const nb = Math.ceil(maxLen / WG);
   const gpu = rec.gpu;
   const norm = o.normalizer ?? N;
-  const mk = (total: number, rows: number) =>
-    new Params().u32(H).u32(nb).u32(total).u32(N).f32(o.alpha).f32(1 / norm).u32(attentionFlags(x)).u32(rows).done();
+  const mk = (total: number, rows: number, extraFlags = 0) =>
+    new Params().u32(H).u32(nb).u32(total).u32(N).f32(o.alpha).f32(1 / norm).u32(attentionFlags(x) | extraFlags).u32(rows).done();
   const dU = x.seqOffsets;
   const dF = x.k;
   const common = [x.q, x.k, x.v, dOut, x.seqOffsets, x.timestamps ?? dU, x.numTargets ?? dU, x.rabPos ?? dF, x.rabTime ?? dF];
@@ -278,10 +281,24 @@ export function hstuAttentionBackward(rec: Recorder, x: AttentionInputs, dOut: T
     if (nbQ > 0) rec.dispatch(bwdKernel(o, 'dq', sg), [...common, grads.dq, ws.dummy(1), ws.dummy(2), ws.table, next], grid(nbQ), mk(nbQ, 0));
     return;
   }
-  const scratch = ws.scratch(Math.max(nbQ, 1) * (N + NUM_TIME_BUCKETS));
-  if (nbQ > 0) rec.dispatch(bwdKernel(o, 'dq', sg), [...common, grads.dq, ws.dummy(1), scratch, ws.table, next], grid(nbQ), mk(nbQ, 0));
+  // The dq workgroups' rab partials (one row of N + 129 floats each) go through the scratch in
+  // chunks that fit one storage binding; each chunk's reduce adds to the previous chunks' sums.
+  const rowFloats = N + NUM_TIME_BUCKETS;
+  const fit = scratchChunkRowsForTesting ?? Math.floor(Math.min(gpu.device.limits.maxStorageBufferBindingSize, 2 ** 30) / (4 * rowFloats));
+  const chunk = Math.max(1, Math.min(Math.max(nbQ, 1), fit));
+  const scratch = ws.scratch(chunk * rowFloats);
   const lanes = 2 * N - 1 + NUM_TIME_BUCKETS;
-  rec.dispatch(bwdKernel(o, 'reduce', sg), [...common, grads.dRabPos!, grads.dRabTime!, scratch, ws.table, next], Math.ceil(lanes / 64), mk(lanes, nbQ));
+  for (let first = 0; first === 0 || first < nbQ; first += chunk) {
+    const rows = Math.min(chunk, nbQ - first);
+    if (rows > 0) rec.dispatch(bwdKernel(o, 'dq', sg), [...common, grads.dq, ws.dummy(1), scratch, ws.table, next], grid(rows), mk(first + rows, first));
+    rec.dispatch(bwdKernel(o, 'reduce', sg), [...common, grads.dRabPos!, grads.dRabTime!, scratch, ws.table, next], Math.ceil(lanes / 64), mk(lanes, Math.max(rows, 0), first > 0 ? 4 : 0));
+  }
+}
+
+let scratchChunkRowsForTesting: number | undefined;
+/** Tests: force the rab scratch chunk (dq workgroups per chunk) to exercise the chunked reduce. */
+export function setScratchChunkRowsForTesting(rows: number | undefined): void {
+  scratchChunkRowsForTesting = rows;
 }
 
 /** Per-device work buffers of the backward: writable placeholders for unused bindings and the

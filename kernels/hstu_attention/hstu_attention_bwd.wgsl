@@ -31,8 +31,8 @@ struct Params {
   N: u32,
   alpha: f32,
   inv_norm: f32,
-  flags: u32,      // bit 0: num_targets given; bit 1: next_ts given (see hstu_attention.wgsl)
-  rows: u32,       // reduce: scratch rows (= dq workgroups)
+  flags: u32,      // bit 0: num_targets given; bit 1: next_ts given (see hstu_attention.wgsl); bit 2: reduce adds
+  rows: u32,       // reduce: scratch rows (dq workgroups of the chunk); dq: the chunk's first workgroup
 }
 
 const DQK: u32 = {{DQK}}u;
@@ -166,6 +166,10 @@ fn dkdv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 // rows are summed in lane order at the end. Otherwise (large N, the rows would not fit in 32 KiB)
 // dS tiles are staged and lane 0 adds them serially.
 const LANE_HIST: bool = {{LANE_HIST}};
+// GLOBAL_HIST (N > 4096: wg_pos would not fit in workgroup memory): lane 0 adds the staged dS
+// values straight into the workgroup's own scratch row (zeroed first; no other workgroup touches
+// it), in the same fixed order, so results stay deterministic.
+const GLOBAL_HIST: bool = {{GLOBAL_HIST}};
 const LH_STRIDE: u32 = POS_CAP + NT;
 var<workgroup> lane_hist: array<f32, {{LH_SIZE}}>;
 var<workgroup> wg_pos: array<f32, POS_CAP>;
@@ -177,7 +181,10 @@ var<workgroup> st_tb: array<u32, 64>;
 @compute @workgroup_size(8)
 fn dq(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   touch_all();
-  let lin = wid.x + wid.y * nwg.x;
+  // dq runs in chunks of workgroups (the rab scratch of all of them may exceed a binding):
+  // params.rows = this chunk's first workgroup, `row` = its scratch row within the chunk.
+  let row = wid.x + wid.y * nwg.x;
+  let lin = params.rows + row;
   if (lin >= params.total) { return; }
   let H = params.H;
   let qblk = lin % params.nb;
@@ -188,6 +195,11 @@ fn dq(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @b
   let valid = i < sq.n;
   let ir = sq.start + min(i, max(sq.n, 1u) - 1u);
   let row_len = params.N + NT;
+  let pos_cap = select(POS_CAP, params.N, GLOBAL_HIST);
+  if (USE_RAB && GLOBAL_HIST) {
+    for (var e = lid; e < row_len; e += WG) { scratch[row * row_len + e] = 0.0; }
+    storageBarrier();
+  }
   if (i0 < sq.n) {
     var qt = 0u;
     if (USE_RAB) { qt = query_time(sq, min(i, sq.n - 1u)); }
@@ -239,13 +251,20 @@ fn dq(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @b
             }
           } else if (USE_RAB) {
             st_ds[mm * WG + lid] = ds;
-            st_pi[mm * WG + lid] = min(pidx, POS_CAP - 1u);
+            st_pi[mm * WG + lid] = min(pidx, pos_cap - 1u);
             st_tb[mm * WG + lid] = min(tb, NT - 1u);
           }
         }
         if (USE_RAB && !LANE_HIST) {
           workgroupBarrier();
-          if (lid == 0u) {
+          if (lid == 0u && GLOBAL_HIST) {
+            let rb = row * row_len;
+            for (var e = 0u; e < WG * WG; e++) {
+              let g = st_ds[e];
+              scratch[rb + st_pi[e]] += g;
+              scratch[rb + params.N + st_tb[e]] += g;
+            }
+          } else if (lid == 0u) {
             for (var e = 0u; e < WG * WG; e++) {
               let g = st_ds[e];
               wg_pos[st_pi[e]] += g;
@@ -262,7 +281,7 @@ fn dq(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @b
   }
   if (USE_RAB) {
     workgroupBarrier();
-    let base = lin * row_len;
+    let base = row * row_len;
     if (LANE_HIST) {
       // Sum the 8 lane histograms in lane order (deterministic).
       for (var e = lid; e < params.N; e += WG) {
@@ -275,7 +294,7 @@ fn dq(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @b
         for (var l = 0u; l < WG; l++) { acc += lane_hist[l * LH_STRIDE + POS_CAP + e]; }
         scratch[base + params.N + e] = acc;
       }
-    } else {
+    } else if (!GLOBAL_HIST) {
       for (var e = lid; e < params.N; e += WG) { scratch[base + e] = wg_pos[e]; }
       for (var e = lid; e < NT; e += WG) { scratch[base + params.N + e] = wg_time[e]; }
     }
@@ -296,5 +315,7 @@ fn reduce(@builtin(global_invocation_id) gid: vec3u) {
   if (used) {
     for (var w = 0u; w < params.rows; w++) { acc += scratch[w * row_len + col]; }
   }
-  if (e < npos) { out_a[e] = acc; } else { out_b[e - npos] = acc; }
+  // flags bit 2: a later chunk of dq workgroups, added to the earlier chunks' sums (in order).
+  let more = (params.flags & 4u) != 0u;
+  if (e < npos) { out_a[e] = select(acc, out_a[e] + acc, more); } else { out_b[e - npos] = select(acc, out_b[e - npos] + acc, more); }
 }

@@ -4,6 +4,7 @@
 import { DataError } from './errors.js';
 import { DataRng, mixSeed } from './rng.js';
 import { seqLength } from './sequences.js';
+import { stochasticLengthSelect } from './stochastic_length.js';
 import type { EvalExamples } from './split.js';
 import { PAD_ITEM, type Sequences } from './types.js';
 
@@ -33,6 +34,8 @@ export interface TrainBatchOptions {
   epoch: number;
   /** Drop the last incomplete batch; default false. */
   dropLast?: boolean;
+  /** Stochastic Length α (stochastic_length.ts); 0 or absent = off. */
+  stochasticLengthAlpha?: number;
 }
 
 function checkPositiveInt(what: string, v: number): void {
@@ -68,7 +71,12 @@ export function* batchTrainSequences(train: Sequences, opts: TrainBatchOptions):
     if (b < opts.batchSize && opts.dropLast) return;
     const batchUsers = users.slice(start, start + b);
     const seqOffsets = new Uint32Array(b + 1);
-    for (let k = 0; k < b; k++) seqOffsets[k + 1] = seqOffsets[k]! + Math.min(seqLength(train, batchUsers[k]!) - 1, opts.maxLen);
+    const alpha = opts.stochasticLengthAlpha ?? 0;
+    const sel = alpha > 0 ? Array.from(batchUsers, (u) => stochasticLengthSelect(seqLength(train, u), opts.maxLen, alpha, opts.shuffleSeed, opts.epoch, u)) : null;
+    for (let k = 0; k < b; k++) {
+      const picked = sel?.[k];
+      seqOffsets[k + 1] = seqOffsets[k]! + (picked ? picked.length - 1 : Math.min(seqLength(train, batchUsers[k]!) - 1, opts.maxLen));
+    }
     const L = seqOffsets[b]!;
     const batch: TrainBatch = {
       users: batchUsers,
@@ -82,6 +90,11 @@ export function* batchTrainSequences(train: Sequences, opts: TrainBatchOptions):
     for (let k = 0; k < b; k++) {
       const u = batchUsers[k]!;
       const len = seqOffsets[k + 1]! - seqOffsets[k]!;
+      const picked = sel?.[k];
+      if (picked) {
+        copySelected(train, u, picked, batch, seqOffsets[k]!);
+        continue;
+      }
       const src = train.offsets[u + 1]! - len - 1; // first input event
       const dst = seqOffsets[k]!;
       batch.items.set(train.items.subarray(src, src + len), dst);
@@ -91,6 +104,20 @@ export function* batchTrainSequences(train: Sequences, opts: TrainBatchOptions):
       batch.targetTimestamps.set(train.timestamps.subarray(src + 1, src + len + 1), dst);
     }
     yield batch;
+  }
+}
+
+/** Stochastic Length: sequence = the picked events of user u (ascending indices into its row). */
+function copySelected(train: Sequences, u: number, picked: Uint32Array, batch: TrainBatch, dst: number): void {
+  const base = train.offsets[u]!;
+  for (let q = 0; q + 1 < picked.length; q++) {
+    const e = base + picked[q]!;
+    const next = base + picked[q + 1]!;
+    batch.items[dst + q] = train.items[e]!;
+    batch.timestamps[dst + q] = train.timestamps[e]!;
+    batch.ratings[dst + q] = train.ratings[e]!;
+    batch.targets[dst + q] = train.items[next]!;
+    batch.targetTimestamps[dst + q] = train.timestamps[next]!;
   }
 }
 

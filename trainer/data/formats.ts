@@ -6,6 +6,9 @@
 //   sasrec       <name>.txt    `user item`, whitespace-separated, lines already in time order
 //                              per user; no timestamps: each event's timestamp is synthesised as
 //                              its 0-based position among that user's lines (0, 1, 2, …)
+//   seq-per-line <name>.txt    `user item item …`, one line per user, items in time order (the
+//                              Amazon/Yelp benchmark files of S3-Rec, e.g. Beauty.txt); no
+//                              timestamps: synthesised as each item's 0-based position in its line
 //   csv          any           header row + named columns (CsvOptions); without a timestamp
 //                              column timestamps are synthesised like sasrec
 //
@@ -122,12 +125,33 @@ export function makeLineParser(format: ConcreteFormat, path: string, b: Interact
         const user = checkInt(path, n, line, 'field 1 (user)', f[0]!);
         b.add(user, checkInt(path, n, line, 'field 2 (item)', f[1]!), 0, 0);
       };
+    case 'seq-per-line':
+      return seqPerLineParser(path, b);
     case 'ratings-csv':
       return csvParser(path, b, { delimiter: ',', userColumn: 'userId', itemColumn: 'movieId', ratingColumn: 'rating', timestampColumn: 'timestamp' }, ML20M_HEADER, true);
+    case 'parquet':
+      throw new DataError(`${path}: Parquet is not a line format. HINT: load it with loadInteractions (trainer/data/parquet.ts)`);
     case 'csv':
       if (!csv) throw new DataError(`${path}: format 'csv' needs column options. HINT: pass { csv: { delimiter, userColumn, itemColumn, timestampColumn, ratingColumn } }`);
       return csvParser(path, b, csv);
   }
+}
+
+/** `user item item …`: one line per user. A user on two lines is an error (the file's order is
+ * the only clock, so a second line could not be placed in time). */
+function seqPerLineParser(path: string, b: InteractionBuilder): LineParser {
+  const seen = new Map<string, number>();
+  return (line, n) => {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 2) throw lineError(path, n, `expected a user id followed by at least one item id (user item item …), got ${f.length} field`, line);
+    const user = checkInt(path, n, line, 'field 1 (user)', f[0]!);
+    const before = seen.get(user);
+    if (before !== undefined) {
+      throw lineError(path, n, `expected one line per user, got user ${user} again (first on line ${before}). HINT: merge the user's lines in time order, or use format 'sasrec' for one 'user item' event per line`, line);
+    }
+    seen.set(user, n);
+    for (let k = 1; k < f.length; k++) b.add(user, checkInt(path, n, line, `field ${k + 1} (item)`, f[k]!), 0, 0);
+  };
 }
 
 function csvParser(path: string, b: InteractionBuilder, o: CsvOptions, exactHeader?: string, integerIds = false): LineParser {
@@ -175,7 +199,7 @@ function csvParser(path: string, b: InteractionBuilder, o: CsvOptions, exactHead
 
 /** Whether a format's lines carry ratings / timestamps. */
 export function formatTraits(format: ConcreteFormat, csv?: CsvOptions): { hasRatings: boolean; hasTime: boolean } {
-  if (format === 'sasrec') return { hasRatings: false, hasTime: false };
+  if (format === 'sasrec' || format === 'seq-per-line') return { hasRatings: false, hasTime: false };
   if (format === 'csv') return { hasRatings: csv?.ratingColumn !== undefined, hasTime: csv?.timestampColumn !== undefined };
   return { hasRatings: true, hasTime: true };
 }
@@ -197,10 +221,13 @@ export function detectFormat(path: string, first: string, csv?: CsvOptions): { f
   }
   const ws = line.split(/\s+/);
   if (ws.length === 2 && ws.every((t) => INT_RE.test(t))) return why('sasrec', 'first line is two whitespace-separated integers (user item)');
+  if (ws.length > 2 && ws.every((t) => INT_RE.test(t))) {
+    return why('seq-per-line', `first line is ${ws.length} whitespace-separated integers (user item item …)`);
+  }
   throw new DataError(
     `${path}: format 'auto' could not recognise the first line ${JSON.stringify(first.slice(0, 80))}; ` +
       `expected one of: user::item::rating::timestamp (ml-1m), user<TAB>item<TAB>rating<TAB>timestamp (ml-100k), ` +
-      `the header ${ML20M_HEADER} (ratings-csv), "user item" (sasrec). ` +
+      `the header ${ML20M_HEADER} (ratings-csv), "user item" (sasrec), "user item item …" (seq-per-line). ` +
       `HINT: pass the format explicitly, or format 'csv' with { csv: { delimiter, userColumn, itemColumn, timestampColumn } }`,
   );
 }

@@ -7,6 +7,7 @@ import { DataError } from './errors.js';
 import { detectFormat, formatTraits, makeLineParser, type CsvOptions } from './formats.js';
 import { firstLine, forEachLine } from './lines.js';
 import { checkLastLineComplete } from './truncation.js';
+import { isParquetFile, loadParquet, type ParquetColumns } from './parquet.js';
 import type { ConcreteFormat, DataFormat, Interactions } from './types.js';
 
 export interface LoadOptions {
@@ -16,6 +17,8 @@ export interface LoadOptions {
   onInfo?: (message: string) => void;
   /** Longest accepted line in bytes (default 64 MiB, lines.ts DEFAULT_MAX_LINE_BYTES). */
   maxLineBytes?: number;
+  /** Column names for format 'parquet' (defaults: user, item, timestamp, rating if present). */
+  parquet?: ParquetColumns;
 }
 
 const DOWNLOAD_HINT =
@@ -51,6 +54,10 @@ async function resolvePath(path: string, format: DataFormat): Promise<string> {
  */
 export async function loadInteractions(path: string, format: DataFormat, opts: LoadOptions = {}): Promise<Interactions> {
   const file = await resolvePath(path, format);
+  if (format === 'parquet' || (format === 'auto' && isParquetFile(file))) {
+    if (format === 'auto') opts.onInfo?.(`format 'auto' picked 'parquet' for ${file}: the file starts with the Parquet magic PAR1`);
+    return loadParquet(file, opts.parquet, opts.onInfo);
+  }
   let fmt: ConcreteFormat;
   let note: string;
   if (format === 'auto') {
@@ -62,7 +69,7 @@ export async function loadInteractions(path: string, format: DataFormat, opts: L
     note = `format '${fmt}' (given)`;
   }
   const traits = formatTraits(fmt, opts.csv);
-  if (!traits.hasTime) note += '; no timestamps in this format: each event\'s timestamp is its index among its user\'s lines';
+  if (!traits.hasTime) note += '; no timestamps in this format: each event\'s timestamp is its index among its user\'s events (its position in the user\'s line for seq-per-line)';
   opts.onInfo?.(note);
 
   const builder = new InteractionBuilder(!traits.hasTime);

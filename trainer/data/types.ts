@@ -11,7 +11,7 @@ export const PAD_RAW_ID = '<pad>';
 export type RawId = string | number;
 
 /** File formats `loadInteractions` understands (see load.ts for each one's layout). */
-export type ConcreteFormat = 'ml-1m' | 'ml-100k' | 'ratings-csv' | 'sasrec' | 'csv';
+export type ConcreteFormat = 'ml-1m' | 'ml-100k' | 'ratings-csv' | 'sasrec' | 'seq-per-line' | 'csv' | 'parquet';
 export type DataFormat = ConcreteFormat | 'auto';
 
 /**
