@@ -17,6 +17,9 @@ import { DESIGN_REDIS, type CalibrationFile } from '../model/plan/devices.js';
 import { batchTrainSequences, generateSynthetic, type Interactions } from '../trainer/data/index.js';
 import { prepareSplit, trainStep } from '../trainer/train.js';
 import { buildCases, type Case } from './bench-suite-cases.js';
+import { gatheredLoss } from '../model/retrieval_loss_gathered.js';
+import { drawNegatives, negativesPerPosition } from '../model/retrieval_negatives.js';
+import type { GpuBatch } from '../model/batch.js';
 
 /** The calibration configs, on the built-in synthetic data (2,000 users of 30–120 events, 2,000
  *  items): the paper's ML-1M HSTU shape (d = 50, N = 200, 1 head, B = 128) and a multi-head one
@@ -50,9 +53,38 @@ export async function buildRateCases(gpu: Gpu, data: Interactions = generateSynt
     releases.push(built.release);
     // Training work only: the evaluation's score matmul and rank are not part of a step, nor are
     // SASRec's kernels, the plain SiLU (HSTU fuses it into the split) or forward-only timings.
+    cases.push(await gatheredLossCase(gpu, c, data, first.value.seqOffsets, releases));
     cases.push(...built.cases.filter((k) => !k.variant.startsWith('eval') && k.kernel !== 'rank' && !(k.kernel === 'elementwise' && k.variant === 'silu') && !(k.kernel === 'hstu_attention' && k.variant === 'fwd') && !(k.kernel === 'sampled_softmax' && k.variant.startsWith('fwd (')) && k.kernel !== 'softmax_attention'));
   }
   return { cases, release: () => releases.forEach((r) => r()) };
+}
+
+/**
+ * The gathered per-position loss (model/retrieval_loss_gathered.ts) as the trainer records it at
+ * a calibration config's batch: the host plan (distinct rows, CSR), the uploads, the row gathers,
+ * scoring, dU and the item gradient. FLOPs 6·P·K·d (what the planner counts for this path), so
+ * its rate folds the gathers and the host plan in. The draws are step 0's; the loss is checked
+ * finite once.
+ */
+async function gatheredLossCase(gpu: Gpu, c: Config, data: Interactions, offsets: Uint32Array, releases: (() => void)[]): Promise<Case> {
+  const P = offsets[offsets.length - 1]!, d = c.dim, K = negativesPerPosition(c) + 1;
+  const enc = await createEncoder(gpu, c, data.numItems, initParams(c, data.numItems - 1, c.seed));
+  releases.push(() => enc.release());
+  let seed = 12345;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const out = gpu.f32(Float32Array.from({ length: P * d }, () => rnd() - 0.5), [P, d], 'calibrate:gathered_u');
+  releases.push(() => out.release());
+  const targets = Uint32Array.from({ length: P }, () => 1 + Math.floor(rnd() * (data.numItems - 1)));
+  const neg = drawNegatives(c, 0, P, data.numItems, targets);
+  const budget = Math.min(gpu.device.limits.maxStorageBufferBindingSize, gpu.device.limits.maxBufferSize);
+  const record = (rec: Recorder) => gatheredLoss(rec, gpu, enc, out, { L: P } as GpuBatch, targets, c, neg, budget).release();
+  const rec = gpu.recorder('calibrate:gathered_check');
+  const r = gatheredLoss(rec, gpu, enc, out, { L: P } as GpuBatch, targets, c, neg, budget);
+  await rec.run();
+  const loss = (await gpu.read(r.loss))[0]!;
+  r.release();
+  if (!Number.isFinite(loss)) throw new Error(`calibration: the gathered loss is ${loss}. HINT: this is a bug in model/retrieval_loss_gathered.ts`);
+  return { kernel: 'sampled_softmax', variant: 'gathered fwd+bwd', shape: `P=${P} K=${K} d=${d} items=${data.numItems - 1}`, flops: 3 * 2 * P * K * d, bytes: 4 * 2 * P * K * d, bound: 'compute', record };
 }
 
 /** Best (minimum) ms of each case over every timing so far: the CPU is shared, and other
@@ -73,15 +105,47 @@ export async function timeCases(gpu: Gpu, rc: RateCases, best: CaseBest, timings
  *  attention fwd+bwd, loss = the sampled softmax fwd+bwd (per-position as implemented; shared),
  *  memory = every bandwidth-bound kernel (GB/s of the suite's napkin bytes). */
 export function ratesOf(best: CaseBest): KernelRates {
-  const acc: Record<string, [number, number]> = { dense: [0, 0], attention: [0, 0], loss: [0, 0], lossShared: [0, 0], memory: [0, 0] };
+  const acc: Record<string, [number, number]> = { dense: [0, 0], attention: [0, 0], loss: [0, 0], lossShared: [0, 0], lossGathered: [0, 0], memory: [0, 0] };
   for (const [k, ms] of best) {
-    const cls = k.kernel === 'matmul' ? 'dense' : k.kernel === 'hstu_attention' ? 'attention' : k.kernel === 'sampled_softmax' ? (k.variant.includes('per-position') ? 'loss' : 'lossShared') : 'memory';
+    const cls = k.kernel === 'matmul' ? 'dense' : k.kernel === 'hstu_attention' ? 'attention' : k.kernel === 'sampled_softmax' ? (k.variant.startsWith('gathered') ? 'lossGathered' : k.variant.includes('per-position') ? 'loss' : 'lossShared') : 'memory';
     const a = acc[cls]!;
     a[0] += cls === 'memory' ? k.bytes : k.flops;
     a[1] += ms;
   }
   const rate = (cls: string) => acc[cls]![0] / (acc[cls]![1] * 1e6); // G per s
-  return { dense: rate('dense'), attention: rate('attention'), loss: rate('loss'), lossShared: rate('lossShared'), memory: rate('memory') };
+  return { dense: rate('dense'), attention: rate('attention'), loss: rate('loss'), lossShared: rate('lossShared'), memory: rate('memory'), ...(acc.lossGathered![1] > 0 ? { lossGathered: rate('lossGathered') } : {}) };
+}
+
+/**
+ * Attention as time = pairHeads · a + FLOPs / g, fitted (least squares, both ≥ 0) to the attention
+ * fwd+bwd cases of the calibration shapes: head widths dqk = dv = 50 and 16 at histories ≤ 200
+ * and ≤ 100, so the per-FLOP and the per-(pair × head) costs are told apart. (pair × head)s of a
+ * case = its FLOPs / (3 · 2(dqk + dv)). Falls back to the pooled rate (a = 0) when the fit is
+ * degenerate (one width) or negative.
+ */
+export function attentionFitOf(best: CaseBest): NonNullable<CalibrationFile['attention']> {
+  const pts: { ph: number; f: number; t: number }[] = [];
+  for (const [k, ms] of best) {
+    if (k.kernel !== 'hstu_attention' || k.variant !== 'fwd+bwd') continue;
+    const dqk = Number(/dqk=(\d+)/.exec(k.shape)?.[1]), dv = Number(/dv=(\d+)/.exec(k.shape)?.[1]);
+    if (!(dqk > 0 && dv > 0)) throw new Error(`calibration: cannot read dqk/dv from the attention case '${k.shape}'. HINT: bench-suite-cases changed its shape string`);
+    pts.push({ ph: k.flops / (3 * 2 * (dqk + dv)), f: k.flops, t: ms / 1000 });
+  }
+  const pooled = () => {
+    const f = pts.reduce((a, p) => a + p.f, 0), t = pts.reduce((a, p) => a + p.t, 0);
+    return { pairHeadNs: 0, gflops: f / t / 1e9, fit: `pooled over ${pts.length} shape(s) (fit degenerate)` };
+  };
+  // Normal equations of t ≈ a·ph + b·f (b = 1/g).
+  let sPP = 0, sPF = 0, sFF = 0, sPT = 0, sFT = 0;
+  for (const p of pts) {
+    sPP += p.ph * p.ph; sPF += p.ph * p.f; sFF += p.f * p.f; sPT += p.ph * p.t; sFT += p.f * p.t;
+  }
+  const det = sPP * sFF - sPF * sPF;
+  if (pts.length < 2 || !(Math.abs(det) > 1e-12 * sPP * sFF)) return pooled();
+  const a = (sPT * sFF - sFT * sPF) / det, b = (sFT * sPP - sPT * sPF) / det;
+  if (!(a >= 0 && b > 0)) return pooled();
+  const worst = Math.max(...pts.map((p) => Math.abs((a * p.ph + b * p.f) / p.t - 1)));
+  return { pairHeadNs: a * 1e9, gflops: 1 / b / 1e9, fit: `least squares over ${pts.length} shapes, worst residual ${(100 * worst).toFixed(1)}%` };
 }
 
 /** Cost of one dispatch in a shared pass (a tiny copy kernel, 200 back to back) and of a submit. */
@@ -162,7 +226,8 @@ export async function calibrate(gpu: Gpu, log: (s: string) => void): Promise<Cal
   const best: CaseBest = new Map();
   await timeCases(gpu, rateCases, best);
   const r = ratesOf(best);
-  log(`  dense ${r.dense.toFixed(2)} GFLOP/s, attention ${r.attention.toFixed(2)} GFLOP/s, loss ${r.loss.toFixed(2)} GFLOP/s (per-position), ${r.lossShared.toFixed(2)} (shared), memory-bound ${r.memory.toFixed(2)} GB/s`);
+  const attention = attentionFitOf(best);
+  log(`  dense ${r.dense.toFixed(2)} GFLOP/s, attention ${r.attention.toFixed(2)} GFLOP/s pooled (${attention.pairHeadNs.toFixed(2)} ns per pair × head + ${attention.gflops.toFixed(2)} GFLOP/s, ${attention.fit}), loss ${r.loss.toFixed(2)} GFLOP/s (per-position catalogue), ${(r.lossGathered ?? NaN).toFixed(2)} (gathered), ${r.lossShared.toFixed(2)} (shared), memory-bound ${r.memory.toFixed(2)} GB/s`);
   const limits = gpu.device.limits;
   const file: CalibrationFile = {
     version: 1,
@@ -170,6 +235,8 @@ export async function calibrate(gpu: Gpu, log: (s: string) => void): Promise<Cal
     adapter: gpu.adapter.description,
     ceiling: { matmulGflops: ceil.matmulGflops, copyGBps: ceil.copyGBps },
     rates: r,
+    attention,
+    deviceClass: gpu.deviceClass,
     ...costs,
     ...counts,
     hostMemoryBytes: totalmem(),

@@ -25,7 +25,7 @@ import { formatBytes } from '../model/plan/memory.js';
 import { plan, type PlanInput } from '../model/plan/plan.js';
 import { batchTrainSequences, generateSynthetic, type Interactions, type SyntheticOptions } from '../trainer/data/index.js';
 import { prepareSplit, trainStep, type HostTrainBatch } from '../trainer/train.js';
-import { calibrate, ratesOf, timeCases } from './plan-calibrate.js';
+import { attentionFitOf, calibrate, ratesOf, timeCases } from './plan-calibrate.js';
 
 export interface Measured {
   /** Seconds of each timed step (after one warm-up step that compiles pipelines). */
@@ -212,10 +212,11 @@ export async function runCalibrateAndValidate(o: { profile: string; validate: bo
           rowGpu.dispose();
         }
       }
-      const cal: CalibrationFile = { ...file, rates: ratesOf(best), measuredAt: new Date().toISOString() };
+      const cal: CalibrationFile = { ...file, rates: ratesOf(best), attention: attentionFitOf(best), measuredAt: new Date().toISOString() };
       save(cal);
       const r = cal.rates;
-      log(`rates (best over the run): dense ${r.dense.toFixed(2)}, attention ${r.attention.toFixed(2)}, loss ${r.loss.toFixed(2)} (per-position) / ${r.lossShared.toFixed(2)} (shared) GFLOP/s, memory-bound ${r.memory.toFixed(2)} GB/s`);
+      const a = cal.attention!;
+      log(`rates (best over the run): dense ${r.dense.toFixed(2)}, attention ${r.attention.toFixed(2)} pooled = ${a.pairHeadNs.toFixed(2)} ns per pair × head + ${a.gflops.toFixed(2)} GFLOP/s (${a.fit}), loss ${r.loss.toFixed(2)} (per-position catalogue) / ${(r.lossGathered ?? NaN).toFixed(2)} (gathered) / ${r.lossShared.toFixed(2)} (shared) GFLOP/s, memory-bound ${r.memory.toFixed(2)} GB/s`);
       const results: ValidationResult[] = [];
       for (const { row, data, m } of measured) {
         // Full batches only: the fastest step is the least disturbed one (choosing by measured /
