@@ -2,8 +2,8 @@
 // of each class at a calibration config's real shapes (the bench suite's cases,
 // scripts/bench-suite-cases.ts), the device ceiling (kernels/ceiling: best matmul, copy
 // bandwidth), the cost of one dispatch and one submit, this implementation's dispatch count per
-// layer and per step, the upload rate, and Redis rows/s (DESIGN §7's figures, marked as such: no
-// Redis client is a dependency of this branch). The CPU is shared with other processes: every
+// layer and per step, the upload rate, and Redis rows/s per shard (measured on the local cluster
+// when it answers, else DESIGN §7's figures, marked as such: scripts/plan-calibrate-redis.ts). The CPU is shared with other processes: every
 // kernel is timed several times and its best time kept; the validation re-times the kernels
 // between its rows (interleaved), so calibration and measurement sample the same spells of load.
 import { totalmem } from 'node:os';
@@ -13,7 +13,8 @@ import { timeRecorded } from '../kernels/gpu/timing.js';
 import { applyOverrides, defaultConfig, type Config } from '../model/config.js';
 import { createEncoder } from '../model/encoder.js';
 import { initParams } from '../model/params.js';
-import { DESIGN_REDIS, type CalibrationFile } from '../model/plan/devices.js';
+import type { CalibrationFile } from '../model/plan/devices.js';
+import { calibrateRedis } from './plan-calibrate-redis.js';
 import { batchTrainSequences, generateSynthetic, type Interactions } from '../trainer/data/index.js';
 import { prepareSplit, trainStep } from '../trainer/train.js';
 import { buildCases, type Case } from './bench-suite-cases.js';
@@ -244,7 +245,7 @@ export async function calibrate(gpu: Gpu, log: (s: string) => void): Promise<Cal
     // A CPU adapter shares host RAM; report what one buffer may address times the binding limit's
     // headroom as "device memory" only for a real GPU. Here: the host's RAM.
     deviceMemoryBytes: gpu.deviceClass === 'cpu' ? totalmem() : Number(limits.maxBufferSize),
-    redis: { ...DESIGN_REDIS },
+    redis: await calibrateRedis(log),
     calibrationConfig: CALIBRATION_NAME,
   };
   return { file, rateCases, best };
