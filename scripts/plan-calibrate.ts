@@ -7,14 +7,16 @@
 // kernel is timed several times and its best time kept; the validation re-times the kernels
 // between its rows (interleaved), so calibration and measurement sample the same spells of load.
 import { totalmem } from 'node:os';
-import { Recorder, type Gpu } from '../kernels/gpu/index.js';
+import { Recorder, type Gpu, type Tensor } from '../kernels/gpu/index.js';
 import { measureCeilingDetail, recordCopyKernel } from '../kernels/ceiling/ceiling.js';
 import { timeRecorded } from '../kernels/gpu/timing.js';
-import { applyOverrides, defaultConfig, type Config } from '../model/config.js';
+import { applyOverrides, defaultConfig, resolvedDqk, resolvedDv, type Config } from '../model/config.js';
+import { hstuAttention, hstuAttentionBackward } from '../kernels/hstu_attention/hstu_attention.js';
 import { createEncoder } from '../model/encoder.js';
 import { initParams } from '../model/params.js';
 import type { CalibrationFile } from '../model/plan/devices.js';
 import { calibrateRedis } from './plan-calibrate-redis.js';
+import { calibrateHostTier } from './plan-calibrate-host.js';
 import { batchTrainSequences, generateSynthetic, type Interactions } from '../trainer/data/index.js';
 import { prepareSplit, trainStep } from '../trainer/train.js';
 import { buildCases, type Case } from './bench-suite-cases.js';
@@ -55,6 +57,10 @@ export async function buildRateCases(gpu: Gpu, data: Interactions = generateSynt
     // Training work only: the evaluation's score matmul and rank are not part of a step, nor are
     // SASRec's kernels, the plain SiLU (HSTU fuses it into the split) or forward-only timings.
     cases.push(await gatheredLossCase(gpu, c, data, first.value.seqOffsets, releases));
+    // The same sequences cut to half their length: attention at a second length per head width.
+    const off = first.value.seqOffsets, half = [0];
+    for (let b = 1; b < off.length; b++) half.push(half[b - 1]! + Math.ceil((off[b]! - off[b - 1]!) / 2));
+    cases.push(await attentionCase(gpu, c, Uint32Array.from(half), releases));
     cases.push(...built.cases.filter((k) => !k.variant.startsWith('eval') && k.kernel !== 'rank' && !(k.kernel === 'elementwise' && k.variant === 'silu') && !(k.kernel === 'hstu_attention' && k.variant === 'fwd') && !(k.kernel === 'sampled_softmax' && k.variant.startsWith('fwd (')) && k.kernel !== 'softmax_attention'));
   }
   return { cases, release: () => releases.forEach((r) => r()) };
@@ -88,6 +94,42 @@ async function gatheredLossCase(gpu: Gpu, c: Config, data: Interactions, offsets
   return { kernel: 'sampled_softmax', variant: 'gathered fwd+bwd', shape: `P=${P} K=${K} d=${d} items=${data.numItems - 1}`, flops: 3 * 2 * P * K * d, bytes: 4 * 2 * P * K * d, bound: 'compute', record };
 }
 
+/** HSTU attention fwd + bwd at a config's head shape over `offsets` (random inputs, relative bias
+ *  on as in training), outputs checked finite once. Variant 'fwd+bwd', shape string as the bench
+ *  suite's (attentionFitOf reads dqk and dv from it). */
+async function attentionCase(gpu: Gpu, c: Config, offsets: Uint32Array, releases: (() => void)[]): Promise<Case> {
+  const B = offsets.length - 1, L = offsets[B]!, H = c.numHeads, N = c.maxLen, dqk = resolvedDqk(c), dv = resolvedDv(c);
+  let seed = 777;
+  const rnd = (n: number, scale = 1) => Float32Array.from({ length: n }, () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32 - 0.5) * scale);
+  const owned: Tensor[] = [];
+  const f = (data: Float32Array, label: string) => { const t = gpu.f32(data, [data.length], `calibrate:attn_${label}`); owned.push(t); return t; };
+  const e = (n: number, label: string) => { const t = gpu.empty([n], 'f32', `calibrate:attn_${label}`); owned.push(t); return t; };
+  const ts = new Uint32Array(L);
+  for (let i = 0, t = 1e6; i < L; i++) ts[i] = t += 1 + (i * 7919) % 5000;
+  const seqOffsets = gpu.u32(offsets, [B + 1], 'calibrate:attn_offsets'), timestamps = gpu.u32(ts, [L], 'calibrate:attn_ts');
+  owned.push(seqOffsets as unknown as Tensor, timestamps as unknown as Tensor);
+  const x = { q: f(rnd(L * H * dqk), 'q'), k: f(rnd(L * H * dqk), 'k'), v: f(rnd(L * H * dv), 'v'), seqOffsets, timestamps, rabPos: f(rnd(2 * N - 1, 0.1), 'rab_pos'), rabTime: f(rnd(129, 0.1), 'rab_time') };
+  const out = e(L * H * dv, 'o'), dOut = f(rnd(L * H * dv), 'dout');
+  const grads = { dq: e(L * H * dqk, 'dq'), dk: e(L * H * dqk, 'dk'), dv: e(L * H * dv, 'dv'), dRabPos: e(2 * N - 1, 'drab_pos'), dRabTime: e(129, 'drab_time') };
+  const opts = { B, L, H, dqk, dv, N, alpha: 1, useRab: c.useRab, hostOffsets: offsets };
+  const record = (rec: Recorder) => {
+    hstuAttention(rec, x, out, opts);
+    hstuAttentionBackward(rec, x, dOut, grads, opts);
+  };
+  const rec = gpu.recorder('calibrate:attn_check');
+  record(rec);
+  await rec.run();
+  for (const [n, t] of [['out', out], ['dq', grads.dq], ['dk', grads.dk], ['dv', grads.dv]] as const) {
+    const got = await gpu.read(t);
+    const bad = got.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) throw new Error(`calibration: attention ${n}[${bad}] = ${got[bad]}. HINT: this is a bug in kernels/hstu_attention`);
+  }
+  releases.push(() => owned.forEach((t) => t.release()));
+  let pairs = 0;
+  for (let b = 0; b < B; b++) pairs += ((offsets[b + 1]! - offsets[b]!) * (offsets[b + 1]! - offsets[b]! + 1)) / 2;
+  return { kernel: 'hstu_attention', variant: 'fwd+bwd', shape: `B=${B} L=${L} N=${N} H=${H} dqk=${dqk} dv=${dv} (half length)`, flops: 3 * pairs * H * (2 * dqk + 2 * dv), bytes: 8 * L * H * (2 * dqk + 2 * dv), bound: 'compute', record };
+}
+
 /** Best (minimum) ms of each case over every timing so far: the CPU is shared, and other
  *  processes only ever slow a kernel down, so the minimum is the estimate least disturbed by them. */
 export type CaseBest = Map<Case, number>;
@@ -119,8 +161,9 @@ export function ratesOf(best: CaseBest): KernelRates {
 
 /**
  * Attention as time = pairHeads · a + FLOPs / g, fitted (least squares, both ≥ 0) to the attention
- * fwd+bwd cases of the calibration shapes: head widths dqk = dv = 50 and 16 at histories ≤ 200
- * and ≤ 100, so the per-FLOP and the per-(pair × head) costs are told apart. (pair × head)s of a
+ * fwd+bwd cases of the calibration shapes: head widths dqk = dv = 50 and 16, each at its batch's
+ * lengths and at half of them (4 points), so the per-FLOP and the per-(pair × head) costs are
+ * told apart. (pair × head)s of a
  * case = its FLOPs / (3 · 2(dqk + dv)). Falls back to the pooled rate (a = 0) when the fit is
  * degenerate (one width) or negative.
  */
@@ -246,6 +289,7 @@ export async function calibrate(gpu: Gpu, log: (s: string) => void): Promise<Cal
     // headroom as "device memory" only for a real GPU. Here: the host's RAM.
     deviceMemoryBytes: gpu.deviceClass === 'cpu' ? totalmem() : Number(limits.maxBufferSize),
     redis: await calibrateRedis(log),
+    hostTierRowsPerSec: await calibrateHostTier(gpu, log),
     calibrationConfig: CALIBRATION_NAME,
   };
   return { file, rateCases, best };

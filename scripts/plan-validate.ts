@@ -5,15 +5,13 @@
 // predicted from the rates measured just before it.
 //
 // A row is one `ValidationRow`: a name, a config, synthetic data options and a `measure` function
-// that runs the steps and reports what it saw. Rows for other stores plug in as one function each
-// (after the host store and the Redis workers are merged):
-//   - host store with a small cache: a `measure` that builds the encoder on trainer/store's host
-//     backend with a cache of, e.g., 25% of the rows, and `store: 'host'` + `cacheRows` in `input`;
-//     the planner's store term then predicts the missed rows' transfer (hostLink = upload rate).
-//   - 2 workers on the local Redis Cluster: a `measure` that starts 2 workers (trainer/distributed)
-//     against the cluster and reports the slower worker's median step; `workers: 2, store: 'redis'`,
-//     with the calibration's redis rows/s measured on that cluster (CalibrationFile.redis).
-// Append such rows to `validationRows()`; the runner, the table and the JSON need no change.
+// that runs the steps and reports what it saw. Device-store rows use measureDeviceStore, the
+// host-store row measureHostStore (a device cache of 10% of the rows). The row still to add,
+// once `--workers` training is merged (trainer/distributed has the all-reduce, not yet training):
+//   - 2 workers on the local Redis Cluster: a `measure` that starts 2 workers against the cluster
+//     and reports the slower worker's median step; `input: { workers: 2, store: 'redis' }`; the
+//     calibration's redis rows/s are measured on that cluster (scripts/plan-calibrate-redis.ts).
+// Append it to `validationRows()`; the runner, the table and the JSON need no change.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createGpu, type Gpu } from '../kernels/gpu/index.js';
@@ -246,7 +244,7 @@ export async function runCalibrateAndValidate(o: { profile: string; validate: bo
         const p = predictStep(row, cal, data, m.stepLengths[fastest]!);
         const peak = Math.max(p.tiers.device.perDevice, predictStep(row, cal, data, m.peakLengths).tiers.device.perDevice);
         const terms: Record<string, number> = {};
-        for (const t of [...p.step.compute, p.step.memory, p.step.overhead]) terms[t.name] = t.seconds;
+        for (const t of [...p.step.compute, p.step.memory, p.step.overhead, ...(p.step.store.seconds ? [p.step.store] : [])]) terms[t.name] = t.seconds;
         const res: ValidationResult = { name: row.name, what: row.what, predictedStep: p.step.seconds, measuredStep: m.stepSeconds[fastest]!, stepError: p.step.seconds / m.stepSeconds[fastest]! - 1, predictedPeak: peak, measuredPeak: m.peakBytes, peakError: peak / m.peakBytes - 1, poolBytes: m.poolBytes, binding: p.step.binding, terms, stepSeconds: m.stepSeconds };
         results.push(res);
         log(`${row.name}: predicted ${(res.predictedStep * 1e3).toFixed(0)} ms (${Object.entries(terms).map(([k, v]) => `${k} ${(v * 1e3).toFixed(0)}`).join(', ')}), measured ${(res.measuredStep * 1e3).toFixed(0)} ms (${pct(res.stepError)}); peak ${formatBytes(peak)} vs ${formatBytes(m.peakBytes)} (${pct(res.peakError)}; pool allocated ${formatBytes(m.poolBytes)})`);

@@ -33,6 +33,9 @@ export interface DeviceProfile {
    *  its FLOPs at efficiency.attention: the per-pair work that does not scale with the head width
    *  (mask, relative bias, SiLU, tile bookkeeping). Absent: attention is priced by FLOPs alone. */
   attentionPairHeadSeconds?: number;
+  /** Missed rows/s the host tier's device cache handles (fetch, upload, dirty write-back) as
+   *  measured here; absent: a missed row costs only its bytes over hostLink. */
+  hostTierRowsPerSec?: number;
   /** Which loss path the trainer's cost rule picks here (model/loss_path.ts). */
   deviceClass: 'cpu' | 'gpu';
   /** Whether efficiencies were measured here (calibration) or assumed. */
@@ -121,6 +124,8 @@ export interface CalibrationFile {
    *  calibration shapes' attention fwd+bwd (head widths 50 and 16, histories ≤ 200 and ≤ 100).
    *  Absent (older files): attention at rates.attention alone. */
   attention?: { pairHeadNs: number; gflops: number; fit: string };
+  /** Missed rows/s of the host tier's device cache (scripts/plan-calibrate-host.ts); absent in older files. */
+  hostTierRowsPerSec?: number;
   /** The adapter's class (lavapipe: 'cpu'); absent: 'cpu'. */
   deviceClass?: 'cpu' | 'gpu';
   dispatchSeconds: number;
@@ -153,6 +158,7 @@ export function localProfile(cal: CalibrationFile): DeviceProfile {
     network: 1.25e9,
     efficiency: { dense: (cal.rates.dense * 1e9) / peak, attention, loss: (cal.rates.loss * 1e9) / peak, lossShared: (cal.rates.lossShared * 1e9) / peak, ...(cal.rates.lossGathered ? { lossGathered: (cal.rates.lossGathered * 1e9) / peak } : {}), memory: cal.rates.memory / Math.max(cal.ceiling.copyGBps, cal.rates.memory) },
     ...(cal.attention ? { attentionPairHeadSeconds: cal.attention.pairHeadNs * 1e-9 } : {}),
+    ...(cal.hostTierRowsPerSec ? { hostTierRowsPerSec: cal.hostTierRowsPerSec } : {}),
     efficiencySource: 'measured',
     deviceClass: cal.deviceClass ?? 'cpu',
     overlap: false,

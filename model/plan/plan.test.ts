@@ -156,3 +156,16 @@ describe('plan: the loss path and attention as implemented', () => {
     expect(p.step.compute[1]!.seconds).toBeCloseTo(flops / (1e12 * 0.25) + pairHeads * a, 15);
   });
 });
+
+describe('plan: host tier on a CPU-emulated device', () => {
+  it('a missed row costs the measured host-tier work when slower than the link, and adds to the device time', () => {
+    const cpuHost: DeviceProfile = { ...toy, deviceClass: 'cpu', overlap: false, hostTierRowsPerSec: 1e4 };
+    const p = plan(input({ device: cpuHost, items: 1e6, store: 'host', cacheRows: 1e5, lossAsImplemented: true, stepLengths: Array.from({ length: 10 }, () => 40) }));
+    const misses = p.step.uniqueRows * (1 - p.step.cacheHitRate);
+    expect(misses).toBeGreaterThan(0);
+    expect(p.step.store.seconds).toBeCloseTo(misses / 1e4, 12); // ≫ 2 · misses · rowB / 10 GB/s
+    expect(p.step.seconds).toBeCloseTo(p.step.device.seconds + p.step.store.seconds, 12);
+    const gpu = plan(input({ device: { ...cpuHost, overlap: true }, items: 1e6, store: 'host', cacheRows: 1e5, lossAsImplemented: true, stepLengths: Array.from({ length: 10 }, () => 40) }));
+    expect(gpu.step.seconds).toBe(Math.max(gpu.step.device.seconds, gpu.step.store.seconds, gpu.step.network.seconds));
+  });
+});
