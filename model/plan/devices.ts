@@ -174,22 +174,26 @@ export function localProfile(cal: CalibrationFile): DeviceProfile {
 /**
  * The fallback for `--device local` when no calibration file exists: a snapshot of one
  * `npm run plan -- --validate` on the project's CI machine (lavapipe on 2 shared vCPUs, load
- * ≈ 20, 2026-12-07 02:10 UTC; BENCHMARKS.md). It describes that machine, not yours: run --calibrate.
+ * ≈ 15, 2026-12-07 03:03 UTC; BENCHMARKS.md "Planner validation"), Redis rows/s from the same
+ * day's first run on the local cluster. It describes that machine, not yours: run --calibrate.
  */
 export const FALLBACK_CALIBRATION: CalibrationFile = {
   version: 1,
   measuredAt: '2026-12-07 (snapshot committed in model/plan/devices.ts)',
   adapter: 'llvmpipe: Mesa 25.0.7 (LLVM 15.0.6), the CI machine',
-  ceiling: { matmulGflops: 4.46, copyGBps: 1.5 },
-  rates: { dense: 6.83, attention: 1.63, loss: 2.37, lossShared: 2.38, memory: 2.88 },
-  dispatchSeconds: 110e-6,
-  submitSeconds: 64e-6,
-  dispatchesPerLayer: 25,
-  dispatchesFixed: 31,
+  ceiling: { matmulGflops: 3.48, copyGBps: 0.69 },
+  rates: { dense: 9.12, attention: 1.79, loss: 2.86, lossShared: 3.17, memory: 2.84, lossGathered: 0.83 },
+  attention: { pairHeadNs: 0, gflops: 1.79, fit: 'pooled over 4 shapes (the per-(pair × head) fit came out negative)' },
+  deviceClass: 'cpu',
+  dispatchSeconds: 201e-6,
+  submitSeconds: 15e-6,
+  dispatchesPerLayer: 55,
+  dispatchesFixed: 27,
   hostMemoryBytes: 25.3e9,
-  uploadBytesPerSec: 0.78e9,
+  uploadBytesPerSec: 1.0e9,
   deviceMemoryBytes: 25.3e9,
-  redis: DESIGN_REDIS,
+  hostTierRowsPerSec: 289_000,
+  redis: { readsPerSec: 48_298, updatesPerSec: 9_111, source: 'measured by --calibrate on the CI machine\'s local cluster (3 primaries, loopback, d = 64, 4,096 rows per call, cas updates), 2026-12-07 02:43 UTC' },
   calibrationConfig: 'fallback snapshot (no .bench/device-profile.json): run npm run plan -- --calibrate',
 };
 
