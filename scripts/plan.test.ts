@@ -48,7 +48,7 @@ describe('plan CLI', () => {
     // The committed snapshot (what main() falls back to without a file) plans as measured rates.
     const f = plan(planInputOf(parsePlanArgs(['--preset', 'ml-1m-hstu', '--device', 'local']), FALLBACK_CALIBRATION));
     expect(f.input.device.efficiencySource).toBe('measured');
-    expect(f.step.compute[0]!.seconds).toBeCloseTo(f.flops.perStepByClass.dense / 6.83e9, 12);
+    expect(f.step.compute[0]!.seconds).toBeCloseTo(f.flops.perStepByClass.dense / (FALLBACK_CALIBRATION.rates.dense * 1e9), 12);
   });
 
   it('bad input: unknown preset, device, flag, key, store; missing values', () => {
