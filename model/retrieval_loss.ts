@@ -20,7 +20,8 @@ import type { Config } from './config.js';
 import type { Encoder } from './encoder.js';
 import type { GpuBatch } from './batch.js';
 import { gatheredLoss } from './retrieval_loss_gathered.js';
-import { batchNegatives, drawNegatives, negativesPerPosition } from './retrieval_negatives.js';
+import { perPositionLossPath, type LossPath } from './loss_path.js';
+import { batchNegatives, drawNegatives } from './retrieval_negatives.js';
 
 export { batchNegatives, drawNegatives, positionNegatives } from './retrieval_negatives.js';
 
@@ -53,8 +54,6 @@ export interface RetrievalLossOptions {
   mapIds?: (ids: Uint32Array) => Uint32Array;
 }
 
-export type LossPath = 'catalogue' | 'gathered';
-
 /**
  * Cost rule of the per-position loss (like the matmul variant choice, a fact of the device
  * class). The catalogue path does three GEMMs of L·items·d multiply-adds; the gathered path
@@ -65,7 +64,7 @@ export type LossPath = 'catalogue' | 'gathered';
  * GEMM time one gathered element costs) was measured on lavapipe (BENCHMARKS.md, "Gathered
  * sampled softmax"); GPUs gather cheaply, so there the rule picks gathered from small sizes on.
  */
-export const GATHER_COST: Record<'cpu' | 'gpu', number> = { cpu: 6, gpu: 1 };
+export { GATHER_COST, type LossPath } from './loss_path.js';
 
 export function lossPathFor(c: Config, gpu: Gpu, tableRows: number): LossPath {
   const forced = flags().lossPath || (c.sampledSoftmaxPath !== 'auto' ? c.sampledSoftmaxPath : '');
@@ -74,10 +73,7 @@ export function lossPathFor(c: Config, gpu: Gpu, tableRows: number): LossPath {
     if (forced === 'catalogue' && c.inBatchNegatives > 0) throw new Error('retrieval loss: the catalogue path has no log-Q correction for in-batch negatives. HINT: unset HSTU_LOSS_PATH or use sampledSoftmaxPath=gathered.');
     return forced;
   }
-  if (c.inBatchNegatives > 0) return 'gathered';
-  const items = tableRows - 1;
-  const K = negativesPerPosition(c) + 1;
-  return items > GATHER_COST[gpu.deviceClass] * (2 / 3) * K ? 'gathered' : 'catalogue';
+  return perPositionLossPath(c, gpu.deviceClass, tableRows);
 }
 
 export function recordRetrievalLoss(rec: Recorder, gpu: Gpu, enc: Encoder, out: Tensor<'f32'>, b: GpuBatch, targets: Uint32Array, c: Config, step: number, opts: RetrievalLossOptions = {}): RetrievalLoss {

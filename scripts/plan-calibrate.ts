@@ -2,21 +2,27 @@
 // of each class at a calibration config's real shapes (the bench suite's cases,
 // scripts/bench-suite-cases.ts), the device ceiling (kernels/ceiling: best matmul, copy
 // bandwidth), the cost of one dispatch and one submit, this implementation's dispatch count per
-// layer and per step, the upload rate, and Redis rows/s (DESIGN §7's figures, marked as such: no
-// Redis client is a dependency of this branch). The CPU is shared with other processes: every
+// layer and per step, the upload rate, and Redis rows/s per shard (measured on the local cluster
+// when it answers, else DESIGN §7's figures, marked as such: scripts/plan-calibrate-redis.ts). The CPU is shared with other processes: every
 // kernel is timed several times and its best time kept; the validation re-times the kernels
 // between its rows (interleaved), so calibration and measurement sample the same spells of load.
 import { totalmem } from 'node:os';
-import { Recorder, type Gpu } from '../kernels/gpu/index.js';
+import { Recorder, type Gpu, type Tensor } from '../kernels/gpu/index.js';
 import { measureCeilingDetail, recordCopyKernel } from '../kernels/ceiling/ceiling.js';
 import { timeRecorded } from '../kernels/gpu/timing.js';
-import { applyOverrides, defaultConfig, type Config } from '../model/config.js';
+import { applyOverrides, defaultConfig, resolvedDqk, resolvedDv, type Config } from '../model/config.js';
+import { hstuAttention, hstuAttentionBackward } from '../kernels/hstu_attention/hstu_attention.js';
 import { createEncoder } from '../model/encoder.js';
 import { initParams } from '../model/params.js';
-import { DESIGN_REDIS, type CalibrationFile } from '../model/plan/devices.js';
+import type { CalibrationFile } from '../model/plan/devices.js';
+import { calibrateRedis } from './plan-calibrate-redis.js';
+import { calibrateHostTier } from './plan-calibrate-host.js';
 import { batchTrainSequences, generateSynthetic, type Interactions } from '../trainer/data/index.js';
 import { prepareSplit, trainStep } from '../trainer/train.js';
 import { buildCases, type Case } from './bench-suite-cases.js';
+import { gatheredLoss } from '../model/retrieval_loss_gathered.js';
+import { drawNegatives, negativesPerPosition } from '../model/retrieval_negatives.js';
+import type { GpuBatch } from '../model/batch.js';
 
 /** The calibration configs, on the built-in synthetic data (2,000 users of 30–120 events, 2,000
  *  items): the paper's ML-1M HSTU shape (d = 50, N = 200, 1 head, B = 128) and a multi-head one
@@ -50,9 +56,78 @@ export async function buildRateCases(gpu: Gpu, data: Interactions = generateSynt
     releases.push(built.release);
     // Training work only: the evaluation's score matmul and rank are not part of a step, nor are
     // SASRec's kernels, the plain SiLU (HSTU fuses it into the split) or forward-only timings.
+    cases.push(await gatheredLossCase(gpu, c, data, first.value.seqOffsets, releases));
+    // The same sequences cut to half their length: attention at a second length per head width.
+    const off = first.value.seqOffsets, half = [0];
+    for (let b = 1; b < off.length; b++) half.push(half[b - 1]! + Math.ceil((off[b]! - off[b - 1]!) / 2));
+    cases.push(await attentionCase(gpu, c, Uint32Array.from(half), releases));
     cases.push(...built.cases.filter((k) => !k.variant.startsWith('eval') && k.kernel !== 'rank' && !(k.kernel === 'elementwise' && k.variant === 'silu') && !(k.kernel === 'hstu_attention' && k.variant === 'fwd') && !(k.kernel === 'sampled_softmax' && k.variant.startsWith('fwd (')) && k.kernel !== 'softmax_attention'));
   }
   return { cases, release: () => releases.forEach((r) => r()) };
+}
+
+/**
+ * The gathered per-position loss (model/retrieval_loss_gathered.ts) as the trainer records it at
+ * a calibration config's batch: the host plan (distinct rows, CSR), the uploads, the row gathers,
+ * scoring, dU and the item gradient. FLOPs 6·P·K·d (what the planner counts for this path), so
+ * its rate folds the gathers and the host plan in. The draws are step 0's; the loss is checked
+ * finite once.
+ */
+async function gatheredLossCase(gpu: Gpu, c: Config, data: Interactions, offsets: Uint32Array, releases: (() => void)[]): Promise<Case> {
+  const P = offsets[offsets.length - 1]!, d = c.dim, K = negativesPerPosition(c) + 1;
+  const enc = await createEncoder(gpu, c, data.numItems, initParams(c, data.numItems - 1, c.seed));
+  releases.push(() => enc.release());
+  let seed = 12345;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const out = gpu.f32(Float32Array.from({ length: P * d }, () => rnd() - 0.5), [P, d], 'calibrate:gathered_u');
+  releases.push(() => out.release());
+  const targets = Uint32Array.from({ length: P }, () => 1 + Math.floor(rnd() * (data.numItems - 1)));
+  const neg = drawNegatives(c, 0, P, data.numItems, targets);
+  const budget = Math.min(gpu.device.limits.maxStorageBufferBindingSize, gpu.device.limits.maxBufferSize);
+  const record = (rec: Recorder) => gatheredLoss(rec, gpu, enc, out, { L: P } as GpuBatch, targets, c, neg, budget).release();
+  const rec = gpu.recorder('calibrate:gathered_check');
+  const r = gatheredLoss(rec, gpu, enc, out, { L: P } as GpuBatch, targets, c, neg, budget);
+  await rec.run();
+  const loss = (await gpu.read(r.loss))[0]!;
+  r.release();
+  if (!Number.isFinite(loss)) throw new Error(`calibration: the gathered loss is ${loss}. HINT: this is a bug in model/retrieval_loss_gathered.ts`);
+  return { kernel: 'sampled_softmax', variant: 'gathered fwd+bwd', shape: `P=${P} K=${K} d=${d} items=${data.numItems - 1}`, flops: 3 * 2 * P * K * d, bytes: 4 * 2 * P * K * d, bound: 'compute', record };
+}
+
+/** HSTU attention fwd + bwd at a config's head shape over `offsets` (random inputs, relative bias
+ *  on as in training), outputs checked finite once. Variant 'fwd+bwd', shape string as the bench
+ *  suite's (attentionFitOf reads dqk and dv from it). */
+async function attentionCase(gpu: Gpu, c: Config, offsets: Uint32Array, releases: (() => void)[]): Promise<Case> {
+  const B = offsets.length - 1, L = offsets[B]!, H = c.numHeads, N = c.maxLen, dqk = resolvedDqk(c), dv = resolvedDv(c);
+  let seed = 777;
+  const rnd = (n: number, scale = 1) => Float32Array.from({ length: n }, () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32 - 0.5) * scale);
+  const owned: Tensor[] = [];
+  const f = (data: Float32Array, label: string) => { const t = gpu.f32(data, [data.length], `calibrate:attn_${label}`); owned.push(t); return t; };
+  const e = (n: number, label: string) => { const t = gpu.empty([n], 'f32', `calibrate:attn_${label}`); owned.push(t); return t; };
+  const ts = new Uint32Array(L);
+  for (let i = 0, t = 1e6; i < L; i++) ts[i] = t += 1 + (i * 7919) % 5000;
+  const seqOffsets = gpu.u32(offsets, [B + 1], 'calibrate:attn_offsets'), timestamps = gpu.u32(ts, [L], 'calibrate:attn_ts');
+  owned.push(seqOffsets as unknown as Tensor, timestamps as unknown as Tensor);
+  const x = { q: f(rnd(L * H * dqk), 'q'), k: f(rnd(L * H * dqk), 'k'), v: f(rnd(L * H * dv), 'v'), seqOffsets, timestamps, rabPos: f(rnd(2 * N - 1, 0.1), 'rab_pos'), rabTime: f(rnd(129, 0.1), 'rab_time') };
+  const out = e(L * H * dv, 'o'), dOut = f(rnd(L * H * dv), 'dout');
+  const grads = { dq: e(L * H * dqk, 'dq'), dk: e(L * H * dqk, 'dk'), dv: e(L * H * dv, 'dv'), dRabPos: e(2 * N - 1, 'drab_pos'), dRabTime: e(129, 'drab_time') };
+  const opts = { B, L, H, dqk, dv, N, alpha: 1, useRab: c.useRab, hostOffsets: offsets };
+  const record = (rec: Recorder) => {
+    hstuAttention(rec, x, out, opts);
+    hstuAttentionBackward(rec, x, dOut, grads, opts);
+  };
+  const rec = gpu.recorder('calibrate:attn_check');
+  record(rec);
+  await rec.run();
+  for (const [n, t] of [['out', out], ['dq', grads.dq], ['dk', grads.dk], ['dv', grads.dv]] as const) {
+    const got = await gpu.read(t);
+    const bad = got.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) throw new Error(`calibration: attention ${n}[${bad}] = ${got[bad]}. HINT: this is a bug in kernels/hstu_attention`);
+  }
+  releases.push(() => owned.forEach((t) => t.release()));
+  let pairs = 0;
+  for (let b = 0; b < B; b++) pairs += ((offsets[b + 1]! - offsets[b]!) * (offsets[b + 1]! - offsets[b]! + 1)) / 2;
+  return { kernel: 'hstu_attention', variant: 'fwd+bwd', shape: `B=${B} L=${L} N=${N} H=${H} dqk=${dqk} dv=${dv} (half length)`, flops: 3 * pairs * H * (2 * dqk + 2 * dv), bytes: 8 * L * H * (2 * dqk + 2 * dv), bound: 'compute', record };
 }
 
 /** Best (minimum) ms of each case over every timing so far: the CPU is shared, and other
@@ -73,15 +148,48 @@ export async function timeCases(gpu: Gpu, rc: RateCases, best: CaseBest, timings
  *  attention fwd+bwd, loss = the sampled softmax fwd+bwd (per-position as implemented; shared),
  *  memory = every bandwidth-bound kernel (GB/s of the suite's napkin bytes). */
 export function ratesOf(best: CaseBest): KernelRates {
-  const acc: Record<string, [number, number]> = { dense: [0, 0], attention: [0, 0], loss: [0, 0], lossShared: [0, 0], memory: [0, 0] };
+  const acc: Record<string, [number, number]> = { dense: [0, 0], attention: [0, 0], loss: [0, 0], lossShared: [0, 0], lossGathered: [0, 0], memory: [0, 0] };
   for (const [k, ms] of best) {
-    const cls = k.kernel === 'matmul' ? 'dense' : k.kernel === 'hstu_attention' ? 'attention' : k.kernel === 'sampled_softmax' ? (k.variant.includes('per-position') ? 'loss' : 'lossShared') : 'memory';
+    const cls = k.kernel === 'matmul' ? 'dense' : k.kernel === 'hstu_attention' ? 'attention' : k.kernel === 'sampled_softmax' ? (k.variant.startsWith('gathered') ? 'lossGathered' : k.variant.includes('per-position') ? 'loss' : 'lossShared') : 'memory';
     const a = acc[cls]!;
     a[0] += cls === 'memory' ? k.bytes : k.flops;
     a[1] += ms;
   }
   const rate = (cls: string) => acc[cls]![0] / (acc[cls]![1] * 1e6); // G per s
-  return { dense: rate('dense'), attention: rate('attention'), loss: rate('loss'), lossShared: rate('lossShared'), memory: rate('memory') };
+  return { dense: rate('dense'), attention: rate('attention'), loss: rate('loss'), lossShared: rate('lossShared'), memory: rate('memory'), ...(acc.lossGathered![1] > 0 ? { lossGathered: rate('lossGathered') } : {}) };
+}
+
+/**
+ * Attention as time = pairHeads · a + FLOPs / g, fitted (least squares, both ≥ 0) to the attention
+ * fwd+bwd cases of the calibration shapes: head widths dqk = dv = 50 and 16, each at its batch's
+ * lengths and at half of them (4 points), so the per-FLOP and the per-(pair × head) costs are
+ * told apart. (pair × head)s of a
+ * case = its FLOPs / (3 · 2(dqk + dv)). Falls back to the pooled rate (a = 0) when the fit is
+ * degenerate (one width) or negative.
+ */
+export function attentionFitOf(best: CaseBest): NonNullable<CalibrationFile['attention']> {
+  const pts: { ph: number; f: number; t: number }[] = [];
+  for (const [k, ms] of best) {
+    if (k.kernel !== 'hstu_attention' || k.variant !== 'fwd+bwd') continue;
+    const dqk = Number(/dqk=(\d+)/.exec(k.shape)?.[1]), dv = Number(/dv=(\d+)/.exec(k.shape)?.[1]);
+    if (!(dqk > 0 && dv > 0)) throw new Error(`calibration: cannot read dqk/dv from the attention case '${k.shape}'. HINT: bench-suite-cases changed its shape string`);
+    pts.push({ ph: k.flops / (3 * 2 * (dqk + dv)), f: k.flops, t: ms / 1000 });
+  }
+  const pooled = () => {
+    const f = pts.reduce((a, p) => a + p.f, 0), t = pts.reduce((a, p) => a + p.t, 0);
+    return { pairHeadNs: 0, gflops: f / t / 1e9, fit: `pooled over ${pts.length} shape(s) (fit degenerate)` };
+  };
+  // Normal equations of t ≈ a·ph + b·f (b = 1/g).
+  let sPP = 0, sPF = 0, sFF = 0, sPT = 0, sFT = 0;
+  for (const p of pts) {
+    sPP += p.ph * p.ph; sPF += p.ph * p.f; sFF += p.f * p.f; sPT += p.ph * p.t; sFT += p.f * p.t;
+  }
+  const det = sPP * sFF - sPF * sPF;
+  if (pts.length < 2 || !(Math.abs(det) > 1e-12 * sPP * sFF)) return pooled();
+  const a = (sPT * sFF - sFT * sPF) / det, b = (sFT * sPP - sPT * sPF) / det;
+  if (!(a >= 0 && b > 0)) return pooled();
+  const worst = Math.max(...pts.map((p) => Math.abs((a * p.ph + b * p.f) / p.t - 1)));
+  return { pairHeadNs: a * 1e9, gflops: 1 / b / 1e9, fit: `least squares over ${pts.length} shapes, worst residual ${(100 * worst).toFixed(1)}%` };
 }
 
 /** Cost of one dispatch in a shared pass (a tiny copy kernel, 200 back to back) and of a submit. */
@@ -162,7 +270,8 @@ export async function calibrate(gpu: Gpu, log: (s: string) => void): Promise<Cal
   const best: CaseBest = new Map();
   await timeCases(gpu, rateCases, best);
   const r = ratesOf(best);
-  log(`  dense ${r.dense.toFixed(2)} GFLOP/s, attention ${r.attention.toFixed(2)} GFLOP/s, loss ${r.loss.toFixed(2)} GFLOP/s (per-position), ${r.lossShared.toFixed(2)} (shared), memory-bound ${r.memory.toFixed(2)} GB/s`);
+  const attention = attentionFitOf(best);
+  log(`  dense ${r.dense.toFixed(2)} GFLOP/s, attention ${r.attention.toFixed(2)} GFLOP/s pooled (${attention.pairHeadNs.toFixed(2)} ns per pair × head + ${attention.gflops.toFixed(2)} GFLOP/s, ${attention.fit}), loss ${r.loss.toFixed(2)} GFLOP/s (per-position catalogue), ${(r.lossGathered ?? NaN).toFixed(2)} (gathered), ${r.lossShared.toFixed(2)} (shared), memory-bound ${r.memory.toFixed(2)} GB/s`);
   const limits = gpu.device.limits;
   const file: CalibrationFile = {
     version: 1,
@@ -170,6 +279,8 @@ export async function calibrate(gpu: Gpu, log: (s: string) => void): Promise<Cal
     adapter: gpu.adapter.description,
     ceiling: { matmulGflops: ceil.matmulGflops, copyGBps: ceil.copyGBps },
     rates: r,
+    attention,
+    deviceClass: gpu.deviceClass,
     ...costs,
     ...counts,
     hostMemoryBytes: totalmem(),
@@ -177,7 +288,8 @@ export async function calibrate(gpu: Gpu, log: (s: string) => void): Promise<Cal
     // A CPU adapter shares host RAM; report what one buffer may address times the binding limit's
     // headroom as "device memory" only for a real GPU. Here: the host's RAM.
     deviceMemoryBytes: gpu.deviceClass === 'cpu' ? totalmem() : Number(limits.maxBufferSize),
-    redis: { ...DESIGN_REDIS },
+    redis: await calibrateRedis(log),
+    hostTierRowsPerSec: await calibrateHostTier(gpu, log),
     calibrationConfig: CALIBRATION_NAME,
   };
   return { file, rateCases, best };

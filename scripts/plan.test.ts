@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { plan } from '../model/plan/plan.js';
 import { FALLBACK_CALIBRATION, type CalibrationFile } from '../model/plan/devices.js';
 import { parsePlanArgs, planInputOf } from './plan.js';
+import { attentionFitOf, type CaseBest } from './plan-calibrate.js';
+import type { Case } from './bench-suite-cases.js';
 
 const cal: CalibrationFile = {
   version: 1,
@@ -46,7 +48,7 @@ describe('plan CLI', () => {
     // The committed snapshot (what main() falls back to without a file) plans as measured rates.
     const f = plan(planInputOf(parsePlanArgs(['--preset', 'ml-1m-hstu', '--device', 'local']), FALLBACK_CALIBRATION));
     expect(f.input.device.efficiencySource).toBe('measured');
-    expect(f.step.compute[0]!.seconds).toBeCloseTo(f.flops.perStepByClass.dense / 6.83e9, 12);
+    expect(f.step.compute[0]!.seconds).toBeCloseTo(f.flops.perStepByClass.dense / (FALLBACK_CALIBRATION.rates.dense * 1e9), 12);
   });
 
   it('bad input: unknown preset, device, flag, key, store; missing values', () => {
@@ -58,5 +60,26 @@ describe('plan CLI', () => {
     expect(() => parsePlanArgs(['--preset'])).toThrow(/needs a value/);
     expect(() => parsePlanArgs(['--items', '0', '--preset', 'x'])).toThrow(/--items: expected an integer ≥ 1/);
     expect(() => parsePlanArgs([])).toThrow(/--preset NAME or --config FILE/);
+  });
+});
+
+describe('calibration: attention as per-(pair × head) + per-FLOP cost', () => {
+  const attn = (H: number, w: number, pairs: number): Case => ({ kernel: 'hstu_attention', variant: 'fwd+bwd', shape: `B=1 L=1 N=1 H=${H} dqk=${w} dv=${w}`, flops: 3 * pairs * H * 4 * w, bytes: 0, bound: 'compute', record: () => {} });
+  it('recovers a and g from two head widths and lengths (times built from a = 2 ns, g = 5 GFLOP/s)', () => {
+    const best: CaseBest = new Map();
+    for (const [H, w, pairs] of [[1, 50, 20100], [4, 16, 5050]] as const) {
+      const k = attn(H, w, pairs);
+      best.set(k, (pairs * H * 2e-9 + k.flops / 5e9) * 1000);
+    }
+    const fit = attentionFitOf(best);
+    expect(fit.pairHeadNs).toBeCloseTo(2, 9);
+    expect(fit.gflops).toBeCloseTo(5, 9);
+  });
+  it('one head width cannot separate them: pooled rate, no per-pair cost', () => {
+    const best: CaseBest = new Map([[attn(1, 32, 1000), 10], [attn(2, 32, 3000), 50]]);
+    const fit = attentionFitOf(best);
+    expect(fit.pairHeadNs).toBe(0);
+    expect(fit.gflops).toBeCloseTo((3 * 1000 * 128 + 3 * 6000 * 128) / 0.06 / 1e9, 9);
+    expect(fit.fit).toMatch(/pooled/);
   });
 });

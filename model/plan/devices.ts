@@ -25,8 +25,19 @@ export interface DeviceProfile {
   hostLink: number;
   /** Network bytes/s per device (NIC share) for all-reduce and the Redis tier; an assumption. */
   network: number;
-  /** Fraction of peak reached per kernel class, and of bandwidth by memory-bound work. */
-  efficiency: Record<KernelClass, number> & { memory: number; lossShared?: number };
+  /** Fraction of peak reached per kernel class, and of bandwidth by memory-bound work; loss is
+   *  the per-position catalogue path (GEMMs over every item), lossGathered the gathered path
+   *  (scoring + item gradient of the drawn rows, its gathers included), lossShared shared negatives. */
+  efficiency: Record<KernelClass, number> & { memory: number; lossShared?: number; lossGathered?: number };
+  /** Fixed cost of one visible (pair × head) of one layer's attention, fwd + bwd (s), on top of
+   *  its FLOPs at efficiency.attention: the per-pair work that does not scale with the head width
+   *  (mask, relative bias, SiLU, tile bookkeeping). Absent: attention is priced by FLOPs alone. */
+  attentionPairHeadSeconds?: number;
+  /** Missed rows/s the host tier's device cache handles (fetch, upload, dirty write-back) as
+   *  measured here; absent: a missed row costs only its bytes over hostLink. */
+  hostTierRowsPerSec?: number;
+  /** Which loss path the trainer's cost rule picks here (model/loss_path.ts). */
+  deviceClass: 'cpu' | 'gpu';
   /** Whether efficiencies were measured here (calibration) or assumed. */
   efficiencySource: 'assumed' | 'measured';
   /** GPUs overlap memory-bound and compute-bound kernels' costs poorly within one kernel but the
@@ -59,10 +70,11 @@ const GPU_LAUNCH = { dispatchSeconds: 5e-6, submitSeconds: 20e-6 };
 // anywhere): used until a calibration file says otherwise.
 const OUR_DISPATCHES = { dispatchesPerLayer: 24, dispatchesFixed: 40 };
 
-const gpu = (p: Omit<DeviceProfile, 'efficiency' | 'efficiencySource' | 'overlap' | 'dispatchSeconds' | 'submitSeconds' | 'dispatchesPerLayer' | 'dispatchesFixed' | 'redis'>): DeviceProfile => ({
+const gpu = (p: Omit<DeviceProfile, 'efficiency' | 'efficiencySource' | 'deviceClass' | 'overlap' | 'dispatchSeconds' | 'submitSeconds' | 'dispatchesPerLayer' | 'dispatchesFixed' | 'redis'>): DeviceProfile => ({
   ...p,
   efficiency: GPU_EFF,
   efficiencySource: 'assumed',
+  deviceClass: 'gpu',
   overlap: true,
   ...GPU_LAUNCH,
   ...OUR_DISPATCHES,
@@ -107,7 +119,15 @@ export interface CalibrationFile {
   /** Best matmul GFLOP/s at 1024³ and copy GB/s (kernels/ceiling). */
   ceiling: { matmulGflops: number; copyGBps: number };
   /** Rate per kernel class at the calibration config's shapes (GFLOP/s; memory: GB/s). */
-  rates: { dense: number; attention: number; loss: number; lossShared: number; memory: number };
+  rates: { dense: number; attention: number; loss: number; lossShared: number; memory: number; lossGathered?: number };
+  /** Attention as per-(pair × head) cost plus per-FLOP cost, least-squares fit over the
+   *  calibration shapes' attention fwd+bwd (head widths 50 and 16, histories ≤ 200 and ≤ 100).
+   *  Absent (older files): attention at rates.attention alone. */
+  attention?: { pairHeadNs: number; gflops: number; fit: string };
+  /** Missed rows/s of the host tier's device cache (scripts/plan-calibrate-host.ts); absent in older files. */
+  hostTierRowsPerSec?: number;
+  /** The adapter's class (lavapipe: 'cpu'); absent: 'cpu'. */
+  deviceClass?: 'cpu' | 'gpu';
   dispatchSeconds: number;
   submitSeconds: number;
   dispatchesPerLayer: number;
@@ -124,7 +144,8 @@ export interface CalibrationFile {
 export function localProfile(cal: CalibrationFile): DeviceProfile {
   // The ceiling is timed once, the rates are each kernel's best over a run: under a changing load
   // a rate can beat the ceiling's single timing, so the peak is the best of all of them.
-  const peak = Math.max(cal.ceiling.matmulGflops, cal.rates.dense, cal.rates.attention, cal.rates.loss, cal.rates.lossShared) * 1e9;
+  const peak = Math.max(cal.ceiling.matmulGflops, cal.rates.dense, cal.rates.attention, cal.rates.loss, cal.rates.lossShared, cal.rates.lossGathered ?? 0, cal.attention?.gflops ?? 0) * 1e9;
+  const attention = cal.attention ? (cal.attention.gflops * 1e9) / peak : (cal.rates.attention * 1e9) / peak;
   return {
     name: 'local',
     description: `this machine (${cal.adapter}), calibrated ${cal.measuredAt}`,
@@ -135,8 +156,11 @@ export function localProfile(cal: CalibrationFile): DeviceProfile {
     bandwidth: Math.max(cal.ceiling.copyGBps, cal.rates.memory) * 1e9,
     hostLink: cal.uploadBytesPerSec,
     network: 1.25e9,
-    efficiency: { dense: (cal.rates.dense * 1e9) / peak, attention: (cal.rates.attention * 1e9) / peak, loss: (cal.rates.loss * 1e9) / peak, lossShared: (cal.rates.lossShared * 1e9) / peak, memory: cal.rates.memory / Math.max(cal.ceiling.copyGBps, cal.rates.memory) },
+    efficiency: { dense: (cal.rates.dense * 1e9) / peak, attention, loss: (cal.rates.loss * 1e9) / peak, lossShared: (cal.rates.lossShared * 1e9) / peak, ...(cal.rates.lossGathered ? { lossGathered: (cal.rates.lossGathered * 1e9) / peak } : {}), memory: cal.rates.memory / Math.max(cal.ceiling.copyGBps, cal.rates.memory) },
+    ...(cal.attention ? { attentionPairHeadSeconds: cal.attention.pairHeadNs * 1e-9 } : {}),
+    ...(cal.hostTierRowsPerSec ? { hostTierRowsPerSec: cal.hostTierRowsPerSec } : {}),
     efficiencySource: 'measured',
+    deviceClass: cal.deviceClass ?? 'cpu',
     overlap: false,
     dispatchSeconds: cal.dispatchSeconds,
     submitSeconds: cal.submitSeconds,
@@ -150,22 +174,26 @@ export function localProfile(cal: CalibrationFile): DeviceProfile {
 /**
  * The fallback for `--device local` when no calibration file exists: a snapshot of one
  * `npm run plan -- --validate` on the project's CI machine (lavapipe on 2 shared vCPUs, load
- * ≈ 20, 2026-12-07 02:10 UTC; BENCHMARKS.md). It describes that machine, not yours: run --calibrate.
+ * ≈ 15, 2026-12-07 03:03 UTC; BENCHMARKS.md "Planner validation"), Redis rows/s from the same
+ * day's first run on the local cluster. It describes that machine, not yours: run --calibrate.
  */
 export const FALLBACK_CALIBRATION: CalibrationFile = {
   version: 1,
   measuredAt: '2026-12-07 (snapshot committed in model/plan/devices.ts)',
   adapter: 'llvmpipe: Mesa 25.0.7 (LLVM 15.0.6), the CI machine',
-  ceiling: { matmulGflops: 4.46, copyGBps: 1.5 },
-  rates: { dense: 6.83, attention: 1.63, loss: 2.37, lossShared: 2.38, memory: 2.88 },
-  dispatchSeconds: 110e-6,
-  submitSeconds: 64e-6,
-  dispatchesPerLayer: 25,
-  dispatchesFixed: 31,
+  ceiling: { matmulGflops: 3.48, copyGBps: 0.69 },
+  rates: { dense: 9.12, attention: 1.79, loss: 2.86, lossShared: 3.17, memory: 2.84, lossGathered: 0.83 },
+  attention: { pairHeadNs: 0, gflops: 1.79, fit: 'pooled over 4 shapes (the per-(pair × head) fit came out negative)' },
+  deviceClass: 'cpu',
+  dispatchSeconds: 201e-6,
+  submitSeconds: 15e-6,
+  dispatchesPerLayer: 55,
+  dispatchesFixed: 27,
   hostMemoryBytes: 25.3e9,
-  uploadBytesPerSec: 0.78e9,
+  uploadBytesPerSec: 1.0e9,
   deviceMemoryBytes: 25.3e9,
-  redis: DESIGN_REDIS,
+  hostTierRowsPerSec: 289_000,
+  redis: { readsPerSec: 48_298, updatesPerSec: 9_111, source: 'measured by --calibrate on the CI machine\'s local cluster (3 primaries, loopback, d = 64, 4,096 rows per call, cas updates), 2026-12-07 02:43 UTC' },
   calibrationConfig: 'fallback snapshot (no .bench/device-profile.json): run npm run plan -- --calibrate',
 };
 

@@ -114,3 +114,58 @@ describe('presets and devices', () => {
     expect(() => deviceProfile('local')).toThrow(/--calibrate/);
   });
 });
+
+describe('plan: the loss path and attention as implemented', () => {
+  const cpu: DeviceProfile = { ...toy, deviceClass: 'cpu', efficiency: { dense: 0.5, attention: 0.25, loss: 0.5, lossGathered: 0.1, memory: 1 } };
+  const lens = Array.from({ length: 10 }, () => 40); // P = 400 positions
+  const asImpl = (items: number, o: Partial<PlanInput> = {}) => plan(input({ device: cpu, items, lossAsImplemented: true, stepLengths: lens, ...o }));
+
+  it('per-position on a CPU: catalogue GEMMs up to 4·(R+1) = 132 items, gathered rows above', () => {
+    // R = 32, K = 33: the cost rule switches at items > 6 · (2/3) · 33 = 132 (model/loss_path.ts).
+    const small = asImpl(132), big = asImpl(133);
+    expect(small.lossPath).toBe('catalogue');
+    expect(big.lossPath).toBe('gathered');
+    // Catalogue: 3 GEMMs of P × items × d at efficiency.loss; gathered: 6·P·K·d at lossGathered.
+    expect(small.flops.perStepByClass.loss).toBe(6 * 400 * 132 * 64);
+    expect(small.step.compute[2]!.seconds).toBeCloseTo((6 * 400 * 132 * 64) / (1e12 * 0.5), 15);
+    expect(big.flops.perStepByClass.loss).toBe(6 * 400 * 33 * 64);
+    expect(big.step.compute[2]!.seconds).toBeCloseTo((6 * 400 * 33 * 64) / (1e12 * 0.1), 15);
+    // The catalogue path updates every item's row; the gathered one only the rows it touched.
+    expect(small.step.uniqueRows).toBe(132);
+    const huge = asImpl(1e5);
+    expect(huge.step.uniqueRows).toBeLessThan(2 * 400 + 400 * 32);
+    expect(huge.step.uniqueRows).toBeGreaterThan(0.9 * (2 * 400 + 400 * 32) * 0.9);
+    // A million items: the gathered loss does not grow with the catalogue.
+    expect(asImpl(1e6).flops.perStepByClass.loss).toBe(big.flops.perStepByClass.loss);
+  });
+
+  it('a forced path and GPU-class devices follow the same rule as the trainer', () => {
+    expect(asImpl(1e6, { config: applyOverrides(config, { sampledSoftmaxPath: 'catalogue' }) }).lossPath).toBe('catalogue');
+    expect(asImpl(30, { device: { ...cpu, deviceClass: 'gpu' } }).lossPath).toBe('gathered'); // 30 > 1 · (2/3) · 33
+    expect(asImpl(1e6, { config: applyOverrides(config, { negativeSampling: 'shared' }) }).lossPath).toBeNull();
+  });
+
+  it('attention = FLOPs at the attention rate + (pair × head)s × the per-pair cost', () => {
+    const a = 3e-9;
+    const p = asImpl(1000, { device: { ...cpu, attentionPairHeadSeconds: a } });
+    // 10 sequences of 40: 820 causal pairs each, 2 layers, 2 heads of dqk = dv = 32.
+    const pairHeads = 10 * 820 * 2 * 2;
+    expect(p.flops.attentionPairHeads).toBeCloseTo(pairHeads, 6);
+    const flops = 3 * pairHeads * (2 * 32 + 2 * 32);
+    expect(p.flops.perStepByClass.attention).toBeCloseTo(flops, 3);
+    expect(p.step.compute[1]!.seconds).toBeCloseTo(flops / (1e12 * 0.25) + pairHeads * a, 15);
+  });
+});
+
+describe('plan: host tier on a CPU-emulated device', () => {
+  it('a missed row costs the measured host-tier work when slower than the link, and adds to the device time', () => {
+    const cpuHost: DeviceProfile = { ...toy, deviceClass: 'cpu', overlap: false, hostTierRowsPerSec: 1e4 };
+    const p = plan(input({ device: cpuHost, items: 1e6, store: 'host', cacheRows: 1e5, lossAsImplemented: true, stepLengths: Array.from({ length: 10 }, () => 40) }));
+    const misses = p.step.uniqueRows * (1 - p.step.cacheHitRate);
+    expect(misses).toBeGreaterThan(0);
+    expect(p.step.store.seconds).toBeCloseTo(misses / 1e4, 12); // ≫ 2 · misses · rowB / 10 GB/s
+    expect(p.step.seconds).toBeCloseTo(p.step.device.seconds + p.step.store.seconds, 12);
+    const gpu = plan(input({ device: { ...cpuHost, overlap: true }, items: 1e6, store: 'host', cacheRows: 1e5, lossAsImplemented: true, stepLengths: Array.from({ length: 10 }, () => 40) }));
+    expect(gpu.step.seconds).toBe(Math.max(gpu.step.device.seconds, gpu.step.store.seconds, gpu.step.network.seconds));
+  });
+});

@@ -3,7 +3,10 @@
 // step-time model with its binding term, and time and cost per epoch and run. Pure functions.
 //
 // Step-time model (per worker, per step; every term printed):
-//   compute  = Σ_class FLOPs_class / (peak(dtype) × efficiency_class), classes dense / attention / loss
+//   compute  = Σ_class FLOPs_class / (peak(dtype) × efficiency_class), classes dense / attention / loss;
+//              attention adds (pair × head)s × a per-pair cost where the profile measured one; the
+//              per-position loss as implemented is priced on the path the trainer's cost rule picks
+//              (catalogue GEMMs over every item, or the gathered rows at their own rate)
 //   memory   = bytes moved (activations written and read back, weights, gradients, AdamW, the
 //              embedding rows gathered and updated) / (bandwidth × efficiency_memory)
 //   overhead = dispatches × dispatch cost + one submit
@@ -17,6 +20,8 @@
 import { expectedExampleFlops, flopShapeOf, paramCounts, type FlopBreakdown } from '../flops.js';
 import { resolvedDqk, resolvedDv, type Config } from '../config.js';
 import type { DeviceProfile } from './devices.js';
+import { perPositionLossPath, type LossPath } from '../loss_path.js';
+import { negativesPerPosition } from '../retrieval_negatives.js';
 import { activationBytes, denseBytes, expectedUniqueRows, formatBytes, GiB, redisBytesPerRow, REDIS_VERSION_BYTES, rowBytes, ROW_FORMATS, trainingRowFormat, type RowFormat } from './memory.js';
 
 export type StoreKind = 'device' | 'host' | 'redis';
@@ -35,8 +40,11 @@ export interface PlanInput {
   store: StoreKind | 'auto';
   stochasticLengthAlpha?: number;
   computeDtype: 'bf16' | 'fp32';
-  /** Count the loss as this implementation computes it (per-position negatives as GEMMs over the
-   *  whole catalogue, every item's row updated) instead of the algorithm's R + 1 logits. */
+  /** Count the loss as this implementation computes it: per-position negatives on the path the
+   *  trainer's cost rule picks for this device class and catalogue (model/loss_path.ts) — the
+   *  catalogue path as GEMMs over every item (every item's row updated), the gathered path as
+   *  the drawn rows only (L·K·d scoring, dU and item gradient, at its own measured rate) — instead
+   *  of the algorithm's R + 1 logits at the generic loss efficiency. */
   lossAsImplemented?: boolean;
   /** Activation memory model: the paper's fused bf16 kernels (14d per layer) or ours (f32). */
   activations?: 'paper' | 'ours';
@@ -78,7 +86,9 @@ export interface Plan {
     redis: { bytesPerRow: number; overheadPerRow: number; bytes: number; bytesWithReplicas: number; primaries: number; nodes: number; primariesForThroughput: number };
   };
   store: StoreKind;
-  flops: { perExample: FlopBreakdown; perStep: number; perStepByClass: { dense: number; attention: number; loss: number }; tokensPerExample: number; tokensPerStep: number };
+  /** Path of the per-position loss (retrieval, per-position negatives); null otherwise. */
+  lossPath: LossPath | null;
+  flops: { perExample: FlopBreakdown; perStep: number; attentionPairHeads: number; perStepByClass: { dense: number; attention: number; loss: number }; tokensPerExample: number; tokensPerStep: number };
   activation: { paperPerLayerPerToken: number; oursPerLayerPerToken: number; perLayerPerStep: number; model: 'paper' | 'ours' };
   step: { compute: Term[]; memory: Term; overhead: Term; device: Term; store: Term; network: Term; seconds: number; binding: string; uniqueRows: number; cacheHitRate: number };
   epoch: { examples: number; steps: number; seconds: number; usd: number };
@@ -146,7 +156,13 @@ export function plan(p: PlanInput): Plan {
   const tokensPerStep = per.reduce((a, f) => a + f.tokens, 0);
   const sum = (k: keyof FlopBreakdown) => per.reduce((a, f) => a + f[k], 0);
   let lossFlops = sum('loss');
-  if (p.lossAsImplemented && c.task === 'retrieval' && c.negativeSampling === 'per-position') lossFlops = 3 * 2 * tokensPerStep * p.items * d;
+  const perPosition = c.task === 'retrieval' && c.negativeSampling === 'per-position';
+  const lossPath: LossPath | null = perPosition ? (p.lossAsImplemented ? perPositionLossPath(c, dev.deviceClass, tableRows) : 'gathered') : null;
+  const K = negativesPerPosition(c) + 1; // slots per position: the positive and its negatives
+  // Catalogue path: three GEMMs (logits, dU, item-column gradient) of P × items × d. Gathered
+  // path: scoring, dU and the item gradient, each 2·d per slot: 6·P·K·d (in-batch slots included).
+  if (p.lossAsImplemented && lossPath === 'catalogue') lossFlops = 3 * 2 * tokensPerStep * p.items * d;
+  else if (perPosition) lossFlops = 3 * 2 * tokensPerStep * K * d;
   const perStepByClass = { dense: sum('dense'), attention: sum('attention'), loss: lossFlops };
   const perStep = perStepByClass.dense + perStepByClass.attention + perStepByClass.loss;
   const perExample = expectedExampleFlops(shape, meanLen, c.maxLen, p.stochasticLengthAlpha ?? 0, ranking);
@@ -160,7 +176,15 @@ export function plan(p: PlanInput): Plan {
   const elt = p.computeDtype === 'bf16' ? 2 : 4;
   let lossScratch: number; // the loss's buffers: [P, items] logits as implemented, else the gathered negative rows
   if (c.task === 'ranking') lossScratch = tokensPerStep * (c.headHidden + 4) * 4;
-  else if (p.lossAsImplemented) {
+  else if (p.lossAsImplemented && lossPath === 'gathered') {
+    // model/retrieval_loss_gathered.ts + kernels/sampled_softmax_gathered as they allocate, for U
+    // distinct rows of the P·K slots: û [P, stride], ê [U, stride], norms, coef, slots and order
+    // [P, K], dOut [P, d], item grads [U, d], ids/offsets; then the embedding's forward/backward
+    // rows (6 [P, d]), the input gradient rows [P, d] and the summed rows to scatter [U + P, d].
+    const P = tokensPerStep, stride = 4 * Math.ceil(d / 4);
+    const U = Math.min(p.items, expectedUniqueRows(P * K, p.items));
+    lossScratch = 4 * (P * stride + U * stride + 2 * P + 2 * U + 3 * P * K + 3 * P + P * d + 2 * U * d + 2 * U) + 4 * (7 * P * d + (U + P) * d);
+  } else if (p.lossAsImplemented) {
     // trainer/retrieval_loss.ts + kernels/sampled_softmax as they allocate: Rn negative columns
     // (every item per-position, R shared); pos/neg rows, dOut, item grads, dPos, dNeg, û, ê, and
     // cos, g, gc of [P, Rn]; then the embedding's forward/backward rows (6 [L, d]), the gradient
@@ -202,8 +226,8 @@ export function plan(p: PlanInput): Plan {
   const rowsOnDevice = store === 'device' ? Math.ceil(tableRows / W) : Math.min(tableRows, p.cacheRows ?? Math.floor((0.8 * freeForRows) / rowB));
 
   // Rows touched per step per worker.
-  const allItems = !!(p.lossAsImplemented && c.task === 'retrieval' && c.negativeSampling === 'per-position');
-  const negDraws = c.task === 'ranking' ? 0 : c.negativeSampling === 'shared' ? c.numNegatives : tokensPerStep * c.numNegatives;
+  const allItems = !!(p.lossAsImplemented && lossPath === 'catalogue');
+  const negDraws = c.task === 'ranking' ? 0 : c.negativeSampling === 'shared' ? c.numNegatives : tokensPerStep * (K - 1);
   const uniqueInputs = expectedUniqueRows(2 * tokensPerStep, p.items);
   const uniqueNeg = allItems ? p.items : expectedUniqueRows(negDraws, p.items);
   const uniqueRows = Math.min(p.items, allItems ? p.items : uniqueInputs + uniqueNeg);
@@ -216,8 +240,19 @@ export function plan(p: PlanInput): Plan {
   const peak = p.computeDtype === 'bf16' ? dev.bf16Flops : dev.fp32Flops;
   // The shared-negatives loss is a different kernel path (one [R, d] block for all positions): its
   // own measured efficiency when the profile has one.
-  const eff = { ...dev.efficiency, loss: c.negativeSampling === 'shared' && dev.efficiency.lossShared ? dev.efficiency.lossShared : dev.efficiency.loss };
-  const compute: Term[] = (['dense', 'attention', 'loss'] as const).map((k) => ({ name: `compute (${k})`, seconds: perStepByClass[k] / (peak * eff[k]), detail: `${perStepByClass[k].toExponential(3)} FLOPs at ${((peak * eff[k]) / 1e12).toFixed(4)} TFLOP/s (${(100 * eff[k]).toFixed(1)}% of ${p.computeDtype} peak, ${dev.efficiencySource})` }));
+  // The gathered per-position loss likewise (gather-bound scoring, not GEMMs).
+  const lossEff = c.negativeSampling === 'shared' && dev.efficiency.lossShared ? dev.efficiency.lossShared : p.lossAsImplemented && lossPath === 'gathered' && dev.efficiency.lossGathered ? dev.efficiency.lossGathered : dev.efficiency.loss;
+  const eff = { ...dev.efficiency, loss: lossEff };
+  const compute: Term[] = (['dense', 'attention', 'loss'] as const).map((k) => ({ name: `compute (${k})`, seconds: perStepByClass[k] / (peak * eff[k]), detail: `${perStepByClass[k].toExponential(3)} FLOPs at ${((peak * eff[k]) / 1e12).toFixed(4)} TFLOP/s (${(100 * eff[k]).toFixed(1)}% of ${p.computeDtype} peak, ${dev.efficiencySource})${k === 'loss' && lossPath ? `, ${lossPath} path` : ''}` }));
+  // Attention = per-FLOP cost + per-(pair × head) cost where the profile has the latter: on
+  // lavapipe a narrow head costs more per FLOP than a wide one (the per-pair mask, bias and SiLU
+  // work does not shrink with the head width).
+  const attentionPairHeads = perStepByClass.attention / (3 * 2 * (shape.dqk + shape.dv));
+  if (dev.attentionPairHeadSeconds) {
+    const a = compute[1]!, extra = attentionPairHeads * dev.attentionPairHeadSeconds;
+    a.seconds += extra;
+    a.detail += ` + ${attentionPairHeads.toExponential(3)} (pair × head)s × ${(dev.attentionPairHeadSeconds * 1e9).toFixed(2)} ns`;
+  }
   const computeS = compute.reduce((a, t) => a + t.seconds, 0);
   const traffic = memoryTraffic(p, tokensPerStep, store === 'device' ? uniqueRows : Math.min(uniqueRows, rowsOnDevice), rowB, params.nonEmbedding);
   const memory: Term = { name: 'memory traffic', seconds: traffic.bytes / (dev.bandwidth * dev.efficiency.memory), detail: `${traffic.detail} at ${((dev.bandwidth * dev.efficiency.memory) / 1e9).toFixed(1)} GB/s` };
@@ -236,7 +271,10 @@ export function plan(p: PlanInput): Plan {
     network = { name: 'network', seconds: (allReduce + allToAll) / dev.network, detail: `all-reduce ${formatBytes(allReduce)} + row all-to-all ${formatBytes(allToAll)} per worker per step at ${(dev.network / 1e9).toFixed(1)} GB/s` };
   } else if (store === 'host') {
     const bytes = 2 * misses * rowB;
-    store_ = { name: 'store (host)', seconds: bytes / dev.hostLink, detail: `${Math.round(misses)} missed rows (hit rate ${(100 * cacheHitRate).toFixed(1)}%) fetched and written back: ${formatBytes(bytes)} over ${(dev.hostLink / 1e9).toFixed(0)} GB/s` };
+    // A missed row costs its bytes over the link, or the host tier's measured per-row work
+    // (map, LRU, chunk read, dirty write-back) where that is slower (a CPU-emulated device).
+    const rowS = dev.hostTierRowsPerSec ? misses / dev.hostTierRowsPerSec : 0;
+    store_ = { name: 'store (host)', seconds: Math.max(bytes / dev.hostLink, rowS), detail: `${Math.round(misses)} missed rows (hit rate ${(100 * cacheHitRate).toFixed(1)}%) fetched and written back: ${formatBytes(bytes)} over ${(dev.hostLink / 1e9).toFixed(0)} GB/s${dev.hostTierRowsPerSec ? `, or at ${Math.round(dev.hostTierRowsPerSec)} rows/s of host-tier work` : ''}` };
     network = { name: 'network', seconds: allReduce / dev.network, detail: `all-reduce ${formatBytes(allReduce)} per worker per step` };
   } else {
     const reads = (misses * W) / (primaries * dev.redis.readsPerSec);
@@ -247,7 +285,8 @@ export function plan(p: PlanInput): Plan {
     const rowTraffic = misses * (rowB >= 8 * d ? 4 * d : 2 * d) + misses * 40 + uniqueRows * (4 * d + 40);
     network = { name: 'network', seconds: (rowTraffic + allReduce) / dev.network, detail: `${formatBytes(rowTraffic)} row traffic + ${formatBytes(allReduce)} all-reduce per worker per step at ${(dev.network / 1e9).toFixed(1)} GB/s` };
   }
-  const seconds = Math.max(deviceS, store_.seconds, network.seconds);
+  // A CPU-emulated device runs the store's host work on the same cores: it adds, not overlaps.
+  const seconds = dev.overlap ? Math.max(deviceS, store_.seconds, network.seconds) : Math.max(deviceS + store_.seconds, network.seconds);
   const top = [device, store_, network].sort((a, b) => b.seconds - a.seconds)[0]!;
   const binding = top === device ? [...compute, memory, overhead].sort((a, b) => b.seconds - a.seconds)[0]!.name : top.name;
   // Redis primaries so that the store keeps up with the device (≤ the device time).
@@ -277,7 +316,8 @@ export function plan(p: PlanInput): Plan {
       redis: { bytesPerRow: r.total, overheadPerRow: r.overhead, bytes: redisBytes, bytesWithReplicas: redisBytes * (1 + replicas), primaries, nodes, primariesForThroughput },
     },
     store,
-    flops: { perExample, perStep, perStepByClass, tokensPerExample: perExample.tokens, tokensPerStep },
+    lossPath,
+    flops: { perExample, perStep, attentionPairHeads, perStepByClass, tokensPerExample: perExample.tokens, tokensPerStep },
     activation: { paperPerLayerPerToken: act.paperPerToken, oursPerLayerPerToken: act.retainedPerToken + act.backwardPerToken, perLayerPerStep, model: actModel },
     step: { compute, memory, overhead, device, store: store_, network, seconds, binding, uniqueRows, cacheHitRate },
     epoch: { examples, steps, seconds: epochS, usd: epochUsd },
