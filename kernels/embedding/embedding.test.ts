@@ -147,6 +147,22 @@ describe('planScatter + scatterAddRows', () => {
     expect(() => planScatter(gpu, [1, -1], 6)).toThrow(/got -1 at position 1/);
   });
 
+  it.each([1, 7, 65_536, 65_537, 1_000_001, 2 ** 32])('plan at %i rows equals a comparison sort of (id, position)', (rows) => {
+    const rng = new Rng(rows % 1000);
+    for (const n of [0, 1, 5, 3000]) {
+      // Many repeats (ids drawn from a few values) and ids near the top of the range.
+      const pool = Array.from({ length: 40 }, () => Math.min(rows - 1, Math.floor(rng.next() * rows)));
+      pool.push(rows - 1, 0);
+      const ids = Array.from({ length: n }, () => pool[Math.floor(rng.next() * pool.length)]!);
+      const p = planScatterHost(ids, rows);
+      const ref = ids.map((id, i) => [id, i] as const).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+      expect(Array.from(p.order)).toEqual(ref.map(([, i]) => i));
+      const uniq = [...new Set(ref.map(([id]) => id))];
+      expect(Array.from(p.uniqueRows)).toEqual(uniq);
+      expect(Array.from(p.segOffsets)).toEqual([...uniq.map((u) => ref.findIndex(([id]) => id === u)), n]);
+    }
+  });
+
   it.each(DIMS)('dim %i: random ids, one id 5000 times, counts 0 and 1; both variants, deterministic', async (dim) => {
     const rng = new Rng(300 + dim);
     const repeated = Uint32Array.from({ length: 5200 }, (_, i) => (i % 26 === 25 ? rng.int(0, ROWS - 1) : 11));
