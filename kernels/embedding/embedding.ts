@@ -19,7 +19,7 @@ export function wgslSections(text: string): Map<string, string> {
 }
 const SECTIONS = wgslSections(WGSL);
 
-function kernel(name: 'gather' | 'scatter_seg' | 'scatter_naive', defines: Record<string, string | number | boolean> = {}): KernelSource {
+function kernel(name: 'gather' | 'scatter_seg' | 'scatter_naive' | 'add_rows_at', defines: Record<string, string | number | boolean> = {}): KernelSource {
   return { name: `embedding_${name}`, wgsl: SECTIONS.get(name)!, defines: { WG, ...defines } };
 }
 
@@ -376,4 +376,38 @@ export function scatterAddRows(rec: Recorder, plan: ScatterPlan, grads: Tensor<'
   if (variant === 'segmented') rec.dispatch(kernel('scatter_seg', { CH }), bindings, Math.ceil((plan.numUnique * Math.ceil(dim / CH)) / WG), params);
   else if (variant === 'naive') rec.dispatch(kernel('scatter_naive'), bindings, Math.ceil(plan.numUnique / WG), params);
   else throw new Error(`${op}: expected variant 'segmented' or 'naive', got ${String(variant)}`);
+}
+
+/**
+ * out[at[j], :] += src[j, :] for j < at.length (in place; other rows of out untouched). The rows
+ * `at` must be distinct and < out's rows (checked here): one writer per element, deterministic.
+ * Used to fold a few summed gradient rows into a larger per-row gradient (trainer/item_gradients).
+ * `atT` is `at` on the device (the caller uploads and releases it after the submit).
+ */
+export function addRowsAt(rec: Recorder, src: Tensor<'f32'>, atT: Tensor<'u32'>, at: Uint32Array, dim: number, out: Tensor<'f32'>): void {
+  const op = 'addRowsAt';
+  if (!Number.isInteger(dim) || dim < 1) throw new Error(`${op}: expected dim ≥ 1, got ${dim}`);
+  const n = at.length;
+  checkTensor(op, src, 'f32', n * dim, `src [${n}, ${dim}]`);
+  if (out.dtype !== 'f32' || out.numel % dim !== 0) throw new Error(`${op}: expected out as f32 [rows, ${dim}], got ${out.label} (${out.dtype}, ${out.numel} elements)`);
+  const outRows = out.numel / dim;
+  const seen = new Set<number>();
+  for (let j = 0; j < n; j++) {
+    const r = at[j]!;
+    if (r >= outRows || seen.has(r)) throw new Error(`${op}: expected distinct rows < ${outRows}, got ${r} at position ${j}. HINT: fold each row once (sum duplicates first with scatterAddRows)`);
+    seen.add(r);
+  }
+  checkTensor(op, atT, 'u32', n, `at [${n}]`);
+  if (n === 0) return;
+  const params = new Params().u32(n).u32(dim).u32(0).u32(0).u32(0).u32(0).u32(0).done();
+  rec.dispatch(kernel('add_rows_at'), [src, atT, out], Math.ceil((n * dim) / WG), params);
+}
+
+/** The plan of ids that are already distinct and ascending: each its own one-position segment
+ *  (what rowwiseAdam needs when the per-row gradients were summed elsewhere). */
+export function planDistinct(gpu: Gpu, uniqueRows: Uint32Array, rows: number): ScatterPlan {
+  for (let u = 0; u < uniqueRows.length; u++) {
+    if (uniqueRows[u]! >= rows || (u > 0 && uniqueRows[u]! <= uniqueRows[u - 1]!)) throw new Error(`planDistinct: expected ascending distinct ids < ${rows}, got ${uniqueRows[u]} at position ${u}. HINT: use planScatter for ids with repeats`);
+  }
+  return planScatter(gpu, uniqueRows, rows);
 }
