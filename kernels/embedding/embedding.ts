@@ -338,7 +338,10 @@ export function planScatterHost(ids: ArrayLike<number>, rows: number): { uniqueR
 
 /** Sorts positions by row id (stable) and uploads the plan; throws on an id ≥ rows, naming it. */
 export function planScatter(gpu: Gpu, ids: ArrayLike<number>, rows: number): ScatterPlan {
-  const host = planScatterHost(ids, rows);
+  return uploadPlan(gpu, planScatterHost(ids, rows), ids.length);
+}
+
+function uploadPlan(gpu: Gpu, host: ScatterPlan['host'], count: number): ScatterPlan {
   const uniqueRows = gpu.upload(host.uniqueRows, [host.uniqueRows.length], 'u32', 'embedding:plan_unique_rows');
   const segOffsets = gpu.upload(host.segOffsets, [host.segOffsets.length], 'u32', 'embedding:plan_seg_offsets');
   const order = gpu.upload(host.order, [host.order.length], 'u32', 'embedding:plan_order');
@@ -349,7 +352,7 @@ export function planScatter(gpu: Gpu, ids: ArrayLike<number>, rows: number): Sca
     segOffsets,
     order,
     host,
-    count: ids.length,
+    count,
     release() {
       if (released) return;
       released = true;
@@ -406,8 +409,14 @@ export function addRowsAt(rec: Recorder, src: Tensor<'f32'>, atT: Tensor<'u32'>,
 /** The plan of ids that are already distinct and ascending: each its own one-position segment
  *  (what rowwiseAdam needs when the per-row gradients were summed elsewhere). */
 export function planDistinct(gpu: Gpu, uniqueRows: Uint32Array, rows: number): ScatterPlan {
-  for (let u = 0; u < uniqueRows.length; u++) {
+  const n = uniqueRows.length;
+  for (let u = 0; u < n; u++) {
     if (uniqueRows[u]! >= rows || (u > 0 && uniqueRows[u]! <= uniqueRows[u - 1]!)) throw new Error(`planDistinct: expected ascending distinct ids < ${rows}, got ${uniqueRows[u]} at position ${u}. HINT: use planScatter for ids with repeats`);
   }
-  return planScatter(gpu, uniqueRows, rows);
+  // What planScatterHost would return for these ids, without sorting.
+  const order = new Uint32Array(n);
+  const segOffsets = new Uint32Array(n + 1);
+  for (let u = 0; u < n; u++) order[u] = segOffsets[u] = u;
+  segOffsets[n] = n;
+  return uploadPlan(gpu, { uniqueRows, segOffsets, order }, n);
 }
