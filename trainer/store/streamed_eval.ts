@@ -107,8 +107,8 @@ export async function streamedRanks(gpu: Gpu, users: Float32Array, ex: EvalExamp
     let done = 0;
     const host = new Float32Array((chunkRows + Qb) * d);
     // At most one chunk in flight: submit() returns before the GPU runs the work, and every
-    // chunk's upload is staged in host memory until it does; unthrottled, the scan ran far ahead
-    // of the GPU and the staged chunks (33 MB each at 10M items) piled up into gigabytes of RSS.
+    // chunk's upload (33 MB at 10M items) is staged in host memory until it does; unthrottled,
+    // the scan can run ahead of the GPU (10M-item eval: peak RSS 12.06 → 11.30 GB with this).
     let inFlight: Promise<void> | undefined;
     for await (const blk of store.scan(chunkRows)) {
       const n = blk.ids.length, base = blk.ids[0]!;
