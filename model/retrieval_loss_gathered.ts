@@ -26,13 +26,13 @@ export interface GatheredLossResult {
 /** Plans the positions in chunks whose buffers all fit `budget` bytes: the slots and
  *  coefficients (n·K u32/f32), the normalised outputs (n·stride) and the compact table (U rows of
  *  stride). A chunk that turns out to touch too many distinct items is split in halves. */
-function planChunks(ids: Uint32Array, weights: Float32Array, P: number, K: number, stride: number, tableRows: number, shardRows: number, budget: number, coverIds?: Uint32Array): { r0: number; n: number; plan: GatheredPlan }[] {
+function planChunks(ids: Uint32Array, weights: Float32Array, P: number, K: number, stride: number, tableRows: number, shardRows: number, budget: number, coverIds?: Uint32Array): { r0: number; n: number; plan: GatheredPlan; covers: boolean }[] {
   const maxRows = Math.min(Math.floor(budget / (4 * K)), Math.floor(budget / (4 * stride)));
   if (maxRows < 1 || stride * 4 > budget) throw new Error(`retrieval loss: one position's ${K} slots do not fit a ${budget}-byte buffer. HINT: lower numNegatives.`);
-  const out: { r0: number; n: number; plan: GatheredPlan }[] = [];
+  const out: { r0: number; n: number; plan: GatheredPlan; covers: boolean }[] = [];
   const plan = (r0: number, n: number, extra: ArrayLike<number> = []): void => {
     const p = planGatheredSlots(ids.subarray(r0 * K, (r0 + n) * K), K, tableRows, weights.subarray(r0, r0 + n), shardRows, extra);
-    if (p.uniqueIds.length * stride * 4 <= budget) out.push({ r0, n, plan: p });
+    if (p.uniqueIds.length * stride * 4 <= budget) out.push({ r0, n, plan: p, covers: extra.length > 0 });
     else if (extra.length) plan(r0, n); // the cover is only worth having in one chunk
     else if (n === 1) throw new Error(`retrieval loss: one position's ${p.uniqueIds.length} items do not fit a ${budget}-byte buffer. HINT: lower numNegatives.`);
     else { const h = Math.ceil(n / 2); plan(r0, h); plan(r0 + h, n - h); }
@@ -64,7 +64,8 @@ export function gatheredLoss(
   }
   const chunks = planChunks(ids, weightsHost, P, K, gatheredRowStride(d), tableRows, enc.items.shardRows, budget, coverIds);
   const whole = chunks.length === 1;
-  const coversIds = coverIds !== undefined && whole;
+  // Only when the one chunk's plan kept the extras (a tight budget drops them).
+  const coversIds = coverIds !== undefined && whole && (chunks[0]!.covers || coverIds.length === 0);
   const weights = t(gpu.f32(weightsHost, [P], 'loss:weights'));
   const rowLoss = t(gpu.empty([P], 'f32', 'loss:row_loss'));
   const loss = t(gpu.empty([1], 'f32', 'loss:loss'));

@@ -24,7 +24,7 @@ describe('item-table gradient: loss rows covering the input items', () => {
     items[7] = items[1]!;
     const tb = { seqOffsets: Uint32Array.from(ref0.seqOffsets), items, timestamps: Uint32Array.from(ref0.timestamps!), targets: Uint32Array.from(ref0.targets) };
     const enc = await createEncoder(gpu, c, numItems + 1, params);
-    const run = async (lossOpts: { coverIds?: Uint32Array }) => {
+    const run = async (lossOpts: { coverIds?: Uint32Array; denseChunkBytes?: number }) => {
       const rec = gpu.recorder();
       const g = recordGradients(rec, gpu, enc, c, tb, 2, numItems + 1, false, lossOpts);
       await rec.submit();
@@ -44,6 +44,35 @@ describe('item-table gradient: loss rows covering the input items', () => {
     expect(diff).toBe(0);
     // Not vacuous: the gradient rows are non-zero.
     expect(Array.from(new Float32Array(covered.grad.buffer)).some((x) => x !== 0)).toBe(true);
+    enc.release();
+  });
+
+  it('a budget that fits the loss rows but not the input items too: falls back to the general path, same bits', async () => {
+    const numItems = 3000;
+    const c = tinyConfig({ model: 'hstu', attnAlpha: -1, sampledSoftmaxPath: 'gathered', numNegatives: 4, temperature: 0.5 });
+    const rng = new Rng(5);
+    const params = new Map([...randomParams(c, numItems, rng)].map(([k, v]) => [k, Float32Array.from(v)]));
+    const ref0 = randomBatch(rng, [5, 2, 5, 4, 5], numItems, 1);
+    const tb = { seqOffsets: Uint32Array.from(ref0.seqOffsets), items: Uint32Array.from(ref0.items), timestamps: Uint32Array.from(ref0.timestamps!), targets: Uint32Array.from(ref0.targets) };
+    const enc = await createEncoder(gpu, c, numItems + 1, params);
+    const grads = async (lossOpts: Record<string, unknown>) => {
+      const rec = gpu.recorder();
+      const g = recordGradients(rec, gpu, enc, c, tb, 2, numItems + 1, false, lossOpts);
+      await rec.submit();
+      const out = { label: g.itemGrad.label, bits: Array.from(new Uint32Array((await gpu.read(g.itemGrad)).slice(0, g.plan.numUnique * c.dim).buffer)) };
+      g.release();
+      return out;
+    };
+    // 21 positions × 5 slots: ≤ 105 loss rows, ≤ 21 more input rows; a compact row is 8 floats
+    // (32 bytes). Budgets from 60 to 130 rows cross both thresholds.
+    const labels = new Set<string>();
+    for (let rows = 60; rows <= 130; rows += 2) {
+      const covered = await grads({ denseChunkBytes: rows * 32 });
+      const general = await grads({ denseChunkBytes: rows * 32, coverIds: undefined });
+      expect(covered.bits, `budget ${rows} rows`).toEqual(general.bits);
+      labels.add(covered.label);
+    }
+    expect([...labels].sort()).toEqual(['loss:item_grads', 'train:item_grad']);
     enc.release();
   });
 });
