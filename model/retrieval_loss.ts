@@ -33,6 +33,9 @@ export interface RetrievalLoss {
   /** Gradient rows for the item table ([itemIds.length, d]) and their ids: positives, then negatives. */
   itemGrads: Tensor<'f32'>;
   itemIds: Uint32Array;
+  /** Set by the gathered path when itemIds are distinct, ascending and include every id of
+   *  `opts.coverIds`: itemGrads is then already summed per row. */
+  coversIds?: boolean;
   release(): void;
 }
 
@@ -52,6 +55,10 @@ export interface RetrievalLossOptions {
   catalogueRows?: number;
   /** Maps drawn negative ids to rows of enc.items (cache slots); targets arrive mapped already. */
   mapIds?: (ids: Uint32Array) => Uint32Array;
+  /** Rows of enc.items the caller will update too (the batch's input items): the gathered path
+   *  adds them to its item set (zero loss gradient where no slot names them), so its per-row
+   *  gradients cover every touched row and the caller needs no scatter over them. */
+  coverIds?: Uint32Array;
 }
 
 /**
@@ -85,7 +92,7 @@ export function recordRetrievalLoss(rec: Recorder, gpu: Gpu, enc: Encoder, out: 
     if (opts.mapIds && c.inBatchNegatives > 0) throw new Error('retrieval loss: in-batch negatives are not supported with a device cache in front of the table yet. HINT: use --inBatchNegatives=0 with --embeddingStore=host.');
     const neg = drawNegatives(c, step, Math.max(b.L, 1), rows, targets.length ? targets : [0]);
     const inCache = opts.mapIds ? { ...neg, ids: opts.mapIds(neg.ids) } : neg;
-    return gatheredLoss(rec, gpu, enc, out, b, targets, c, inCache, denseBudget(gpu, opts.denseChunkBytes));
+    return gatheredLoss(rec, gpu, enc, out, b, targets, c, inCache, denseBudget(gpu, opts.denseChunkBytes), opts.coverIds);
   }
   return perPositionLoss(rec, gpu, enc, out, b, targets, c, step, opts);
 }

@@ -17,29 +17,34 @@ export interface GatheredLossResult {
   dOut: Tensor<'f32'>;
   itemGrads: Tensor<'f32'>;
   itemIds: Uint32Array;
+  /** True when itemIds are distinct, ascending and include every id of `coverIds` (one chunk):
+   *  itemGrads is then already the summed loss gradient per row (see trainer/item_gradients). */
+  coversIds?: boolean;
   release(): void;
 }
 
 /** Plans the positions in chunks whose buffers all fit `budget` bytes: the slots and
  *  coefficients (n·K u32/f32), the normalised outputs (n·stride) and the compact table (U rows of
  *  stride). A chunk that turns out to touch too many distinct items is split in halves. */
-function planChunks(ids: Uint32Array, weights: Float32Array, P: number, K: number, stride: number, tableRows: number, shardRows: number, budget: number): { r0: number; n: number; plan: GatheredPlan }[] {
+function planChunks(ids: Uint32Array, weights: Float32Array, P: number, K: number, stride: number, tableRows: number, shardRows: number, budget: number, coverIds?: Uint32Array): { r0: number; n: number; plan: GatheredPlan; covers: boolean }[] {
   const maxRows = Math.min(Math.floor(budget / (4 * K)), Math.floor(budget / (4 * stride)));
   if (maxRows < 1 || stride * 4 > budget) throw new Error(`retrieval loss: one position's ${K} slots do not fit a ${budget}-byte buffer. HINT: lower numNegatives.`);
-  const out: { r0: number; n: number; plan: GatheredPlan }[] = [];
-  const plan = (r0: number, n: number): void => {
-    const p = planGatheredSlots(ids.subarray(r0 * K, (r0 + n) * K), K, tableRows, weights.subarray(r0, r0 + n), shardRows);
-    if (p.uniqueIds.length * stride * 4 <= budget) out.push({ r0, n, plan: p });
+  const out: { r0: number; n: number; plan: GatheredPlan; covers: boolean }[] = [];
+  const plan = (r0: number, n: number, extra: ArrayLike<number> = []): void => {
+    const p = planGatheredSlots(ids.subarray(r0 * K, (r0 + n) * K), K, tableRows, weights.subarray(r0, r0 + n), shardRows, extra);
+    if (p.uniqueIds.length * stride * 4 <= budget) out.push({ r0, n, plan: p, covers: extra.length > 0 });
+    else if (extra.length) plan(r0, n); // the cover is only worth having in one chunk
     else if (n === 1) throw new Error(`retrieval loss: one position's ${p.uniqueIds.length} items do not fit a ${budget}-byte buffer. HINT: lower numNegatives.`);
     else { const h = Math.ceil(n / 2); plan(r0, h); plan(r0 + h, n - h); }
   };
-  for (let r0 = 0; r0 < P; r0 += maxRows) plan(r0, Math.min(maxRows, P - r0));
+  if (coverIds && P <= maxRows) plan(0, P, coverIds);
+  else for (let r0 = 0; r0 < P; r0 += maxRows) plan(r0, Math.min(maxRows, P - r0));
   return out;
 }
 
 export function gatheredLoss(
   rec: Recorder, gpu: Gpu, enc: Encoder, out: Tensor<'f32'>, b: GpuBatch, targets: Uint32Array, c: Config,
-  neg: StepNegatives, budget: number,
+  neg: StepNegatives, budget: number, coverIds?: Uint32Array,
 ): GatheredLossResult {
   const d = enc.items.dim;
   const tableRows = enc.items.rows;
@@ -57,8 +62,10 @@ export function gatheredLoss(
     ids[r * K] = targets[r]!;
     ids.set(neg.ids.subarray(r * R, (r + 1) * R), r * K + 1);
   }
-  const chunks = planChunks(ids, weightsHost, P, K, gatheredRowStride(d), tableRows, enc.items.shardRows, budget);
+  const chunks = planChunks(ids, weightsHost, P, K, gatheredRowStride(d), tableRows, enc.items.shardRows, budget, coverIds);
   const whole = chunks.length === 1;
+  // Only when the one chunk's plan kept the extras (a tight budget drops them).
+  const coversIds = coverIds !== undefined && whole && (chunks[0]!.covers || coverIds.length === 0);
   const weights = t(gpu.f32(weightsHost, [P], 'loss:weights'));
   const rowLoss = t(gpu.empty([P], 'f32', 'loss:row_loss'));
   const loss = t(gpu.empty([1], 'f32', 'loss:loss'));
@@ -101,5 +108,5 @@ export function gatheredLoss(
     u0 += U;
   }
   weightedMeanLoss(rec, rowLoss, weights, loss);
-  return { loss, dOut, itemGrads, itemIds, release: () => owned.splice(0).forEach((x) => x.release()) };
+  return { loss, dOut, itemGrads, itemIds, coversIds, release: () => owned.splice(0).forEach((x) => x.release()) };
 }

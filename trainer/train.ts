@@ -4,7 +4,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createGpu, type Gpu, type Recorder, type Tensor } from '../kernels/gpu/index.js';
-import { planScatter, scatterAddRows, type ScatterPlan } from '../kernels/embedding/embedding.js';
+import type { ScatterPlan } from '../kernels/embedding/embedding.js';
+import { itemTableGradients } from './item_gradients.js';
 import { rowwiseAdam } from '../kernels/optim/optim.js';
 import { uploadBatch } from '../model/batch.js';
 import { validateConfig, type Config } from '../model/config.js';
@@ -294,27 +295,18 @@ export interface RecordedGradients {
 export function recordGradients(rec: Recorder, gpu: Gpu, enc: Encoder, c: Config, tb: HostTrainBatch, step: number, tableRows: number, train = true, lossOpts: RetrievalLossOptions = {}): RecordedGradients {
   const b = uploadBatch(gpu, { ...tb, nextTimestamps: tb.targetTimestamps && lastOfEachSequence(tb.seqOffsets, tb.targetTimestamps) }, c.maxLen, tableRows);
   const f = enc.forward(rec, b, { train, seed: (c.seed * 1000003 + step) >>> 0 });
-  const lossOut = recordRetrievalLoss(rec, gpu, enc, f.out, b, tb.targets, c, step, lossOpts);
+  // The gathered loss covers the input items too unless the caller said otherwise (tests compare).
+  const opts = 'coverIds' in lossOpts ? lossOpts : { ...lossOpts, coverIds: tb.items };
+  const lossOut = recordRetrievalLoss(rec, gpu, enc, f.out, b, tb.targets, c, step, opts);
   const bw = enc.backward(rec, f, lossOut.dOut);
   // Item-table gradient: input rows, positives and negatives, summed per row deterministically.
-  const d = enc.items.dim;
-  const rows = lossOut.itemIds.length + b.L;
-  const gradRows = gpu.empty([rows, d], 'f32', 'train:item_grad_rows');
-  rec.copy(bw.dItemRows, gradRows, b.L * d * 4);
-  rec.copy(lossOut.itemGrads, gradRows, lossOut.itemIds.length * d * 4, 0, b.L * d * 4);
-  const ids = new Uint32Array(rows);
-  ids.set(tb.items, 0);
-  ids.set(lossOut.itemIds, b.L);
-  const plan = planScatter(gpu, ids, tableRows);
-  const itemGrad = gpu.empty([plan.numUnique, d], 'f32', 'train:item_grad');
-  scatterAddRows(rec, plan, gradRows, d, itemGrad);
+  const ig = itemTableGradients(rec, gpu, tb.items, bw.dItemRows, lossOut, enc.items.dim, tableRows);
   return {
     loss: lossOut.loss,
-    plan,
-    itemGrad,
+    plan: ig.plan,
+    itemGrad: ig.itemGrad,
     release() {
-      [gradRows, itemGrad].forEach((t) => t.release());
-      plan.release();
+      ig.release();
       lossOut.release();
       bw.release();
       f.release();

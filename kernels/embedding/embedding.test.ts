@@ -3,7 +3,7 @@ import { createGpu, type Gpu } from '../gpu/index.js';
 import { expectClose } from '../testing/compare.js';
 import { poison } from '../testing/poison.js';
 import { Rng } from '../testing/rng.js';
-import { EmbeddingTable, gatherRows, planScatter, planScatterHost, roundBf16, scatterAddRows, uploadIds, type EmbeddingStorage, type ScatterVariant } from './embedding.js';
+import { addRowsAt, EmbeddingTable, gatherRows, planDistinct, planScatter, planScatterHost, roundBf16, scatterAddRows, uploadIds, type EmbeddingStorage, type ScatterVariant } from './embedding.js';
 import { gatherRef, scatterAbsRef, scatterAddRef } from './embedding.ref.js';
 
 let gpu: Gpu;
@@ -147,6 +147,22 @@ describe('planScatter + scatterAddRows', () => {
     expect(() => planScatter(gpu, [1, -1], 6)).toThrow(/got -1 at position 1/);
   });
 
+  it.each([1, 7, 65_536, 65_537, 1_000_001, 2 ** 32])('plan at %i rows equals a comparison sort of (id, position)', (rows) => {
+    const rng = new Rng(rows % 1000);
+    for (const n of [0, 1, 5, 3000]) {
+      // Many repeats (ids drawn from a few values) and ids near the top of the range.
+      const pool = Array.from({ length: 40 }, () => Math.min(rows - 1, Math.floor(rng.next() * rows)));
+      pool.push(rows - 1, 0);
+      const ids = Array.from({ length: n }, () => pool[Math.floor(rng.next() * pool.length)]!);
+      const p = planScatterHost(ids, rows);
+      const ref = ids.map((id, i) => [id, i] as const).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+      expect(Array.from(p.order)).toEqual(ref.map(([, i]) => i));
+      const uniq = [...new Set(ref.map(([id]) => id))];
+      expect(Array.from(p.uniqueRows)).toEqual(uniq);
+      expect(Array.from(p.segOffsets)).toEqual([...uniq.map((u) => ref.findIndex(([id]) => id === u)), n]);
+    }
+  });
+
   it.each(DIMS)('dim %i: random ids, one id 5000 times, counts 0 and 1; both variants, deterministic', async (dim) => {
     const rng = new Rng(300 + dim);
     const repeated = Uint32Array.from({ length: 5200 }, (_, i) => (i % 26 === 25 ? rng.int(0, ROWS - 1) : 11));
@@ -204,5 +220,58 @@ describe('planScatter + scatterAddRows', () => {
     expect(() => scatterAddRows(gpu.recorder(), plan, grads, 5, grads, 'bogus' as ScatterVariant)).toThrow(/expected variant/);
     plan.release();
     grads.release();
+  });
+});
+
+describe('addRowsAt', () => {
+  it.each([1, 7, 64, 65])('dim %i: adds src rows into the named rows, leaves every other row bit-identical', async (dim) => {
+    const rng = new Rng(dim);
+    const outRows = 301;
+    // Distinct rows in no particular order, the last row included; a NaN in src stays NaN.
+    const at = Uint32Array.from([300, 5, 0, 17, 299, 42, 123]);
+    const src = rng.f32(at.length * dim);
+    src[dim + (dim > 1 ? 1 : 0)] = NaN;
+    const base = rng.f32(outRows * dim);
+    base[3 * dim] = NaN; // an untouched NaN stays
+    const srcT = gpu.upload(src, [at.length, dim], 'f32', 'src');
+    const atT = gpu.upload(at, [at.length], 'u32', 'at');
+    const out = gpu.upload(base, [outRows, dim], 'f32', 'out');
+    const rec = gpu.recorder();
+    addRowsAt(rec, srcT, atT, at, dim, out);
+    await rec.run();
+    const got = new Uint32Array((await gpu.read(out)).buffer);
+    const want = Float32Array.from(base);
+    at.forEach((r, j) => { for (let c = 0; c < dim; c++) want[r * dim + c] = Math.fround(src[j * dim + c]! + base[r * dim + c]!); });
+    const wantBits = new Uint32Array(want.buffer);
+    let bad = 0;
+    for (let i = 0; i < wantBits.length; i++) {
+      const nanBoth = Number.isNaN(want[i]) && Number.isNaN(new Float32Array(got.buffer)[i]);
+      if (!nanBoth && got[i] !== wantBits[i]) bad++;
+    }
+    expect(bad).toBe(0);
+    expect(Number.isNaN(new Float32Array(got.buffer)[5 * dim + (dim > 1 ? 1 : 0)])).toBe(true);
+    [srcT, atT, out].forEach((t) => t.release());
+  });
+
+  it('rejects repeated or out-of-range rows', () => {
+    const src = gpu.empty([2, 3], 'f32', 'src');
+    const out = gpu.empty([4, 3], 'f32', 'out');
+    const atT = gpu.empty([2], 'u32', 'at');
+    expect(() => addRowsAt(gpu.recorder(), src, atT, Uint32Array.of(1, 1), 3, out)).toThrow(/expected distinct rows < 4, got 1 at position 1/);
+    expect(() => addRowsAt(gpu.recorder(), src, atT, Uint32Array.of(1, 4), 3, out)).toThrow(/got 4 at position 1/);
+    [src, out, atT].forEach((t) => t.release());
+  });
+});
+
+describe('planDistinct', () => {
+  it('plans ascending distinct ids as one-position segments; refuses anything else', () => {
+    const p = planDistinct(gpu, Uint32Array.of(0, 4, 9), 10);
+    expect(Array.from(p.host.uniqueRows)).toEqual([0, 4, 9]);
+    expect(Array.from(p.host.segOffsets)).toEqual([0, 1, 2, 3]);
+    expect(Array.from(p.host.order)).toEqual([0, 1, 2]);
+    p.release();
+    expect(() => planDistinct(gpu, Uint32Array.of(0, 4, 4), 10)).toThrow(/expected ascending distinct ids < 10, got 4 at position 2/);
+    expect(() => planDistinct(gpu, Uint32Array.of(3, 2), 10)).toThrow(/got 2 at position 1/);
+    expect(() => planDistinct(gpu, Uint32Array.of(10), 10)).toThrow(/got 10 at position 0/);
   });
 });

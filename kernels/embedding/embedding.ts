@@ -19,7 +19,7 @@ export function wgslSections(text: string): Map<string, string> {
 }
 const SECTIONS = wgslSections(WGSL);
 
-function kernel(name: 'gather' | 'scatter_seg' | 'scatter_naive', defines: Record<string, string | number | boolean> = {}): KernelSource {
+function kernel(name: 'gather' | 'scatter_seg' | 'scatter_naive' | 'add_rows_at', defines: Record<string, string | number | boolean> = {}): KernelSource {
   return { name: `embedding_${name}`, wgsl: SECTIONS.get(name)!, defines: { WG, ...defines } };
 }
 
@@ -300,40 +300,48 @@ export interface ScatterPlan {
   release(): void;
 }
 
-/** CPU half of planScatter: stable counting sort of positions by row id. */
+/** CPU half of planScatter: stable sort of positions by row id. An LSD radix sort on typed
+ *  arrays (digits of ≤ 16 bits, as many passes as the ids' bit width needs): O(count) whatever
+ *  the table size, where a comparison sort of ~400k ids per step cost hundreds of ms. */
 export function planScatterHost(ids: ArrayLike<number>, rows: number): { uniqueRows: Uint32Array; segOffsets: Uint32Array; order: Uint32Array } {
   checkIds(ids, rows, 'planScatter ids');
+  if (rows > 2 ** 32) throw new Error(`planScatter: expected rows ≤ 2^32 (u32 ids), got ${rows}. HINT: shard the table.`);
   const n = ids.length;
-  // Sort (id, position) pairs; positions break ties so the order is stable.
-  // Sort keys id·n + position (exact in float64 while rows·n < 2^53): native numeric sort, and
-  // positions break ties so the order is stable.
-  if (rows * n >= 2 ** 53) throw new Error(`planScatter: expected rows · ids < 2^53, got ${rows} · ${n}`);
-  const sorted = new Float64Array(n);
-  for (let i = 0; i < n; i++) sorted[i] = ids[i]! * n + i;
-  sorted.sort();
-  const order = new Uint32Array(n);
-  const keys = new Uint32Array(n); // keys[k] = id of the k-th sorted position
-  for (let k = 0; k < n; k++) {
-    const id = Math.floor(sorted[k]! / n);
-    keys[k] = id;
-    order[k] = sorted[k]! - id * n;
+  const keys = Uint32Array.from(ids);
+  let order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  const bits = Math.max(1, Math.ceil(Math.log2(Math.max(2, rows))));
+  const passes = Math.ceil(bits / 16);
+  const width = Math.ceil(bits / passes);
+  const mask = (1 << width) - 1;
+  const counts = new Uint32Array((1 << width) + 1);
+  let spare = new Uint32Array(n);
+  for (let p = 0, shift = 0; p < passes; p++, shift += width) {
+    counts.fill(0);
+    for (let k = 0; k < n; k++) counts[((keys[order[k]!]! >>> shift) & mask) + 1]!++;
+    for (let b = 0; b < mask + 1; b++) counts[b + 1]! += counts[b]!;
+    // Each pass is stable, so equal ids keep ascending positions.
+    for (let k = 0; k < n; k++) { const i = order[k]!; spare[counts[(keys[i]! >>> shift) & mask]!++] = i; }
+    [order, spare] = [spare, order];
   }
-  const uniq: number[] = [];
-  const seg: number[] = [];
-  for (let k = 0; k < n; k++) {
-    const id = keys[k]!;
-    if (k === 0 || id !== keys[k - 1]) {
-      uniq.push(id);
-      seg.push(k);
-    }
+  let numUnique = 0;
+  for (let k = 0; k < n; k++) if (k === 0 || keys[order[k]!] !== keys[order[k - 1]!]) numUnique++;
+  const uniqueRows = new Uint32Array(numUnique);
+  const segOffsets = new Uint32Array(numUnique + 1);
+  for (let k = 0, u = 0; k < n; k++) {
+    const id = keys[order[k]!]!;
+    if (k === 0 || id !== keys[order[k - 1]!]) { uniqueRows[u] = id; segOffsets[u++] = k; }
   }
-  seg.push(n);
-  return { uniqueRows: Uint32Array.from(uniq), segOffsets: Uint32Array.from(seg), order };
+  segOffsets[numUnique] = n;
+  return { uniqueRows, segOffsets, order };
 }
 
 /** Sorts positions by row id (stable) and uploads the plan; throws on an id ≥ rows, naming it. */
 export function planScatter(gpu: Gpu, ids: ArrayLike<number>, rows: number): ScatterPlan {
-  const host = planScatterHost(ids, rows);
+  return uploadPlan(gpu, planScatterHost(ids, rows), ids.length);
+}
+
+function uploadPlan(gpu: Gpu, host: ScatterPlan['host'], count: number): ScatterPlan {
   const uniqueRows = gpu.upload(host.uniqueRows, [host.uniqueRows.length], 'u32', 'embedding:plan_unique_rows');
   const segOffsets = gpu.upload(host.segOffsets, [host.segOffsets.length], 'u32', 'embedding:plan_seg_offsets');
   const order = gpu.upload(host.order, [host.order.length], 'u32', 'embedding:plan_order');
@@ -344,7 +352,7 @@ export function planScatter(gpu: Gpu, ids: ArrayLike<number>, rows: number): Sca
     segOffsets,
     order,
     host,
-    count: ids.length,
+    count,
     release() {
       if (released) return;
       released = true;
@@ -371,4 +379,44 @@ export function scatterAddRows(rec: Recorder, plan: ScatterPlan, grads: Tensor<'
   if (variant === 'segmented') rec.dispatch(kernel('scatter_seg', { CH }), bindings, Math.ceil((plan.numUnique * Math.ceil(dim / CH)) / WG), params);
   else if (variant === 'naive') rec.dispatch(kernel('scatter_naive'), bindings, Math.ceil(plan.numUnique / WG), params);
   else throw new Error(`${op}: expected variant 'segmented' or 'naive', got ${String(variant)}`);
+}
+
+/**
+ * out[at[j], :] += src[j, :] for j < at.length (in place; other rows of out untouched). The rows
+ * `at` must be distinct and < out's rows (checked here): one writer per element, deterministic.
+ * Used to fold a few summed gradient rows into a larger per-row gradient (trainer/item_gradients).
+ * `atT` is `at` on the device (the caller uploads and releases it after the submit).
+ */
+export function addRowsAt(rec: Recorder, src: Tensor<'f32'>, atT: Tensor<'u32'>, at: Uint32Array, dim: number, out: Tensor<'f32'>): void {
+  const op = 'addRowsAt';
+  if (!Number.isInteger(dim) || dim < 1) throw new Error(`${op}: expected dim ≥ 1, got ${dim}`);
+  const n = at.length;
+  checkTensor(op, src, 'f32', n * dim, `src [${n}, ${dim}]`);
+  if (out.dtype !== 'f32' || out.numel % dim !== 0) throw new Error(`${op}: expected out as f32 [rows, ${dim}], got ${out.label} (${out.dtype}, ${out.numel} elements)`);
+  const outRows = out.numel / dim;
+  const seen = new Set<number>();
+  for (let j = 0; j < n; j++) {
+    const r = at[j]!;
+    if (r >= outRows || seen.has(r)) throw new Error(`${op}: expected distinct rows < ${outRows}, got ${r} at position ${j}. HINT: fold each row once (sum duplicates first with scatterAddRows)`);
+    seen.add(r);
+  }
+  checkTensor(op, atT, 'u32', n, `at [${n}]`);
+  if (n === 0) return;
+  const params = new Params().u32(n).u32(dim).u32(0).u32(0).u32(0).u32(0).u32(0).done();
+  rec.dispatch(kernel('add_rows_at'), [src, atT, out], Math.ceil((n * dim) / WG), params);
+}
+
+/** The plan of ids that are already distinct and ascending: each its own one-position segment
+ *  (what rowwiseAdam needs when the per-row gradients were summed elsewhere). */
+export function planDistinct(gpu: Gpu, uniqueRows: Uint32Array, rows: number): ScatterPlan {
+  const n = uniqueRows.length;
+  for (let u = 0; u < n; u++) {
+    if (uniqueRows[u]! >= rows || (u > 0 && uniqueRows[u]! <= uniqueRows[u - 1]!)) throw new Error(`planDistinct: expected ascending distinct ids < ${rows}, got ${uniqueRows[u]} at position ${u}. HINT: use planScatter for ids with repeats`);
+  }
+  // What planScatterHost would return for these ids, without sorting.
+  const order = new Uint32Array(n);
+  const segOffsets = new Uint32Array(n + 1);
+  for (let u = 0; u < n; u++) order[u] = segOffsets[u] = u;
+  segOffsets[n] = n;
+  return uploadPlan(gpu, { uniqueRows, segOffsets, order }, n);
 }

@@ -117,3 +117,21 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     out[u * dim + c] = acc;
   }
 }
+
+// ==== kernel: add_rows_at ====
+// out[at[j], c] = src[j, c] + out[at[j], c]   for j < n, c < dim; the rows at[j] are distinct
+// (checked on the host), so every element has one writer: deterministic, no atomics.
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read> at: array<u32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size({{WG}})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let e = linear_id(wid, nwg, lid);
+  let dim = params.dim;
+  if (e >= params.n * dim) { return; }
+  let j = e / dim;
+  let c = e - j * dim;
+  let o = at[j] * dim + c;
+  out[o] = src[e] + out[o];
+}

@@ -49,6 +49,30 @@ describe('sum_squares', () => {
     out.release();
   });
 
+  it('large tensors (split over workgroups): float64 to f32 accuracy, deterministic, NaN/Inf in any span', async () => {
+    // 65,537 (two spans), 3,000,001 (256 spans of uneven fill) and back to back in one recorder,
+    // so the shared partials buffer is reused between sums.
+    const sizes = [65_537, 3_000_001, 1_000_003];
+    const rng = new Rng(9);
+    const xs = sizes.map((n) => rng.f32(n, -2, 2));
+    const bad: [number, number, number][] = [[1, 2_999_999, NaN], [1, 1_500_000, Infinity], [0, 65_536, -Infinity], [2, 0, NaN]];
+    const xsBad = bad.map(([k, i, v]) => { const x = Float32Array.from(xs[k]!); x[i] = v; return x; });
+    const all = [...xs, ...xs, ...xsBad];
+    const out = gpu.empty([all.length], 'f32', 'out');
+    poison(gpu, out);
+    const ts = all.map((x) => gpu.f32(x, [x.length], 'x'));
+    const rec = gpu.recorder();
+    ts.forEach((t, k) => sumSquares(rec, t, out, k));
+    await rec.submit();
+    const got = await gpu.read(out);
+    expectClose('sumsq large', got.subarray(0, sizes.length), xs.map(ref), { atol: 0, rtol: 1e-5 });
+    const bits = new Uint32Array(got.buffer);
+    for (let k = 0; k < sizes.length; k++) expect(bits[sizes.length + k]).toBe(bits[k]);
+    expect(Array.from(got.subarray(2 * sizes.length), (v) => (Number.isNaN(v) ? 'NaN' : v))).toEqual(['NaN', Infinity, Infinity, 'NaN']);
+    ts.forEach((t) => t.release());
+    out.release();
+  });
+
   it('rejects bad slots and counts', () => {
     const x = gpu.f32([1, 2]), out = gpu.empty([1], 'f32', 'out');
     expect(() => sumSquares(gpu.recorder(), x, out, 1)).toThrow(/slot/);

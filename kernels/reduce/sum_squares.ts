@@ -1,9 +1,16 @@
 // Host for sum_squares.wgsl: out[slot] = Σ x², one workgroup per tensor (a divergence probe).
 import { readFileSync } from 'node:fs';
-import { Params, type Binding, type KernelSource, type Recorder, type Tensor } from '../gpu/index.js';
+import { Params, type Binding, type Gpu, type KernelSource, type Recorder, type Tensor } from '../gpu/index.js';
 
 const WG = 256;
-const KERNEL: KernelSource = { name: 'sum_squares', wgsl: readFileSync(new URL('./sum_squares.wgsl', import.meta.url), 'utf8'), defines: { WG } };
+/** Elements per workgroup above which a sum is split over several workgroups, and their cap. */
+const PER_WG = 1 << 16;
+const MAX_WG = 256;
+// Partials of a split sum, one small buffer per device: each split is two dispatches in a row of
+// one recorder (WebGPU orders them), so later sums may reuse it.
+const partialsOf = new WeakMap<Gpu, Tensor<'f32'>>();
+const KERNEL: KernelSource = { name: 'sum_squares', wgsl: readFileSync(new URL('./sum_squares.wgsl', import.meta.url), 'utf8'), defines: { WG, SQUARE: true } };
+const SUM: KernelSource = { ...KERNEL, name: 'sum_squares_partials', defines: { WG, SQUARE: false } };
 
 /**
  * Records out[slot] = Σ_{i < n} x[i]² (NaN if any x[i] is NaN, +Inf if any is ±Inf). `x` is a
@@ -22,5 +29,15 @@ export function sumSquares(rec: Recorder, x: Tensor<'f32'> | GPUBuffer, out: Ten
     rec.gpu.write(out, Float32Array.of(0), slot * 4);
     return;
   }
-  rec.dispatch(KERNEL, [x as Binding, out], 1, new Params().u32(count).u32(slot).done());
+  const groups = Math.min(MAX_WG, Math.ceil(count / PER_WG));
+  if (groups <= 1) {
+    rec.dispatch(KERNEL, [x as Binding, out], 1, new Params().u32(count).u32(slot).u32(count).done());
+    return;
+  }
+  let partials = partialsOf.get(rec.gpu);
+  if (!partials) partialsOf.set(rec.gpu, (partials = rec.gpu.empty([MAX_WG], 'f32', 'sum_squares:partials')));
+  const span = Math.ceil(count / groups);
+  rec.dispatch(KERNEL, [x as Binding, partials], Math.ceil(count / span), new Params().u32(count).u32(0).u32(span).done());
+  const g = Math.ceil(count / span);
+  rec.dispatch(SUM, [partials, out], 1, new Params().u32(g).u32(slot).u32(g).done());
 }

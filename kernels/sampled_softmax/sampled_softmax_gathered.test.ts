@@ -124,6 +124,17 @@ describe('planGatheredSlots', () => {
     expect([...plan.slots].map((l) => plan.uniqueIds[l])).toEqual([9, 1, 5, 1, 8, 3]);
   });
 
+  it('extra ids join the distinct ids with empty segments; a bad one is refused, scratch clean', () => {
+    // rows (K = 2): [5 | 7], [7 | 9]; extras 3, 7 (already there), 3 again, 0
+    const plan = planGatheredSlots(Uint32Array.from([5, 7, 7, 9]), 2, 10, undefined, 10, [3, 7, 3, 0]);
+    expect([...plan.uniqueIds]).toEqual([0, 3, 5, 7, 9]);
+    expect([...plan.slots].map((l) => plan.uniqueIds[l])).toEqual([5, 7, 7, 9]);
+    expect([...plan.segOffsets]).toEqual([0, 0, 0, 1, 3, 4]);
+    expect([...plan.order]).toEqual([0, 1, 2, 3]);
+    expect(() => planGatheredSlots(Uint32Array.from([5, 7]), 2, 10, undefined, 10, [4, 10])).toThrow(/extra ids in \[0, 10\), got 10 at position 1.*HINT/);
+    expect([...planGatheredSlots(Uint32Array.from([2, 1]), 2, 10).uniqueIds]).toEqual([1, 2]);
+  });
+
   it('rejects an id outside the table and leaves its scratch clean', () => {
     expect(() => planGatheredSlots(Uint32Array.from([1, 2, 10]), 3, 10)).toThrow(/got 10 at slot 2.*HINT/);
     const plan = planGatheredSlots(Uint32Array.from([2, 1, 1]), 3, 10);

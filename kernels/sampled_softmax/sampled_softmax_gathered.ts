@@ -65,9 +65,11 @@ let localOf = new Int32Array(0);
  * Plans P rows of K slots (`ids` [P·K], slot 0 of a row its positive, the rest its negatives),
  * ids < numRows. `weights` [P] (absent: all 1) drops rows of weight 0 from the item gradient.
  * `shardRows` (default: one shard) groups the distinct ids by table shard, so each shard's rows
- * are gathered by one dispatch over its own run.
+ * are gathered by one dispatch over its own run. `extraIds` (ids < numRows, repeats allowed) join
+ * uniqueIds without any slot: their segments are empty, so their item gradient is zero. The
+ * trainer passes the batch's input items so the loss's rows cover every row the step updates.
  */
-export function planGatheredSlots(ids: Uint32Array, K: number, numRows: number, weights?: ArrayLike<number>, shardRows = numRows): GatheredPlan {
+export function planGatheredSlots(ids: Uint32Array, K: number, numRows: number, weights?: ArrayLike<number>, shardRows = numRows, extraIds: ArrayLike<number> = []): GatheredPlan {
   if (!Number.isInteger(K) || K < 1) throw new Error(`planGatheredSlots: expected an integer K ≥ 1 (slots per row), got ${K}`);
   if (ids.length % K !== 0) throw new Error(`planGatheredSlots: expected P·K ids for K = ${K}, got ${ids.length}`);
   const P = ids.length / K;
@@ -79,7 +81,7 @@ export function planGatheredSlots(ids: Uint32Array, K: number, numRows: number, 
     localOf.fill(-1);
   }
   const first = new Uint32Array(ids.length);
-  const seen = new Uint32Array(Math.min(ids.length, numRows));
+  const seen = new Uint32Array(Math.min(ids.length + extraIds.length, numRows));
   let U = 0;
   for (let i = 0; i < ids.length; i++) {
     const id = ids[i]!;
@@ -94,6 +96,17 @@ export function planGatheredSlots(ids: Uint32Array, K: number, numRows: number, 
       seen[l] = id;
     }
     first[i] = l;
+  }
+  for (let j = 0; j < extraIds.length; j++) {
+    const id = extraIds[j]!;
+    if (!(Number.isInteger(id) && id >= 0 && id < numRows)) {
+      for (let u = 0; u < U; u++) localOf[seen[u]!] = -1;
+      throw new Error(`planGatheredSlots: expected extra ids in [0, ${numRows}), got ${id} at position ${j}. HINT: the table must hold every id the rows name.`);
+    }
+    if (localOf[id]! < 0) {
+      localOf[id] = U;
+      seen[U++] = id;
+    }
   }
   // Ascending id order (hence grouped by shard): the table's rows are then read, and later
   // updated, in address order.
