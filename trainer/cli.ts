@@ -26,6 +26,11 @@ ${Object.entries(SYNTHETIC_KNOBS).map(([k, v]) => `                        ${k}:
                       of --deviceCacheRows rows (0 = auto; ≥ the rows one step touches, ≤ the table);
                       checkpoints then write <name>.stepN.rows beside <name>.hstu (keep them together);
                       --evalMaxUsers=n evaluates exact full ranking on the first n users only
+  --store redis       the item table on a Redis Cluster (same as --embeddingStore=redis), the device
+                      cache in front; dirty rows written back on eviction, every --storeWriteBackSteps
+                      steps, and at checkpoints; the run's table is dropped at the end (the
+                      checkpoint's rows file keeps the rows). Start a local cluster: npm run cluster -- start
+  --redis <host:port> a node of the cluster (same as --redisAddress; default 127.0.0.1:7100)
   --format <fmt>      ${FORMATS.join(' | ')} (default auto)
   --csv-user/--csv-item/--csv-time <column>, --csv-delimiter <c>   columns for --format csv
   --config <file>     JSON config (see trainer/configs/); keys as below
@@ -44,7 +49,7 @@ interface Parsed {
   overrides: string[];
 }
 
-const VALUE_FLAGS = ['data', 'synthetic', 'format', 'config', 'out', 'resume', 'checkpoint', 'max-steps', 'ranks', 'csv-user', 'csv-item', 'csv-time', 'csv-rating', 'csv-delimiter'];
+const VALUE_FLAGS = ['store', 'redis', 'data', 'synthetic', 'format', 'config', 'out', 'resume', 'checkpoint', 'max-steps', 'ranks', 'csv-user', 'csv-item', 'csv-time', 'csv-rating', 'csv-delimiter'];
 
 export function parseArgs(args: string[]): Parsed {
   const flags = new Map<string, string>();
@@ -85,7 +90,9 @@ export async function loadData(flags: Map<string, string>, c?: Config): Promise<
 
 export function buildConfig(flags: Map<string, string>, overrides: string[]): Config {
   const base = flags.has('config') ? loadConfigFile(flags.get('config')!) : defaultConfig;
-  return applyOverrides(base, parseOverrides(overrides) as Record<string, unknown>, ' on the command line');
+  // --store / --redis are short forms of --embeddingStore / --redisAddress (issue 19's commands).
+  const short = [...(flags.has('store') ? [`--embeddingStore=${flags.get('store')}`] : []), ...(flags.has('redis') ? [`--redisAddress=${flags.get('redis')}`] : [])];
+  return applyOverrides(base, parseOverrides([...short, ...overrides]) as Record<string, unknown>, ' on the command line');
 }
 
 function fmtRow(name: string, r: EvalRecord): string {
