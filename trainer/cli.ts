@@ -31,6 +31,10 @@ ${Object.entries(SYNTHETIC_KNOBS).map(([k, v]) => `                        ${k}:
                       steps, and at checkpoints; the run's table is dropped at the end (the
                       checkpoint's rows file keeps the rows). Start a local cluster: npm run cluster -- start
   --redis <host:port> a node of the cluster (same as --redisAddress; default 127.0.0.1:7100)
+  --workers <W>       fork W data-parallel workers (needs --store redis): each trains on its slice of
+                      every global batch; dense gradients summed by an exact all-reduce, item-row
+                      gradients combined before one row-wise Adam per row (trainer/distributed);
+                      rank 0 evaluates and writes --out
   --format <fmt>      ${FORMATS.join(' | ')} (default auto)
   --csv-user/--csv-item/--csv-time <column>, --csv-delimiter <c>   columns for --format csv
   --config <file>     JSON config (see trainer/configs/); keys as below
@@ -49,7 +53,7 @@ interface Parsed {
   overrides: string[];
 }
 
-const VALUE_FLAGS = ['store', 'redis', 'data', 'synthetic', 'format', 'config', 'out', 'resume', 'checkpoint', 'max-steps', 'ranks', 'csv-user', 'csv-item', 'csv-time', 'csv-rating', 'csv-delimiter'];
+const VALUE_FLAGS = ['workers', 'store', 'redis', 'data', 'synthetic', 'format', 'config', 'out', 'resume', 'checkpoint', 'max-steps', 'ranks', 'csv-user', 'csv-item', 'csv-time', 'csv-rating', 'csv-delimiter'];
 
 export function parseArgs(args: string[]): Parsed {
   const flags = new Map<string, string>();
@@ -105,6 +109,13 @@ export async function trainCommand(args: string[]): Promise<void> {
   const { flags, overrides } = parseArgs(args);
   if (flags.has('help')) return void console.log(USAGE);
   const c = buildConfig(flags, overrides);
+  if (flags.has('workers')) {
+    const W = Number(flags.get('workers'));
+    if (!(Number.isInteger(W) && W >= 1)) throw new Error(`--workers: expected an integer ≥ 1, got ${flags.get('workers')}`);
+    if (c.embeddingStore !== 'redis') throw new Error('--workers needs the item table on Redis. HINT: add --store redis (and npm run cluster -- start)');
+    const { trainWithWorkers } = await import('./distributed/launch_train.js');
+    return void (await trainWithWorkers(args, W, c.redisAddress));
+  }
   const data = await loadData(flags, c);
   const maxSteps = flags.has('max-steps') ? Number(flags.get('max-steps')) : undefined;
   if (maxSteps !== undefined && !(Number.isInteger(maxSteps) && maxSteps >= 0)) throw new Error(`--max-steps: expected an integer ≥ 0, got ${flags.get('max-steps')}`);

@@ -26,6 +26,7 @@ import { createItemStore, type ItemStoreSetup } from './store/redis_tier.js';
 import { checkCheckpointTable, itemRowsRef, pruneItemRows, restoreItemRows, saveItemRows } from './store/item_checkpoint.js';
 import { evaluateRetrievalOver } from './store/train_eval.js';
 import type { CacheStats } from './store/device_cache.js';
+import type { WorkerSync } from './distributed/worker_sync.js';
 
 export interface TrainOptions {
   config: Config;
@@ -40,6 +41,9 @@ export interface TrainOptions {
   noEval?: boolean;
   log?: (line: string) => void;
   gpu?: Gpu;
+  /** Data-parallel worker (--workers, trainer/distributed/worker_sync.ts): steps on its rank's
+   *  slice, shares the run's Redis table; only rank 0 restores rows, evaluates and saves. */
+  worker?: WorkerSync;
 }
 
 export interface EvalRecord {
@@ -148,13 +152,14 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const ck = o.resume ? loadCheckpoint(o.resume) : undefined;
     if (ck) checkShapes(ck, o.resume!);
     // 'redis' (store/redis_tier.ts): the same cache in front of a Redis Cluster table.
-    host = c.embeddingStore !== 'device' ? await createItemStore(c, tableRows, { restoring: !!ck }) : undefined;
+    host = c.embeddingStore !== 'device' ? await createItemStore(c, tableRows, { restoring: !!ck, table: o.worker?.table, drop: !o.worker || o.worker.isLeader }) : undefined;
     if (host) checkHostTierTraining(c, gpu, host.cacheRows, tableRows);
     enc = await createEncoder(gpu, c, host ? host.cacheRows : tableRows, host ? encoderInitForHostTier(c, tableRows, host.cacheRows) : initParams(c, tableRows - 1, c.seed));
     if (ck && ck.task !== 'retrieval') throw new Error(`${o.resume}: holds a '${ck.task}' model, not retrieval`);
     if (ck) checkCheckpointTable(ck, tableRows, o.resume!);
     if (host) {
-      if (ck) await restoreItemRows(ck, o.resume!, host.store);
+      if (ck && (!o.worker || o.worker.isLeader)) await restoreItemRows(ck, o.resume!, host.store);
+      await o.worker?.barrier('rows-restored');
       tier = await HostTier.attach(host.store, enc);
     } else if (ck && itemRowsRef(ck)) throw new Error(`${o.resume}: keeps its item table in a separate rows file (trained with --embeddingStore=host or redis). HINT: resume with --embeddingStore=host (or redis).`);
     const progress = progressOf<EvalRecord>(ck);
@@ -216,11 +221,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         }
         const t0 = performance.now();
         const lr = learningRate(c.lrSchedule, c.lr, step, totalSteps, c.warmupSteps);
-        const loss = await trainStep(gpu, enc, c, tb, step, lr, tableRows, guard, tier, next); // throws DivergenceError on a non-finite loss/gradient/parameter
+        const loss = o.worker ? await o.worker.step(gpu, enc, c, tb, step, lr, tier!) : await trainStep(gpu, enc, c, tb, step, lr, tableRows, guard, tier, next); // throws DivergenceError on a non-finite loss/gradient/parameter
         const dt = (performance.now() - t0) / 1000;
         losses.push(loss);
         step++;
-        if (tier) await tier.afterStep(step, c.storeWriteBackSteps); // the store's staleness bound
+        if (tier && !o.worker) await tier.afterStep(step, c.storeWriteBackSteps); // the store's staleness bound
         trainTokens += tb.items.length;
         trainSecs += dt;
         bar.update(k, { loss, 'tok/s': Math.round(trainTokens / trainSecs) });
@@ -242,6 +247,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         }
       }
       await save('checkpoint.hstu');
+      if (o.worker) stop = await o.worker.agree(`epoch-${epoch}`, stop); // rank 0 decides early stopping
     }
     if (o.outDir && o.maxSteps !== undefined) await save('checkpoint.hstu');
     const tokensPerSec = trainTokens / Math.max(trainSecs, 1e-9);
@@ -260,6 +266,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     }
     const params = new Map((await snapshot(enc, !tier)).params.map((b) => [b.name, b.data as Float32Array]));
     if (tier) await tier.addItemParams(params);
+    if (o.worker) log(o.worker.timesLine());
+    await o.worker?.barrier('done'); // rank 0 drops the run's table after every rank read it
     return { losses, step, epoch, best, test, popularity, trainTokensPerSec: tokensPerSec, params, ...(tier ? { cacheStats: { ...tier.cache.stats } } : {}) };
   } finally {
     enc?.release();

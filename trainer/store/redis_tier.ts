@@ -61,7 +61,7 @@ export function runTableName(prefix: string): string {
 }
 
 /** The item store for embeddingStore 'host' or 'redis' and its device-cache size. */
-export async function createItemStore(c: Config, tableRows: number, o: { restoring?: boolean; table?: string } = {}): Promise<ItemStoreSetup> {
+export async function createItemStore(c: Config, tableRows: number, o: { restoring?: boolean; table?: string; drop?: boolean } = {}): Promise<ItemStoreSetup> {
   const restoring = !!o.restoring;
   if (c.embeddingStore === 'host') {
     if (c.itemRowInit === 'per-row') {
@@ -91,7 +91,7 @@ export async function createItemStore(c: Config, tableRows: number, o: { restori
     cacheRows,
     async close() {
       try {
-        await dropTable(store);
+        if (o.drop ?? true) await dropTable(store);
       } finally {
         await store.close();
       }
