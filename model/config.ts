@@ -93,7 +93,8 @@ export const defaultConfig = {
   /** Redis store: prefix of the run's table name (`<prefix>_<pid>_<random>`, dropped at the end). */
   redisTable: 'items',
   /** Host / redis store: write the device cache's dirty rows back every this many steps (the
-   *  staleness bound of the store's copy); 0 = only on eviction, checkpoint, evaluation and end. */
+   *  staleness bound of the store's copy); 0 = only on eviction, checkpoint, evaluation and end.
+   *  With --workers rows are updated on Redis every step (no dirty cache rows): unused. */
   storeWriteBackSteps: 0,
   /** Initial item rows: 'table' (one seeded stream over the whole table, as the device table) or
    *  'per-row' (row_codec.ts initRow(seed, id), what the redis store always uses; host store only). */
