@@ -40,6 +40,10 @@ async function main(): Promise<number> {
       return 3;
     }
     await worker.rdv.abort((e as Error).message);
+    const msg = (e as Error).message;
+    if (/Connection is closed|ECONNREFUSED|CLUSTERDOWN|None of startup nodes/.test(msg) && !/HINT/.test(msg)) {
+      throw new Error(`${msg}: the Redis Cluster at ${c.redisAddress} stopped answering. HINT: check it (npm run cluster -- status), then continue with --resume <out>/checkpoint.hstu`);
+    }
     throw e;
   } finally {
     await worker.close();
