@@ -85,8 +85,20 @@ export const defaultConfig = {
   embeddingBf16: false,
   /** Where the item table and its row-wise Adam state live (trainer/store, DESIGN §7): 'device'
    *  (all rows in GPU buffers) or 'host' (host memory, a device cache of deviceCacheRows hot rows
-   *  in front, LRU, write-back; for catalogues larger than the device). */
-  embeddingStore: 'device' as 'device' | 'host',
+   *  in front, LRU, write-back; for catalogues larger than the device) or 'redis' (rows on a Redis
+   *  Cluster at redisAddress, the same device cache in front; trainer/store/redis_tier.ts). */
+  embeddingStore: 'device' as 'device' | 'host' | 'redis',
+  /** Redis store: a node of the cluster, "host:port[,host:port…]" (`npm run cluster -- start`). */
+  redisAddress: '127.0.0.1:7100',
+  /** Redis store: prefix of the run's table name (`<prefix>_<pid>_<random>`, dropped at the end). */
+  redisTable: 'items',
+  /** Host / redis store: write the device cache's dirty rows back every this many steps (the
+   *  staleness bound of the store's copy); 0 = only on eviction, checkpoint, evaluation and end.
+   *  With --workers rows are updated on Redis every step (no dirty cache rows): unused. */
+  storeWriteBackSteps: 0,
+  /** Initial item rows: 'table' (one seeded stream over the whole table, as the device table) or
+   *  'per-row' (row_codec.ts initRow(seed, id), what the redis store always uses; host store only). */
+  itemRowInit: 'table' as 'table' | 'per-row',
   /** Host store: rows of the device cache (≥ the rows one step touches, ≤ the table); 0 = auto:
    *  every row up to 65,536 rows, else max(65,536, 10% of the rows). */
   deviceCacheRows: 0,
@@ -138,14 +150,15 @@ export const configEnums: { [K in ConfigKey]?: readonly string[] } = {
   lastQueryTime: ['next', 'own'],
   lrSchedule: ['constant', 'cosine', 'linear-warmup'],
   embeddingOptimizer: ['rowwise-adam', 'adam'],
-  embeddingStore: ['device', 'host'],
+  embeddingStore: ['device', 'host', 'redis'],
+  itemRowInit: ['table', 'per-row'],
 };
 
 /** Keys that must hold integers (all other numbers are reals). */
 const integerKeys = new Set<ConfigKey>([
   'maxLen', 'dim', 'numLayers', 'numHeads', 'dqk', 'dv', 'numNegatives', 'batchSize', 'epochs',
   'evalEvery', 'earlyStopPatience', 'seed', 'inBatchNegatives', 'warmupSteps', 'numActions', 'rankingCandidates', 'rankingWindows', 'rankingEvalGroup', 'headHidden',
-  'divergenceCheckEvery', 'deviceCacheRows', 'evalMaxUsers', 'oocShuffleBuffer', 'oocEvalUsers',
+  'divergenceCheckEvery', 'deviceCacheRows', 'evalMaxUsers', 'oocShuffleBuffer', 'oocEvalUsers', 'storeWriteBackSteps',
 ]);
 
 const keys = Object.keys(defaultConfig) as ConfigKey[];
@@ -272,7 +285,7 @@ export function loadConfigFile(path: string, base: Config = defaultConfig): Conf
 export function validateConfig(c: Config): void {
   const positive: ConfigKey[] = ['maxLen', 'dim', 'numLayers', 'numHeads', 'numNegatives', 'batchSize', 'epochs', 'evalEvery'];
   for (const k of positive) if ((c[k] as number) < 1) throw new Error(`config key '${k}': expected ≥ 1, got ${c[k]}`);
-  const nonNegative: ConfigKey[] = ['inBatchNegatives', 'dqk', 'dv', 'earlyStopPatience', 'warmupSteps', 'weightDecay', 'lr', 'ratingLossWeight', 'uvqkInitStd', 'gradClipNorm', 'divergenceCheckEvery', 'deviceCacheRows', 'evalMaxUsers'];
+  const nonNegative: ConfigKey[] = ['inBatchNegatives', 'dqk', 'dv', 'earlyStopPatience', 'warmupSteps', 'weightDecay', 'lr', 'ratingLossWeight', 'uvqkInitStd', 'gradClipNorm', 'divergenceCheckEvery', 'deviceCacheRows', 'evalMaxUsers', 'storeWriteBackSteps'];
   for (const k of ['numActions', 'rankingCandidates', 'rankingWindows', 'rankingEvalGroup', 'headHidden'] as const) if (c[k] < 1) throw new Error(`config key '${k}': expected ≥ 1, got ${c[k]}`);
   for (const k of nonNegative) if ((c[k] as number) < 0) throw new Error(`config key '${k}': expected ≥ 0, got ${c[k]}`);
   if (!(c.dropout >= 0 && c.dropout < 1)) throw new Error(`config key 'dropout': expected in [0, 1), got ${c.dropout}`);

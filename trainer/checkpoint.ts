@@ -195,7 +195,9 @@ export const MODEL_KEYS = [
 export function checkResumeConfig(ck: CheckpointData, c: Config, where: string): string[] {
   const saved = applyOverrides(defaultConfig, ck.config, ` in ${where}`);
   const show = (k: keyof Config) => `${k} (checkpoint ${JSON.stringify(saved[k])}, now ${JSON.stringify(c[k])})`;
-  const differ = (Object.keys(saved) as (keyof Config)[]).filter((k) => JSON.stringify(saved[k]) !== JSON.stringify(c[k]));
+  // Where the table lives (a cluster's address, a run's table name) does not change the numbers.
+  const placement: (keyof Config)[] = ['redisAddress', 'redisTable'];
+  const differ = (Object.keys(saved) as (keyof Config)[]).filter((k) => !placement.includes(k) && JSON.stringify(saved[k]) !== JSON.stringify(c[k]));
   const modelDiffer = differ.filter((k) => (MODEL_KEYS as readonly string[]).includes(k));
   if (modelDiffer.length) throw new Error(`${where}: was trained with another model shape: ${modelDiffer.map(show).join(', ')}. HINT: resume with the config the checkpoint was trained with (the same --config file and --key=value overrides).`);
   return differ.map(show);

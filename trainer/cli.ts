@@ -26,6 +26,15 @@ ${Object.entries(SYNTHETIC_KNOBS).map(([k, v]) => `                        ${k}:
                       of --deviceCacheRows rows (0 = auto; ≥ the rows one step touches, ≤ the table);
                       checkpoints then write <name>.stepN.rows beside <name>.hstu (keep them together);
                       --evalMaxUsers=n evaluates exact full ranking on the first n users only
+  --store redis       the item table on a Redis Cluster (same as --embeddingStore=redis), the device
+                      cache in front; dirty rows written back on eviction, every --storeWriteBackSteps
+                      steps, and at checkpoints; the run's table is dropped at the end (the
+                      checkpoint's rows file keeps the rows). Start a local cluster: npm run cluster -- start
+  --redis <host:port> a node of the cluster (same as --redisAddress; default 127.0.0.1:7100)
+  --workers <W>       fork W data-parallel workers (needs --store redis): each trains on its slice of
+                      every global batch; dense gradients summed by an exact all-reduce, item-row
+                      gradients combined before one row-wise Adam per row (trainer/distributed);
+                      rank 0 evaluates and writes --out
   --format <fmt>      ${FORMATS.join(' | ')} (default auto)
   --csv-user/--csv-item/--csv-time/--csv-rating <column>, --csv-delimiter <c>   columns for --format csv
                       and parquet (Parquet defaults: user, item, timestamp, rating if present)
@@ -49,7 +58,7 @@ interface Parsed {
   overrides: string[];
 }
 
-const VALUE_FLAGS = ['data', 'synthetic', 'format', 'config', 'out', 'resume', 'checkpoint', 'max-steps', 'ranks', 'csv-user', 'csv-item', 'csv-time', 'csv-rating', 'csv-delimiter', 'cache-dir', 'ooc-memory-mb'];
+const VALUE_FLAGS = ['workers', 'store', 'redis', 'data', 'synthetic', 'format', 'config', 'out', 'resume', 'checkpoint', 'max-steps', 'ranks', 'csv-user', 'csv-item', 'csv-time', 'csv-rating', 'csv-delimiter', 'cache-dir', 'ooc-memory-mb'];
 
 export function parseArgs(args: string[]): Parsed {
   const flags = new Map<string, string>();
@@ -92,7 +101,9 @@ export async function loadData(flags: Map<string, string>, c?: Config): Promise<
 
 export function buildConfig(flags: Map<string, string>, overrides: string[]): Config {
   const base = flags.has('config') ? loadConfigFile(flags.get('config')!) : defaultConfig;
-  return applyOverrides(base, parseOverrides(overrides) as Record<string, unknown>, ' on the command line');
+  // --store / --redis are short forms of --embeddingStore / --redisAddress (issue 19's commands).
+  const short = [...(flags.has('store') ? [`--embeddingStore=${flags.get('store')}`] : []), ...(flags.has('redis') ? [`--redisAddress=${flags.get('redis')}`] : [])];
+  return applyOverrides(base, parseOverrides([...short, ...overrides]) as Record<string, unknown>, ' on the command line');
 }
 
 function fmtRow(name: string, r: EvalRecord): string {
@@ -105,6 +116,13 @@ export async function trainCommand(args: string[]): Promise<void> {
   const { flags, overrides } = parseArgs(args);
   if (flags.has('help')) return void console.log(USAGE);
   const c = buildConfig(flags, overrides);
+  if (flags.has('workers')) {
+    const W = Number(flags.get('workers'));
+    if (!(Number.isInteger(W) && W >= 1)) throw new Error(`--workers: expected an integer ≥ 1, got ${flags.get('workers')}`);
+    if (c.embeddingStore !== 'redis') throw new Error('--workers needs the item table on Redis. HINT: add --store redis (and npm run cluster -- start)');
+    const { trainWithWorkers } = await import('./distributed/launch_train.js');
+    return void (await trainWithWorkers(args, W, c.redisAddress));
+  }
   if (flags.has('ooc')) return (await import('./ooc_cli.js')).trainOocCommand(c, flags);
   const data = await loadData(flags, c);
   const maxSteps = flags.has('max-steps') ? Number(flags.get('max-steps')) : undefined;

@@ -22,10 +22,12 @@ import { recordRetrievalLoss, type RetrievalLossOptions } from '../model/retriev
 import { checkFiniteBlobs, guardedStep, type GuardOptions } from './divergence.js';
 import { learningRate } from './schedule.js';
 import { Progress } from './progress.js';
-import { HostTier, checkHostTierTraining, createHostItemStore, encoderInitForHostTier, withNext } from './store/host_tier.js';
+import { HostTier, checkHostTierTraining, encoderInitForHostTier, withNext } from './store/host_tier.js';
+import { createItemStore, type ItemStoreSetup } from './store/redis_tier.js';
 import { checkCheckpointTable, itemRowsRef, pruneItemRows, restoreItemRows, saveItemRows } from './store/item_checkpoint.js';
 import { evaluateRetrievalOver } from './store/train_eval.js';
 import type { CacheStats } from './store/device_cache.js';
+import type { WorkerSync } from './distributed/worker_sync.js';
 
 export interface TrainOptions {
   config: Config;
@@ -40,6 +42,9 @@ export interface TrainOptions {
   noEval?: boolean;
   log?: (line: string) => void;
   gpu?: Gpu;
+  /** Data-parallel worker (--workers, trainer/distributed/worker_sync.ts): steps on its rank's
+   *  slice, shares the run's Redis table; only rank 0 restores rows, evaluates and saves. */
+  worker?: WorkerSync;
 }
 
 export interface EvalRecord {
@@ -142,19 +147,22 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
 
   let enc: Encoder | undefined;
   let tier: HostTier | undefined;
+  let host: ItemStoreSetup | undefined;
   try {
     // embeddingStore 'host': the table lives in host memory, the encoder's table is the cache.
     const ck = o.resume ? loadCheckpoint(o.resume) : undefined;
     if (ck) checkShapes(ck, o.resume!);
-    const host = c.embeddingStore === 'host' ? createHostItemStore(c, tableRows, { restoring: !!ck }) : undefined;
+    // 'redis' (store/redis_tier.ts): the same cache in front of a Redis Cluster table.
+    host = c.embeddingStore !== 'device' ? await createItemStore(c, tableRows, { restoring: !!ck, table: o.worker?.table, drop: !o.worker || o.worker.isLeader }) : undefined;
     if (host) checkHostTierTraining(c, gpu, host.cacheRows, tableRows);
     enc = await createEncoder(gpu, c, host ? host.cacheRows : tableRows, host ? encoderInitForHostTier(c, tableRows, host.cacheRows) : initParams(c, tableRows - 1, c.seed));
     if (ck && ck.task !== 'retrieval') throw new Error(`${o.resume}: holds a '${ck.task}' model, not retrieval`);
     if (ck) checkCheckpointTable(ck, tableRows, o.resume!);
     if (host) {
-      if (ck) await restoreItemRows(ck, o.resume!, host.store);
+      if (ck && (!o.worker || o.worker.isLeader)) await restoreItemRows(ck, o.resume!, host.store);
+      await o.worker?.barrier('rows-restored');
       tier = await HostTier.attach(host.store, enc);
-    } else if (ck && itemRowsRef(ck)) throw new Error(`${o.resume}: keeps its item table in a separate rows file (trained with --embeddingStore=host). HINT: resume with --embeddingStore=host.`);
+    } else if (ck && itemRowsRef(ck)) throw new Error(`${o.resume}: keeps its item table in a separate rows file (trained with --embeddingStore=host or redis). HINT: resume with --embeddingStore=host (or redis).`);
     const progress = progressOf<EvalRecord>(ck);
     const { sel } = progress;
     let { step, epoch, trainTokens, trainSecs } = progress;
@@ -172,7 +180,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const totalSteps = c.epochs * batchesPerEpoch;
     log(`data: ${o.data.source}: ${o.data.numUsers} users, ${tableRows - 1} items, ${o.data.count} events; ${split.validation.count} validation / ${split.test.count} test examples`);
     log(`model: ${c.model}, ${c.numLayers} layers, d=${c.dim}, ${c.numHeads} heads, N=${c.maxLen}; ${batchesPerEpoch} steps/epoch on ${gpu.adapter.description}`);
-    if (tier) log(`item table: host store, ${tableRows} rows × ${c.dim} ${tier.store.storage} (${(tier.store.bytes / 2 ** 20).toFixed(0)} MiB with row-wise Adam state); device cache ${tier.cache.capacity} rows (${((enc.items.rows * enc.items.bytesPerRow) / 2 ** 20).toFixed(0)} MiB), LRU`);
+    if (tier) log(`item table: ${c.embeddingStore} store${c.embeddingStore === 'redis' ? ` at ${c.redisAddress}` : ''}, ${tableRows} rows × ${c.dim} ${tier.store.storage}; device cache ${tier.cache.capacity} rows (${((enc.items.rows * enc.items.bytesPerRow) / 2 ** 20).toFixed(0)} MiB), LRU`);
 
     const losses: number[] = [];
     const save = async (name: string) => {
@@ -214,10 +222,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         }
         const t0 = performance.now();
         const lr = learningRate(c.lrSchedule, c.lr, step, totalSteps, c.warmupSteps);
-        const loss = await trainStep(gpu, enc, c, tb, step, lr, tableRows, guard, tier, next); // throws DivergenceError on a non-finite loss/gradient/parameter
+        const loss = o.worker ? await o.worker.step(gpu, enc, c, tb, step, lr, tier!) : await trainStep(gpu, enc, c, tb, step, lr, tableRows, guard, tier, next); // throws DivergenceError on a non-finite loss/gradient/parameter
         const dt = (performance.now() - t0) / 1000;
         losses.push(loss);
         step++;
+        if (tier && !o.worker) await tier.afterStep(step, c.storeWriteBackSteps); // the store's staleness bound
         trainTokens += tb.items.length;
         trainSecs += dt;
         bar.update(k, { loss, 'tok/s': Math.round(trainTokens / trainSecs) });
@@ -239,6 +248,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         }
       }
       await save('checkpoint.hstu');
+      if (o.worker) stop = await o.worker.agree(`epoch-${epoch}`, stop); // rank 0 decides early stopping
     }
     if (o.outDir && o.maxSteps !== undefined) await save('checkpoint.hstu');
     const tokensPerSec = trainTokens / Math.max(trainSecs, 1e-9);
@@ -257,10 +267,12 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     }
     const params = new Map((await snapshot(enc, !tier)).params.map((b) => [b.name, b.data as Float32Array]));
     if (tier) await tier.addItemParams(params);
+    if (o.worker) log(o.worker.timesLine());
+    await o.worker?.barrier('done'); // rank 0 drops the run's table after every rank read it
     return { losses, step, epoch, best, test, popularity, trainTokensPerSec: tokensPerSec, params, ...(tier ? { cacheStats: { ...tier.cache.stats } } : {}) };
   } finally {
     enc?.release();
-    await tier?.store.close();
+    await host?.close();
     if (ownGpu) gpu.dispose();
   }
 }

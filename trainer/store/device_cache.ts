@@ -191,6 +191,35 @@ export class DeviceRowCache {
     return out;
   }
 
+  /** Item ids of resident `slots` (the inverse of toSlots). */
+  idsOfSlots(slots: ArrayLike<number>): Uint32Array {
+    const out = new Uint32Array(slots.length);
+    for (let i = 0; i < slots.length; i++) {
+      const id = this.idOf[slots[i]!]!;
+      if (id < 0) throw new Error(`device cache: slot ${slots[i]} holds no row. HINT: internal: map only slots of resident rows`);
+      out[i] = id;
+    }
+    return out;
+  }
+
+  /** Forgets every resident row but the padding row (no write-back: there must be no dirty row),
+   *  so the next ensure() reads them again: other writers (workers) changed the store. */
+  invalidate(): void {
+    const C = this.capacity;
+    for (let s = 1; s < C; s++) {
+      if (this.dirty[s]) throw new Error('device cache: invalidate() with dirty rows would lose their updates. HINT: internal: writeBack() first');
+      const id = this.idOf[s]!;
+      if (id >= 0) this.slotOf[id] = -1;
+      this.idOf[s] = -1;
+    }
+    this.prev.fill(-1);
+    this.next.fill(-1);
+    this.prev[C] = this.next[C] = C;
+    this.freeNext = 1;
+    this.pending = undefined;
+    this.epoch++;
+  }
+
   /** Marks the slots of `ids` as updated on the device (written back on eviction / writeBack). */
   markDirty(ids: ArrayLike<number>): void {
     for (const s of this.toSlots(ids)) this.dirty[s] = 1;

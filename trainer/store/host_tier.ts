@@ -11,7 +11,7 @@ import type { Gpu } from '../../kernels/gpu/index.js';
 import { batchNegatives, drawNegatives, lossPathFor, type RetrievalLossOptions } from '../../model/retrieval_loss.js';
 import { HostEmbeddingStore } from './host_store.js';
 import { DeviceRowCache, autoCacheRows, checkCacheRows } from './device_cache.js';
-import { checkStoreIds } from './store.js';
+import { checkStoreIds, type EmbeddingStore } from './store.js';
 
 /** What a step needs of a batch (the fields of HostTrainBatch that hold item ids). */
 export interface StepBatch {
@@ -83,11 +83,12 @@ export function createHostItemStore(c: Config, tableRows: number, o: { restoring
 export class HostTier {
   readonly cache: DeviceRowCache;
 
-  private constructor(readonly store: HostEmbeddingStore, private readonly enc: Encoder) {
+  private constructor(readonly store: EmbeddingStore, private readonly enc: Encoder) {
     this.cache = new DeviceRowCache(store, enc.items);
   }
 
-  static async attach(store: HostEmbeddingStore, enc: Encoder): Promise<HostTier> {
+  /** Any EmbeddingStore behind the cache: host memory, or Redis (redis_tier.ts). */
+  static async attach(store: EmbeddingStore, enc: Encoder): Promise<HostTier> {
     const t = new HostTier(store, enc);
     await t.cache.init();
     return t;
@@ -111,6 +112,12 @@ export class HostTier {
     this.cache.markDirty(touched);
     this.cache.markDirty([0]);
     if (next) this.cache.prefetch(stepItemIds(c, this.enc.gpu, next.tb, next.step, this.store.rows));
+  }
+
+  /** After optimizer step `stepsDone` (1-based count): every `everySteps` steps (0 = never), the
+   *  dirty rows go back to the store, bounding how stale the store's copy is (redis_tier.ts). */
+  async afterStep(stepsDone: number, everySteps: number): Promise<void> {
+    if (everySteps > 0 && stepsDone % everySteps === 0) await this.cache.writeBack();
   }
 
   /** Adds 'item_emb' (every row, from the store after a write-back) to `params` when the table
