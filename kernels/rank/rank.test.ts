@@ -124,26 +124,7 @@ describe('rank over streamed chunks', () => {
     const scores = Float32Array.from({ length: Q * I }, () => Math.round(rng.uniform(-3, 3) * 4) / 4);
     const targets = Uint32Array.from({ length: Q }, () => rng.int(1, I - 1));
     const lists = Array.from({ length: Q }, (_, q) => Array.from({ length: rng.int(0, 12) }, () => (rng.next() < 0.1 ? targets[q]! : rng.int(0, I - 1))));
-    const offsets = new Uint32Array(Q + 1);
-    lists.forEach((l, q) => (offsets[q + 1] = offsets[q]! + l.length));
-    const e = uploadExclusions(gpu, prepareExclusions(targets, { offsets, ids: Uint32Array.from(lists.flat()) }, I));
-    const t = gpu.u32(targets), r = gpu.u32(new Uint32Array(Q), [Q], 'ranks');
-    const owned = [];
-    const rec = gpu.recorder();
-    for (let base = 0; base < I; base += C) {
-      const n = Math.min(C, I - base);
-      const chunk = new Float32Array(Q * (n + Q)).fill(NaN); // other queries' target columns are never read
-      for (let q = 0; q < Q; q++) {
-        for (let i = 0; i < n; i++) chunk[q * (n + Q) + i] = scores[q * I + base + i]!;
-        chunk[q * (n + Q) + n + q] = scores[q * I + targets[q]!]!;
-      }
-      const s = gpu.f32(chunk, [Q, n + Q]);
-      owned.push(s);
-      rankTargetsChunk(rec, s, t, e.offsets, e.ids, r, { numQueries: Q, chunkItems: n, base });
-    }
-    await rec.submit();
-    const got = await gpu.read(r);
+    const got = await runChunked(scores, Q, I, C, targets, lists);
     for (let q = 0; q < Q; q++) expect(got[q], `query ${q}`).toBe(rankRef(scores, I, q, targets[q]!, lists[q]!.filter((x) => x !== targets[q])));
-    [...owned, t, r, e.offsets, e.ids].forEach((x) => x.release());
   });
 });
