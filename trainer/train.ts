@@ -190,13 +190,13 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       // Host tier: dirty cache rows go back to the store, whose rows stream to their own file.
       const itemRows = tier ? (await tier.cache.writeBack(), await saveItemRows(o.outDir, name, step, tier.store)) : undefined;
       saveCheckpoint(join(o.outDir, name), {
-          task: 'retrieval',
-          config: c as unknown as Record<string, unknown>,
-          step,
-          epoch,
-          params,
-          optimizerState: state,
-          itemRawIds: o.data.itemRawIds.map(String),
+        task: 'retrieval',
+        config: c as unknown as Record<string, unknown>,
+        step,
+        epoch,
+        params,
+        optimizerState: state,
+        itemRawIds: o.data.itemRawIds.map(String),
         trainerState: { best: sel.best, test: sel.test, sinceBest: sel.sinceBest, trainTokens, trainSecs, source: o.data.source, metrics: metrics.saved, ...(itemRows ? { itemRows } : {}) },
       });
       if (itemRows) pruneItemRows(o.outDir, name, itemRows.file);
