@@ -46,3 +46,30 @@ export function progressOf<R>(ck?: { step: number; epoch: number; trainerState: 
     trainSecs: st.trainSecs ?? 0,
   };
 }
+
+/** The end-of-epoch step both retrieval trainers (in memory and out of core) share: evaluate
+ *  validation, record it in the run's history, and on a better score evaluate test and save
+ *  best.hstu. Returns true when early stopping ends the run. */
+export async function validateEpoch<R extends { 'hr@10': number; 'ndcg@10': number; mrr: number }>(a: {
+  epoch: number;
+  sel: SelectionState<R>;
+  patience: number;
+  evaluate: (which: 'validation' | 'test') => Promise<R>;
+  record: (v: R) => void;
+  save: (name: string) => Promise<void>;
+  log: (line: string) => void;
+  label?: string;
+}): Promise<boolean> {
+  const v = await a.evaluate('validation');
+  a.log(`epoch ${a.epoch}: validation${a.label ?? ''} HR@10 ${v['hr@10'].toFixed(4)} NDCG@10 ${v['ndcg@10'].toFixed(4)} MRR ${v.mrr.toFixed(4)}`);
+  a.record(v);
+  const verdict = judgeValidation(a.sel, v, (r) => r['ndcg@10'], a.patience);
+  if (verdict === 'better') {
+    a.sel.test = await a.evaluate('test');
+    await a.save('best.hstu');
+  } else if (verdict === 'stop') {
+    a.log(`early stop: no better validation NDCG@10 for ${a.sel.sinceBest} evaluations`);
+    return true;
+  }
+  return false;
+}

@@ -1,6 +1,6 @@
 // Out-of-core training: trains from the cache, evaluates a user sample, and resumes bit-exactly
 // from the data position in its checkpoint.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ParquetWriter, fileWriter } from 'hyparquet-writer';
@@ -65,5 +65,18 @@ describe('out-of-core training', () => {
       const q = resumed.params.get(name)!;
       expect(Buffer.from(q.buffer, q.byteOffset, q.byteLength).equals(Buffer.from(p.buffer, p.byteOffset, p.byteLength)), `param ${name}`).toBe(true);
     }
+  });
+
+  it('metrics.jsonl is the run\'s history: resuming a finished run rewrites the same bytes (no duplicate lines)', async () => {
+    const ooc = { cacheDir: join(dir, 'cache'), partitions: 3 };
+    const c = tinyRunConfig({ oocShuffleBuffer: 8, oocEvalUsers: 40, epochs: 2, evalEvery: 1 });
+    const out = join(dir, 'metrics');
+    await trainOutOfCore({ config: c, data: log, ooc, outDir: out, log: quiet, gpu });
+    const first = readFileSync(join(out, 'metrics.jsonl'), 'utf8');
+    const lines = first.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => `${l.split}:${l.epoch}`).slice(0, 2)).toEqual(['validation:1', 'validation:2']);
+    expect(lines[lines.length - 1].split).toBe('test');
+    await trainOutOfCore({ config: c, data: log, ooc, outDir: out, resume: join(out, 'checkpoint.hstu'), log: quiet, gpu });
+    expect(readFileSync(join(out, 'metrics.jsonl'), 'utf8')).toBe(first);
   });
 });

@@ -3,7 +3,7 @@
 // not grow with the log (the per-user index, 16 bytes a user, and the model do). Validation and
 // test use a seeded sample of `oocEvalUsers` users. Checkpoints record the data position (epoch,
 // batch within it); `--resume` recomputes that epoch's order and continues bit-exactly.
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createGpu, type Gpu } from '../kernels/gpu/index.js';
 import { validateConfig, type Config } from '../model/config.js';
@@ -15,7 +15,9 @@ import { preprocessLog, type OocOptions } from './data/ooc/preprocess.js';
 import { OocCache } from './data/ooc/reader.js';
 import { countStreamBatches, evalSample, streamTrainBatches } from './data/ooc/stream_batches.js';
 import { evaluateRetrieval } from './eval.js';
-import { judgeValidation, progressOf } from './model_selection.js';
+import { checkFiniteBlobs, type GuardOptions } from './divergence.js';
+import { MetricsLog, historyOf } from './metrics_log.js';
+import { progressOf, validateEpoch } from './model_selection.js';
 import { Progress } from './progress.js';
 import { learningRate } from './schedule.js';
 import { restore, snapshot, toRecord, trainStep, type EvalRecord, type TrainResult } from './train.js';
@@ -68,7 +70,8 @@ export async function trainOutOfCore(o: OocTrainOptions): Promise<TrainResult & 
       batchInEpoch = pos.batchInEpoch;
       log(`resumed from ${o.resume} at step ${step} (epoch ${epoch}, batch ${batchInEpoch} of the epoch)`);
       if (differ.length) log(`note: config differs from the checkpoint's in ${differ.join(', ')}; the continuation is not the straight run's`);
-    } else if (metricsPath) writeFileSync(metricsPath, '');
+    }
+    const metrics = new MetricsLog(metricsPath, historyOf(ck, metricsPath)); // idempotent across kills and resumes (issue 16)
     const batchesPerEpoch = countStreamBatches(cache, c.batchSize);
     if (batchesPerEpoch === 0) throw new Error('no training sequences (every user has < 2 training events). HINT: check the data file.');
     const totalSteps = c.epochs * batchesPerEpoch;
@@ -77,24 +80,25 @@ export async function trainOutOfCore(o: OocTrainOptions): Promise<TrainResult & 
 
     const losses: number[] = [];
     const itemRawIds = cache.itemRawIds().map(String);
-    const save = (name: string) => {
-      if (!o.outDir) return Promise.resolve();
-      return snapshot(enc!).then(({ params, state }) =>
-        saveCheckpoint(join(o.outDir!, name), {
-          task: 'retrieval',
-          config: c as unknown as Record<string, unknown>,
-          step,
-          epoch,
-          params,
-          optimizerState: state,
-          itemRawIds,
-          trainerState: { best: sel.best, test: sel.test, sinceBest: sel.sinceBest, trainTokens, trainSecs, source: o.data, dataPosition: { cache: dir, epoch, batchInEpoch } satisfies DataPosition },
-        }),
-      );
+    const save = async (name: string) => {
+      if (!o.outDir) return;
+      const { params, state } = await snapshot(enc!);
+      checkFiniteBlobs([...params, ...state], step, join(o.outDir, name)); // never save a diverged model
+      saveCheckpoint(join(o.outDir, name), {
+        task: 'retrieval',
+        config: c as unknown as Record<string, unknown>,
+        step,
+        epoch,
+        params,
+        optimizerState: state,
+        itemRawIds,
+        trainerState: { best: sel.best, test: sel.test, sinceBest: sel.sinceBest, trainTokens, trainSecs, source: o.data, metrics: metrics.saved, dataPosition: { cache: dir, epoch, batchInEpoch } satisfies DataPosition },
+      });
     };
     const evaluate = async (which: 'validation' | 'test') => toRecord(which, epoch, await evaluateRetrieval(gpu, enc!, which === 'validation' ? split!.validation : split!.test, { maxLen: c.maxLen }));
 
     let stop = false;
+    const guard: GuardOptions = { firstStep: step, log };
     while (epoch < c.epochs && !stop) {
       const bar = new Progress(`epoch ${epoch + 1}/${c.epochs}`, batchesPerEpoch, 'steps');
       for (const tb of streamTrainBatches(cache, { batchSize: c.batchSize, maxLen: c.maxLen, seed: c.seed, epoch, shuffleBuffer: c.oocShuffleBuffer, startBatch: batchInEpoch, stochasticLengthAlpha: c.stochasticLengthAlpha })) {
@@ -103,7 +107,7 @@ export async function trainOutOfCore(o: OocTrainOptions): Promise<TrainResult & 
           break;
         }
         const t0 = performance.now();
-        const loss = await trainStep(gpu, enc, c, tb, step, learningRate(c.lrSchedule, c.lr, step, totalSteps, c.warmupSteps), tableRows);
+        const loss = await trainStep(gpu, enc, c, tb, step, learningRate(c.lrSchedule, c.lr, step, totalSteps, c.warmupSteps), tableRows, guard); // divergence guard as in memory
         const dt = (performance.now() - t0) / 1000;
         if (!Number.isFinite(loss)) throw new Error(`loss is ${loss} at step ${step}. HINT: lower --lr, or check the data.`);
         losses.push(loss);
@@ -118,17 +122,8 @@ export async function trainOutOfCore(o: OocTrainOptions): Promise<TrainResult & 
       batchInEpoch = 0;
       bar.done({ loss: losses[losses.length - 1] ?? NaN, 'tok/s': Math.round(trainTokens / Math.max(trainSecs, 1e-9)) });
       if (split && (epoch % c.evalEvery === 0 || epoch === c.epochs)) {
-        const v = await evaluate('validation');
-        log(`epoch ${epoch}: validation (sample) HR@10 ${v['hr@10'].toFixed(4)} NDCG@10 ${v['ndcg@10'].toFixed(4)} MRR ${v.mrr.toFixed(4)}`);
-        if (metricsPath) appendFileSync(metricsPath, JSON.stringify({ ...v, train_tokens_per_s: trainTokens / trainSecs }) + '\n');
-        const verdict = judgeValidation(sel, v, (r) => r['ndcg@10'], c.earlyStopPatience);
-        if (verdict === 'better') {
-          sel.test = await evaluate('test');
-          await save('best.hstu');
-        } else if (verdict === 'stop') {
-          log(`early stop: no better validation NDCG@10 for ${sel.sinceBest} evaluations`);
-          stop = true;
-        }
+        const record = (v: EvalRecord) => metrics.record({ ...v, train_tokens_per_s: trainTokens / trainSecs });
+        stop = await validateEpoch({ epoch, sel, patience: c.earlyStopPatience, evaluate, record, save, log, label: ' (sample)' });
       }
       await save('checkpoint.hstu');
     }
@@ -140,7 +135,7 @@ export async function trainOutOfCore(o: OocTrainOptions): Promise<TrainResult & 
         validation: toRecord('validation', 0, evaluatePopularity(split.train, split.validation)),
         test: toRecord('test', 0, evaluatePopularity(split.train, split.test)),
       };
-      if (metricsPath) appendFileSync(metricsPath, JSON.stringify({ ...sel.test, train_tokens_per_s: tokensPerSec, best_epoch: sel.best!.epoch }) + '\n');
+      metrics.close([{ ...sel.test, train_tokens_per_s: tokensPerSec, best_epoch: sel.best!.epoch }]);
     }
     const params = new Map((await snapshot(enc)).params.map((b) => [b.name, b.data as Float32Array]));
     return { losses, step, epoch, best: sel.best, test: sel.test, popularity, trainTokensPerSec: tokensPerSec, params, dataPosition: { cache: dir, epoch, batchInEpoch } };

@@ -16,7 +16,7 @@ import { checkShapes, checkStepInEpoch } from './checkpoint_validate.js';
 import { buildSequences, countTrainBatches, batchTrainSequences, evaluatePopularity, leaveLastOut, type Interactions, type MetricResult, type Split } from './data/index.js';
 import { beyondRecord, itemCounts, itemPopularity } from './data/index.js';
 import { requireEvaluableSplit } from './data/evaluable.js';
-import { judgeValidation, progressOf } from './model_selection.js';
+import { progressOf, validateEpoch } from './model_selection.js';
 import { MetricsLog, historyOf } from './metrics_log.js';
 import { recordRetrievalLoss, type RetrievalLossOptions } from '../model/retrieval_loss.js';
 import { checkFiniteBlobs, guardedStep, type GuardOptions } from './divergence.js';
@@ -235,17 +235,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       epoch++;
       bar.done({ loss: losses[losses.length - 1] ?? NaN, 'tok/s': Math.round(trainTokens / Math.max(trainSecs, 1e-9)) });
       if (!o.noEval && (epoch % c.evalEvery === 0 || epoch === c.epochs)) {
-        const v = await evaluate('validation');
-        log(`epoch ${epoch}: validation HR@10 ${v['hr@10'].toFixed(4)} NDCG@10 ${v['ndcg@10'].toFixed(4)} MRR ${v.mrr.toFixed(4)}`);
-        metrics.record({ ...v, train_tokens_per_s: trainTokens / trainSecs });
-        const verdict = judgeValidation(sel, v, (r) => r['ndcg@10'], c.earlyStopPatience);
-        if (verdict === 'better') {
-          sel.test = await evaluate('test');
-          await save('best.hstu');
-        } else if (verdict === 'stop') {
-          log(`early stop: no better validation NDCG@10 for ${sel.sinceBest} evaluations`);
-          stop = true;
-        }
+        const record = (v: EvalRecord) => metrics.record({ ...v, train_tokens_per_s: trainTokens / trainSecs });
+        stop = await validateEpoch({ epoch, sel, patience: c.earlyStopPatience, evaluate, record, save, log });
       }
       await save('checkpoint.hstu');
       if (o.worker) stop = await o.worker.agree(`epoch-${epoch}`, stop); // rank 0 decides early stopping
