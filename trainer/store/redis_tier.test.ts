@@ -7,10 +7,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bigCatalogue, expectSameBits, smallCatalogue } from './tier_fixtures.js';
 import { Cluster } from 'ioredis';
 import { createGpu, type Gpu } from '../../kernels/gpu/index.js';
-import { generateSynthetic } from '../data/index.js';
-import { train, type TrainResult } from '../train.js';
+import { train } from '../train.js';
 import { tinyRunConfig } from '../tiny_run.js';
 import { clusterReachable, SKIP_MESSAGE, TEST_REDIS_ADDRESS, uniqueTable } from './redis_testing.js';
 
@@ -22,17 +22,7 @@ beforeAll(async () => (gpu = await createGpu()));
 afterAll(() => gpu?.dispose());
 const quiet = () => {};
 
-const smallCatalogue = () => generateSynthetic({ seed: 3, numUsers: 96, numItems: 60, numClusters: 6, minEvents: 8, maxEvents: 30 });
-const bigCatalogue = () => generateSynthetic({ seed: 5, numUsers: 64, numItems: 2000, numClusters: 20, minEvents: 8, maxEvents: 30 });
 
-function expectSameBits(a: TrainResult, b: TrainResult): void {
-  expect(b.losses).toEqual(a.losses);
-  expect([...b.params.keys()].sort()).toEqual([...a.params.keys()].sort());
-  for (const [name, x] of a.params) {
-    const y = b.params.get(name)!;
-    expect(Buffer.from(y.buffer, y.byteOffset, y.byteLength).equals(Buffer.from(x.buffer, x.byteOffset, x.byteLength)), `param ${name} differs`).toBe(true);
-  }
-}
 
 /** Keys of tables whose name starts with `prefix`, on every primary. */
 async function keysOf(prefix: string): Promise<number> {
