@@ -6,7 +6,14 @@ import { createGpu, type Gpu } from '../../kernels/gpu/index.js';
 import { Rng } from '../../kernels/testing/rng.js';
 import { batchEvalExamples, buildSequences, generateSynthetic, leaveLastOut } from '../data/index.js';
 import { HostEmbeddingStore } from './host_store.js';
-import { normaliseRows, streamedRanks } from './streamed_eval.js';
+import { createEncoder } from '../../model/encoder.js';
+import { initParams } from '../../model/params.js';
+import { itemCounts, itemPopularity } from '../data/index.js';
+import { evaluateRetrieval } from '../eval.js';
+import { tinyRunConfig, tinyRunData } from '../tiny_run.js';
+import { prepareSplit } from '../train.js';
+import { DeviceEmbeddingStore } from './device_store.js';
+import { evaluateStreamed, normaliseRows, streamedRanks } from './streamed_eval.js';
 import { streamedTopK } from './streamed_topk.js';
 
 let gpu: Gpu;
@@ -67,6 +74,25 @@ describe('streamed full ranking', () => {
     expect(exact).toBeGreaterThan(ex.count * 0.9);
     // One chunk holding everything gives the same ranks.
     expect(Array.from(await streamedRanks(gpu, users, ex, store, {}))).toEqual(Array.from(got));
+  });
+
+  it('coverage@10 / popularity bias from streamed top-10 lists (chunks of 5 rows, 4 examples a pass) equal the one-matrix path\'s', async () => {
+    const c = tinyRunConfig();
+    const data = tinyRunData();
+    const split = prepareSplit(data, c);
+    const enc = await createEncoder(gpu, c, data.numItems, initParams(c, data.numItems - 1, c.seed));
+    try {
+      const popularity = itemPopularity(itemCounts(split.train));
+      const whole = await evaluateRetrieval(gpu, enc, split.test, { maxLen: c.maxLen, popularity });
+      const streamed = await evaluateStreamed(gpu, enc, split.test, new DeviceEmbeddingStore(enc.items), { maxLen: c.maxLen, encoderRows: enc.items.rows, popularity, chunkRows: 5, listQueries: 4 });
+      expect(Array.from(streamed.ranks)).toEqual(Array.from(whole.ranks));
+      expect(whole.beyond!.lists).toBe(split.test.count);
+      expect(streamed.beyond).toEqual(whole.beyond);
+      // Without popularity the streamed result has no beyond-accuracy fields (and costs no scan).
+      expect((await evaluateStreamed(gpu, enc, split.test, new DeviceEmbeddingStore(enc.items), { maxLen: c.maxLen, encoderRows: enc.items.rows })).beyond).toBeUndefined();
+    } finally {
+      enc.release();
+    }
   });
 
   it('normaliseRows gives unit rows and leaves zero rows zero', () => {

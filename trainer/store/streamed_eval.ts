@@ -10,8 +10,10 @@ import { gatherDense } from '../../kernels/embedding/dense_gather.js';
 import { prepareExclusions, RANK_NON_FINITE, rankTargetsChunk, uploadExclusions } from '../../kernels/rank/rank.js';
 import { uploadBatch } from '../../model/batch.js';
 import type { Encoder } from '../../model/encoder.js';
-import { batchEvalExamples, MetricAccumulator, type EvalExamples, type MetricResult } from '../data/index.js';
+import { batchEvalExamples, BeyondAccuracyAccumulator, MetricAccumulator, type EvalExamples, type ItemPopularity, type MetricResult } from '../data/index.js';
+import { listExclusions } from '../eval_top_lists.js';
 import type { EmbeddingStore } from './store.js';
+import { streamedTopK } from './streamed_topk.js';
 
 /** Scales each row of `w` ([n, d]) to unit L2 norm in place (as trainer/eval normalisedItems). */
 export function normaliseRows(w: Float32Array, d: number): Float32Array {
@@ -39,6 +41,13 @@ export interface StreamedEvalOptions {
   /** Cap on rows per streamed chunk (default: what the binding limit allows; tests use tiny ones). */
   chunkRows?: number;
   onProgress?: (done: number, total: number) => void;
+  /** Training popularity: when given, coverage and popularity bias of every top-`beyondK` list
+   *  (trainer/data/beyond_accuracy.ts), from exact streamed top-K lists (one more scan of the
+   *  store per `listQueries` examples). */
+  popularity?: ItemPopularity;
+  beyondK?: number;
+  /** Examples per streamed top-K pass (default 1024: chunks of ≥ 32k rows at a 128 MiB binding). */
+  listQueries?: number;
 }
 
 /** [count, d] the encoder's output at each example's last history token. */
@@ -144,11 +153,28 @@ export async function streamedRanks(gpu: Gpu, users: Float32Array, ex: EvalExamp
 /** Full-ranking metrics of `ex` with the item table streamed from `store`. */
 export async function evaluateStreamed(gpu: Gpu, enc: Encoder, ex: EvalExamples, store: EmbeddingStore, o: StreamedEvalOptions): Promise<MetricResult> {
   const acc = new MetricAccumulator(o.ks);
-  if (ex.count === 0) return acc.result();
+  const beyond = o.popularity ? new BeyondAccuracyAccumulator(o.popularity, o.beyondK) : undefined;
+  const result = (): MetricResult => (beyond ? { ...acc.result(), beyond: beyond.result() } : acc.result());
+  if (ex.count === 0) return result();
   const users = await userVectors(gpu, enc, ex, o);
   await o.beforeScan?.();
   for (const r of await streamedRanks(gpu, users, ex, store, o)) acc.add(r);
-  return acc.result();
+  if (beyond) await addTopLists(gpu, users, ex, store, beyond, o.listQueries ?? 1024, o.chunkRows);
+  return result();
+}
+
+/** Each example's exact top-K list (history and the padding id excluded, ties to the smaller id:
+ *  the one-matrix path's rule, trainer/eval_top_lists.ts) added to `beyond`, `group` examples per
+ *  scan of the store. */
+async function addTopLists(gpu: Gpu, users: Float32Array, ex: EvalExamples, store: EmbeddingStore, beyond: BeyondAccuracyAccumulator, group: number, chunkRows?: number): Promise<void> {
+  const d = store.dim, k = beyond.k;
+  for (const eb of batchEvalExamples(ex, group)) {
+    const Q = eb.users.length;
+    const lx = listExclusions(eb);
+    const exclude = Array.from({ length: Q }, (_, q) => lx.ids.subarray(lx.offsets[q]!, lx.offsets[q + 1]!));
+    const top = await streamedTopK(gpu, users.subarray(eb.exampleStart * d, (eb.exampleStart + Q) * d), store, k, exclude, { chunkRows });
+    for (let q = 0; q < Q; q++) beyond.add(top.ids.subarray(q * k, (q + 1) * k));
+  }
 }
 
 /** The first `n` examples of `ex` (evaluation on a fixed sample of users; 0 = all). */

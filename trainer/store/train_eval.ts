@@ -18,8 +18,8 @@ export function fitsOneBuffer(gpu: Gpu, rows: number, dim: number): boolean {
 }
 
 /** `popularity` (training item popularity) adds coverage and popularity bias of the top-10 lists
- *  (trainer/data/beyond_accuracy.ts) on the one-matrix path; the streamed path does not compute
- *  them yet (its MetricResult has no `beyond`). */
+ *  (trainer/data/beyond_accuracy.ts) on either path (the streamed one scans the store once more
+ *  for exact top-10 lists). */
 export async function evaluateRetrievalOver(gpu: Gpu, enc: Encoder, examples: EvalExamples, c: Config, tier?: HostTier, popularity?: ItemPopularity): Promise<MetricResult> {
   const ex = firstExamples(examples, c.evalMaxUsers);
   if (!tier && fitsOneBuffer(gpu, enc.items.rows, enc.items.dim)) return evaluateRetrieval(gpu, enc, ex, { maxLen: c.maxLen, popularity });
@@ -31,5 +31,6 @@ export async function evaluateRetrievalOver(gpu: Gpu, enc: Encoder, examples: Ev
     beforeScan: tier && (() => tier.cache.writeBack()),
     // Host tier: one batch's history rows must fit the cache at once.
     queryBatch: tier ? Math.max(1, Math.min(256, Math.floor((tier.cache.capacity - 1) / c.maxLen))) : undefined,
+    popularity,
   });
 }
