@@ -113,8 +113,8 @@ describe.skipIf(!up)('distributed pieces on the local cluster', () => {
   it('a worker whose heartbeat stops makes the others throw PeerLostError within the bound', async () => {
     const runId = newRunId();
     const [a, b] = await Promise.all([join(runId, 0, 2, 'cfg', 600), join(runId, 1, 2, 'cfg', 600)]);
-    // "kill" rank 1: its heartbeat stops and it never reaches the barrier
-    clearInterval((b as unknown as { timer: NodeJS.Timeout }).timer);
+    // "kill" rank 1: its heartbeat thread stops and it never reaches the barrier
+    await (b as unknown as { heartbeat: { terminate(): Promise<number> } }).heartbeat.terminate();
     (b as unknown as { closed: boolean }).closed = true;
     const t0 = Date.now();
     await expect(a.barrier('never')).rejects.toThrow(PeerLostError);
@@ -122,7 +122,17 @@ describe.skipIf(!up)('distributed pieces on the local cluster', () => {
     expect(Date.now() - t0).toBeLessThan(20_000); // generous: the designed bound is ttl + a poll
     await a.close();
     b.redis.disconnect();
-    (b as unknown as { hbRedis: { disconnect(): void } }).hbRedis.disconnect();
+  });
+
+  it('a main thread busy for longer than the heartbeat TTL is not taken for a dead worker', async () => {
+    const runId = newRunId();
+    const [a, b] = await Promise.all([join(runId, 0, 2, 'cfg', 600), join(runId, 1, 2, 'cfg', 600)]);
+    // Both ranks' event loops (one process here) blocked for 2.5 TTLs, as a long synchronous GPU
+    // submit on a loaded CPU does: the heartbeat threads keep beating.
+    const until = Date.now() + 1500;
+    while (Date.now() < until) { /* busy */ }
+    await Promise.all([a.barrier('after-busy'), b.barrier('after-busy')]);
+    await Promise.all([a.close(), b.close()]);
   });
 });
 

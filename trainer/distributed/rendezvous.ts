@@ -1,12 +1,14 @@
 // Rendezvous, barriers and heartbeats of W workers, in Redis (DESIGN §7). All keys of a run share
 // the hash tag {hstu-run.<runId>}, so they live on one shard and multi-key reads are one call:
 //   config         the config digest of the first worker; a worker of another config is refused
-//   hb:<rank>      a heartbeat, SET every heartbeatMs with a time-to-live of ttlMs
+//   hb:<rank>      a heartbeat, SET every heartbeatMs with a time-to-live of ttlMs (from a thread of
+//                  its own, heartbeat_thread.mjs: a busy event loop is not a dead worker)
 //   abort          set by a worker that fails, with its message: the others stop at once
 //   bar:<name>     barrier counters (INCR; done when the count reaches W)
 // Failure detection: every wait (barrier, all-reduce) checks the peers' heartbeats; a worker
 // that died (SIGKILL included) is noticed within ttlMs + one poll, and the survivors throw
 // PeerLostError naming its rank. Keys expire (KEY_TTL_MS) so an abandoned run leaves nothing.
+import { Worker } from 'node:worker_threads';
 import { Cluster } from 'ioredis';
 import type { WorkerIdentity } from './env.js';
 
@@ -42,7 +44,7 @@ export class Rendezvous {
   readonly rank: number;
   readonly worldSize: number;
   readonly runId: string;
-  private timer: NodeJS.Timeout | undefined;
+  private heartbeat: Worker | undefined;
   private readonly ttlMs: number;
   private readonly pollMs: number;
   private closed = false;
@@ -50,11 +52,10 @@ export class Rendezvous {
   private joined = false;
   private readonly seen = new Set<number>();
 
-  /** Heartbeats go on their own connection, never queued behind a large all-reduce transfer. */
-  private readonly hbRedis: Cluster;
+  private readonly address: string;
 
   private constructor(readonly redis: Cluster, id: WorkerIdentity, o: RendezvousOptions) {
-    this.hbRedis = connectCluster(id.redis);
+    this.address = id.redis;
     this.rank = id.rank;
     this.worldSize = id.worldSize;
     this.runId = id.runId;
@@ -74,7 +75,6 @@ export class Rendezvous {
       await redis.ping();
     } catch (e) {
       redis.disconnect();
-      r.hbRedis.disconnect();
       throw new Error(`distributed: no Redis Cluster answers at ${id.redis} (${(e as Error).message}). HINT: npm run cluster -- start, or pass --redis host:port`);
     }
     try {
@@ -88,9 +88,7 @@ export class Rendezvous {
       if (await redis.exists(r.key(`hb:${id.rank}`))) {
         throw new Error(`distributed: rank ${id.rank} already has a live worker in run ${id.runId}. HINT: give each worker its own RANK`);
       }
-      await r.beat();
-      const hb = o.heartbeatMs ?? 500;
-      r.timer = setInterval(() => { r.beat().catch(() => {}); }, hb);
+      await r.startHeartbeat(o.heartbeatMs ?? 500);
       await r.barrier('join', o.joinTimeoutMs ?? 120_000);
       r.joined = true;
     } catch (e) {
@@ -98,10 +96,6 @@ export class Rendezvous {
       throw e;
     }
     return r;
-  }
-
-  private async beat(): Promise<void> {
-    if (!this.closed) await this.hbRedis.set(this.key(`hb:${this.rank}`), String(Date.now()), 'PX', this.ttlMs);
   }
 
   /** Throws if the run was aborted or a peer's heartbeat expired. */
@@ -159,9 +153,46 @@ export class Rendezvous {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.timer);
+    await this.stopHeartbeat();
     await this.redis.del(this.key(`hb:${this.rank}`)).catch(() => {});
     await this.redis.quit().catch(() => this.redis.disconnect());
-    await this.hbRedis.quit().catch(() => this.hbRedis.disconnect());
+  }
+
+  /** Beats now, then from a thread of its own (heartbeat_thread.mjs); the main thread beats too
+   *  until the thread has made its first beat (its start can take longer than a short TTL). */
+  private async startHeartbeat(heartbeatMs: number): Promise<void> {
+    const key = this.key(`hb:${this.rank}`);
+    const beat = () => this.redis.set(key, String(Date.now()), 'PX', this.ttlMs);
+    await beat();
+    const boot = setInterval(() => { beat().catch(() => {}); }, heartbeatMs);
+    try {
+      const nodes = this.address.split(',').map((a) => ({ host: a.trim().split(':')[0]!, port: Number(a.trim().split(':')[1]) }));
+      const t = new Worker(new URL('./heartbeat_thread.mjs', import.meta.url), { workerData: { nodes, key, heartbeatMs, ttlMs: this.ttlMs } });
+      this.heartbeat = t;
+      const first = await new Promise<string>((res) => {
+        t.once('message', (m) => res(String(m)));
+        t.once('error', (e) => res(`error: ${e.message}`));
+        t.once('exit', (code) => res(`error: exited with code ${code}`));
+      });
+      if (first !== 'ready') throw new Error(`distributed: the heartbeat thread of rank ${this.rank} failed (${first}). HINT: check the Redis address (--redis)`);
+      t.unref();
+    } finally {
+      clearInterval(boot);
+    }
+  }
+
+  /** Stops the heartbeat thread (its last SET done) before the key is deleted. */
+  private async stopHeartbeat(): Promise<void> {
+    const t = this.heartbeat;
+    if (!t) return;
+    this.heartbeat = undefined;
+    const stopped = new Promise<void>((res) => {
+      t.once('message', () => res());
+      t.once('exit', () => res());
+      t.once('error', () => res());
+    });
+    t.postMessage('stop');
+    await Promise.race([stopped, sleep(2000)]);
+    await t.terminate();
   }
 }
