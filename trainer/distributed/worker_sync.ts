@@ -239,7 +239,7 @@ export class WorkerSync {
     const f = (x: number) => (x / n).toFixed(1);
     const writeWhat = this.embeddingSync === 'sync' ? 'item rows (all-gather + row-wise Adam on Redis + barrier)' : `item rows (own rows' row-wise Adam on Redis, ${this.embeddingSync}, overlapping the all-reduce)`;
     const bytes = Object.entries(this.wire.perStep(this.times.steps)).map(([k, v]) => `${k} ${v.sent}/${v.received}`).join(', ');
-    return `rank ${this.id.rank} step time split over ${this.times.steps} steps (ms/step): compute ${f(this.times.compute)}, store read ${f(this.times.storeRead)}, dense all-reduce (${this.dense.transport}) ${f(this.times.allReduce)}, ${writeWhat} ${f(this.times.storeWrite)}, whole step ${f(this.times.total)}; bytes/step sent/received: ${bytes}`;
+    return `rank ${this.id.rank} step time split over ${this.times.steps} steps (ms/step): compute ${f(this.times.compute)}, store read ${f(this.times.storeRead)}, dense all-reduce (${this.dense.transport}) ${f(this.times.allReduce)}, ${writeWhat} ${f(this.times.storeWrite)}, whole step ${f(this.times.total)}; bytes/step sent/received: ${bytes}; store ${JSON.stringify(this.storeStats ?? {})}`;
   }
 
   /** End of a successful run: the last all-reduce's digest compared across ranks. */
