@@ -96,6 +96,19 @@ export const defaultConfig = {
    *  staleness bound of the store's copy); 0 = only on eviction, checkpoint, evaluation and end.
    *  With --workers rows are updated on Redis every step (no dirty cache rows): unused. */
   storeWriteBackSteps: 0,
+  /** --workers: transport of the exact dense-gradient all-reduce: 'ring' (TCP between the
+   *  workers, Redis only for the rendezvous; measured faster as W or the parameters grow) or
+   *  'redis' (through the cluster; for launchers where workers cannot connect to each other).
+   *  trainer/distributed/dense_allreduce.ts. */
+  allReduceTransport: 'ring' as 'ring' | 'redis',
+  /** --workers: how item-row gradients reach the Redis table. 'sync': all ranks' rows summed,
+   *  one row-wise Adam per row per step (W workers ≡ one worker with their global batch, up to
+   *  float reassociation). 'atomic' / 'cas' (asynchronous, Persia-style): each rank applies
+   *  row-wise Adam to its own rows as they come (atomic: Redis Function on the shard; cas: on the
+   *  worker, version-checked, atomic on conflict), no all-gather, no barrier on them: a row
+   *  touched by k ranks in a step gets k updates, and a rank's reads may miss other ranks'
+   *  updates of the previous step (staleness ≤ 1 step). trainer/distributed/sparse_async.ts. */
+  embeddingSync: 'sync' as 'sync' | 'atomic' | 'cas',
   /** Initial item rows: 'table' (one seeded stream over the whole table, as the device table) or
    *  'per-row' (row_codec.ts initRow(seed, id), what the redis store always uses; host store only). */
   itemRowInit: 'table' as 'table' | 'per-row',
@@ -152,6 +165,8 @@ export const configEnums: { [K in ConfigKey]?: readonly string[] } = {
   embeddingOptimizer: ['rowwise-adam', 'adam'],
   embeddingStore: ['device', 'host', 'redis'],
   itemRowInit: ['table', 'per-row'],
+  allReduceTransport: ['ring', 'redis'],
+  embeddingSync: ['sync', 'atomic', 'cas'],
 };
 
 /** Keys that must hold integers (all other numbers are reals). */

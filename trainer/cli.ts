@@ -32,9 +32,13 @@ ${Object.entries(SYNTHETIC_KNOBS).map(([k, v]) => `                        ${k}:
                       checkpoint's rows file keeps the rows). Start a local cluster: npm run cluster -- start
   --redis <host:port> a node of the cluster (same as --redisAddress; default 127.0.0.1:7100)
   --workers <W>       fork W data-parallel workers (needs --store redis): each trains on its slice of
-                      every global batch; dense gradients summed by an exact all-reduce, item-row
-                      gradients combined before one row-wise Adam per row (trainer/distributed);
-                      rank 0 evaluates and writes --out
+                      every global batch; dense gradients summed by an exact all-reduce
+                      (--allReduceTransport ring: TCP between workers, the default; redis: through
+                      the cluster); item rows by --embeddingSync: sync (default; all ranks' gradient
+                      rows summed, one row-wise Adam per row per step: equals one worker with the
+                      global batch), atomic | cas (asynchronous, Persia-style: each rank updates its
+                      own rows as they come, no all-gather, no barrier; a row touched by k ranks gets
+                      k updates, reads may miss other ranks' last step); rank 0 evaluates, writes --out
   --format <fmt>      ${FORMATS.join(' | ')} (default auto)
   --csv-user/--csv-item/--csv-time/--csv-rating <column>, --csv-delimiter <c>   columns for --format csv
                       and parquet (Parquet defaults: user, item, timestamp, rating if present)

@@ -153,7 +153,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const ck = o.resume ? loadCheckpoint(o.resume) : undefined;
     if (ck) checkShapes(ck, o.resume!);
     // 'redis' (store/redis_tier.ts): the same cache in front of a Redis Cluster table.
-    host = c.embeddingStore !== 'device' ? await createItemStore(c, tableRows, { restoring: !!ck, table: o.worker?.table, drop: !o.worker || o.worker.isLeader }) : undefined;
+    host = c.embeddingStore !== 'device' ? await createItemStore(c, tableRows, { restoring: !!ck, table: o.worker?.table, drop: !o.worker || o.worker.dropsTable }) : undefined;
     if (host) checkHostTierTraining(c, gpu, host.cacheRows, tableRows);
     enc = await createEncoder(gpu, c, host ? host.cacheRows : tableRows, host ? encoderInitForHostTier(c, tableRows, host.cacheRows) : initParams(c, tableRows - 1, c.seed));
     if (ck && ck.task !== 'retrieval') throw new Error(`${o.resume}: holds a '${ck.task}' model, not retrieval`);

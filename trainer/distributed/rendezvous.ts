@@ -98,6 +98,11 @@ export class Rendezvous {
     return r;
   }
 
+  /** How long a dead worker's heartbeat outlives it (the detection bound). */
+  get heartbeatTtlMs(): number {
+    return this.ttlMs;
+  }
+
   /** Throws if the run was aborted or a peer's heartbeat expired. */
   async checkPeers(): Promise<void> {
     const keys = [this.key('abort'), ...Array.from({ length: this.worldSize }, (_, r) => this.key(`hb:${r}`))];

@@ -11,7 +11,7 @@
 // Listens on HSTU_RING_HOST (default 127.0.0.1), an ephemeral port.
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { digestWords } from './allreduce.js';
-import type { Rendezvous } from './rendezvous.js';
+import { PeerLostError, type Rendezvous } from './rendezvous.js';
 
 /** Reads exact byte counts from a socket. */
 class Reader {
@@ -56,9 +56,29 @@ function write(sock: Socket, b: Uint8Array): Promise<void> {
   return new Promise((res, rej) => sock.write(b, (e) => (e ? rej(e) : res())));
 }
 
+/**
+ * A ring connection failed: most likely its peer died. Waits up to the heartbeat bound for the
+ * rendezvous to say so (PeerLostError naming the rank, as every other wait reports it), else
+ * throws `e` with a hint.
+ */
+async function peerLostOr(e: Error, rdv: Rendezvous): Promise<never> {
+  if (e instanceof PeerLostError) throw e;
+  const until = Date.now() + rdv.heartbeatTtlMs + 2000;
+  while (Date.now() < until) {
+    await rdv.checkPeers();
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`distributed: ring all-reduce: ${e.message}, and every worker still heartbeats. HINT: a network problem between the workers (HSTU_RING_HOST), or use --allReduceTransport=redis`);
+}
+
 export class RingAllReduce {
   private lastDigest = 0;
   readonly stats = { calls: 0, bytesUp: 0, bytesDown: 0, ms: 0 };
+
+  /** Digest (FNV-1a over the words) of the last result. */
+  get digest(): number {
+    return this.lastDigest;
+  }
 
   private constructor(private readonly rdv: Rendezvous, private readonly server: Server, private readonly next: Socket, private readonly prev: Reader, private readonly prevSock: Socket) {}
 
@@ -93,7 +113,9 @@ export class RingAllReduce {
     header.writeUInt32LE(this.lastDigest, 0);
     header.writeUInt32LE(n, 4);
     // The header goes first each call: predecessor's previous digest and length.
-    const [, got] = await Promise.all([write(this.next, header), this.prev.read(8, this.rdv)]);
+    const [, got] = await this.exchange(header, 8);
+    this.stats.bytesUp += 8;
+    this.stats.bytesDown += 8;
     if (got.readUInt32LE(4) !== n) throw new Error(`distributed: ring all-reduce: rank ${mod(r - 1)} sent ${got.readUInt32LE(4)} values, rank ${r} has ${n}. HINT: the workers' dense parameters differ (another config?)`);
     if (got.readUInt32LE(0) !== this.lastDigest) {
       const msg = `distributed: ring all-reduce results differed at the previous call: rank ${mod(r - 1)} digest ${got.readUInt32LE(0).toString(16)}, rank ${r} ${this.lastDigest.toString(16)}. HINT: the workers are not running the same code or config`;
@@ -104,7 +126,7 @@ export class RingAllReduce {
     // Reduce-scatter: at step s, send chunk r − s, receive chunk r − s − 1 and add own values.
     for (let s = 0; s < W - 1; s++) {
       const sc = mod(r - s), rc = mod(r - s - 1);
-      const [, b] = await Promise.all([write(this.next, view(sc)), this.prev.read(4 * (hi(rc) - lo(rc)), this.rdv)]);
+      const [, b] = await this.exchange(view(sc), 4 * (hi(rc) - lo(rc)));
       const f = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length));
       for (let i = 0; i < f.length; i++) out[lo(rc) + i] = f[i]! + out[lo(rc) + i]!;
       this.stats.bytesUp += 4 * (hi(sc) - lo(sc));
@@ -113,7 +135,7 @@ export class RingAllReduce {
     // Rank r now holds the finished chunk r + 1. All-gather: pass finished chunks on unchanged.
     for (let s = 0; s < W - 1; s++) {
       const sc = mod(r + 1 - s), rc = mod(r - s);
-      const [, b] = await Promise.all([write(this.next, view(sc)), this.prev.read(4 * (hi(rc) - lo(rc)), this.rdv)]);
+      const [, b] = await this.exchange(view(sc), 4 * (hi(rc) - lo(rc)));
       view(rc).set(b);
       this.stats.bytesUp += 4 * (hi(sc) - lo(sc));
       this.stats.bytesDown += b.length;
@@ -122,6 +144,11 @@ export class RingAllReduce {
     this.stats.calls++;
     this.stats.ms += performance.now() - t0;
     return out;
+  }
+
+  /** Sends `out` to the next rank while reading `n` bytes from the previous one. */
+  private exchange(out: Uint8Array, n: number): Promise<[void, Buffer]> {
+    return Promise.all([write(this.next, out), this.prev.read(n, this.rdv)]).catch((e: Error) => peerLostOr(e, this.rdv));
   }
 
   close(): void {

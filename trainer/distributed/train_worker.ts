@@ -4,7 +4,8 @@
 // Rank 0 writes metrics.jsonl and checkpoints and evaluates; the other ranks only train.
 // Exit codes: 0 done, 3 a peer stopped (PeerLostError: this rank stopped too), 1 any other error
 // (the run is aborted so the peers stop at once).
-// HSTU_PRINT_LOSSES=1: prints {"rank", "losses"} as one JSON line at the end (tests).
+// HSTU_PRINT_LOSSES=1: prints {"rank", "losses", "transport", "rowUpdates", "store"} as one JSON
+// line at the end (tests); HSTU_KEEP_TABLE=1: rank 0 leaves the run's table on Redis (tests).
 import { createHash } from 'node:crypto';
 import { buildConfig, loadData, parseArgs } from '../cli.js';
 import { train } from '../train.js';
@@ -21,7 +22,7 @@ async function main(): Promise<number> {
   const maxSteps = flags.has('max-steps') ? Number(flags.get('max-steps')) : undefined;
   // Every worker of a run must train the same model on the same data.
   const digest = createHash('sha256').update(JSON.stringify(c)).update(`${data.source}|${data.count}|${data.numItems}|${data.numUsers}`).digest('hex').slice(0, 16);
-  const worker = await WorkerSync.join(id, digest);
+  const worker = await WorkerSync.join(id, digest, { allReduceTransport: c.allReduceTransport, embeddingSync: c.embeddingSync });
   const leader = worker.isLeader;
   try {
     const r = await train({
@@ -31,7 +32,10 @@ async function main(): Promise<number> {
       noEval: !leader,
       log: leader ? (s) => console.log(s) : (s) => { if (/step time split/.test(s)) console.log(s); },
     });
-    if (process.env.HSTU_PRINT_LOSSES === '1') console.log(JSON.stringify({ rank: id.rank, losses: r.losses }));
+    await worker.finish(); // the last dense all-reduce's digest, compared across ranks
+    if (process.env.HSTU_PRINT_LOSSES === '1') {
+      console.log(JSON.stringify({ rank: id.rank, losses: r.losses, transport: worker.allReduceTransport, rowUpdates: [...worker.rowUpdates], store: worker.storeStats }));
+    }
     if (leader && r.test && r.best) console.log(`test metrics at the best validation epoch (${r.best.epoch}): ${JSON.stringify(r.test)}`);
     return 0;
   } catch (e) {

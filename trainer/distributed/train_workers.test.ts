@@ -40,6 +40,15 @@ describe('sliceBatch', () => {
   });
 });
 
+/** What train_worker.ts prints with HSTU_PRINT_LOSSES=1. */
+interface WorkerReport {
+  rank: number;
+  losses: number[];
+  transport: string;
+  rowUpdates: [number, number][];
+  store: { casConflicts: number; rowsUpdated: number };
+}
+
 describe.skipIf(!up)('training workers on the local cluster', () => {
   const launched: Launched[] = [];
   const launchWorkers = (o: LaunchOptions) => { const l = launch(o); launched.push(l); return l; };
@@ -49,16 +58,21 @@ describe.skipIf(!up)('training workers on the local cluster', () => {
 
   async function runWorkers(W: number, args: string[], env: NodeJS.ProcessEnv = {}) {
     const losses = new Map<number, number[]>();
+    const reports = new Map<number, WorkerReport>();
     const err: string[] = [];
     const l = launchWorkers({ worldSize: W, entry: ENTRY, args, redis: TEST_REDIS_ADDRESS, env: { HSTU_PRINT_LOSSES: '1', ...env },
       onLine: (rank, line, stream) => {
         if (stream === 'stderr') err.push(`[rank ${rank}] ${line}`);
-        else if (line.startsWith('{"rank"')) losses.set(rank, JSON.parse(line).losses);
+        else if (line.startsWith('{"rank"')) {
+          const r = JSON.parse(line) as WorkerReport;
+          losses.set(rank, r.losses);
+          reports.set(rank, r);
+        }
       } });
-    return { l, losses, err };
+    return { l, losses, reports, err };
   }
 
-  it('W = 2 with batch B/2 each: the losses of W = 1 with batch B step by step (up to float reassociation), identical bits on both ranks', async () => {
+  it('W = 2 with batch B/2 each: the losses of W = 1 with batch B step by step (up to float reassociation), identical bits on both ranks, over the ring and through Redis', async () => {
     const args = ['--synthetic', SYNTH, '--store', 'redis', '--redis', TEST_REDIS_ADDRESS, '--max-steps', '5', ...cfgArgs({ epochs: 1 })];
     const one = await runWorkers(1, args);
     const two = await runWorkers(2, args);
@@ -67,9 +81,18 @@ describe.skipIf(!up)('training workers on the local cluster', () => {
     expect(e2.map((e) => e.code), two.err.join('\n')).toEqual([0, 0]);
     const a = one.losses.get(0)!, b0 = two.losses.get(0)!, b1 = two.losses.get(1)!;
     expect(a).toHaveLength(5);
+    expect(two.reports.get(0)!.transport).toBe('ring'); // the default dense transport
     expect(b1).toEqual(b0); // the all-reduced loss: the same bits on every rank
     for (let s = 0; s < 5; s++) expect(Math.abs(b0[s]! - a[s]!) / a[s]!, `step ${s}: ${b0[s]} vs ${a[s]}`).toBeLessThan(1e-5);
     expect(new Set(a).size).toBe(5); // the losses move: the comparison is not of constants
+    // The dense all-reduce through Redis instead of the ring: another fixed summation order, the
+    // same steps up to float reassociation, identical bits on both ranks.
+    const viaRedis = await runWorkers(2, [...args, '--allReduceTransport=redis']);
+    expect((await viaRedis.l.done).map((e) => e.code), viaRedis.err.join('\n')).toEqual([0, 0]);
+    expect(viaRedis.reports.get(0)!.transport).toBe('redis');
+    const r0 = viaRedis.losses.get(0)!;
+    expect(viaRedis.losses.get(1)).toEqual(r0);
+    for (let s = 0; s < 5; s++) expect(Math.abs(r0[s]! - b0[s]!) / b0[s]!, `step ${s}: ${r0[s]} vs ${b0[s]}`).toBeLessThan(1e-5);
     // And the one-process trainer on the same data (host store, the redis store's per-row init):
     // its row-wise Adam runs in f32 on the device, the workers' in float64 on Redis.
     const c = applyOverrides(defaultConfig, { ...CFG, epochs: 1, embeddingStore: 'host', itemRowInit: 'per-row' });

@@ -6,12 +6,14 @@
 //   2. forward + backward on the slice; the loss is a mean over the slice's target positions, so
 //      each rank scales its gradients (and loss) by L_r / L (its share of the global batch's
 //      positions): the sums below are then the one-worker gradients of the whole batch,
-//   3. dense gradients (and the loss) summed by the exact all-reduce (allreduce.ts: rank order,
-//      identical bits on every rank, digest checked each call), then AdamW on the device: every
-//      rank's dense parameters stay bit-identical,
-//   4. item-row gradients combined by the synchronous embedding mode (sparse_sync.ts): one
-//      row-wise Adam per row per step, applied on Redis by the row's owner rank, then a barrier.
-// So W workers with B/W sequences each take the steps of one worker with batch B up to float
+//   3. dense gradients (and the loss) summed by the exact all-reduce (dense_allreduce.ts: the TCP
+//      ring by default, or through Redis; identical bits on every rank, digest checked each
+//      call), then AdamW on the device: every rank's dense parameters stay bit-identical,
+//   4. item-row gradients: embeddingSync 'sync' combines them (sparse_sync.ts): one row-wise
+//      Adam per row per step, applied on Redis by the row's owner rank, then a barrier;
+//      'atomic' / 'cas' (sparse_async.ts) apply the rank's own rows, started before step 3 and
+//      awaited after it, with no all-gather and no barrier.
+// With 'sync', W workers with B/W sequences each take the steps of one worker with batch B up to float
 // reassociation (the L_r / L scaling, the summation order, and Redis's float64 row-wise Adam
 // against the device's f32 kernel), provided the step's randomness does not depend on a
 // sequence's position in the batch: shared negatives (per-position negatives and dropout masks
@@ -23,10 +25,14 @@ import { DivergenceError } from '../divergence.js';
 import { recordGradients, type HostTrainBatch } from '../train.js';
 import type { HostTier } from '../store/host_tier.js';
 import type { RedisEmbeddingStore } from '../store/redis_store.js';
+import { hashId } from '../store/row_codec.js';
 import { RedisAllReduce } from './allreduce.js';
+import { openDenseAllReduce, type AllReduceTransport, type DenseAllReduce } from './dense_allreduce.js';
 import type { WorkerIdentity } from './env.js';
 import { Rendezvous } from './rendezvous.js';
+import { startOwnUpdate, type EmbeddingSync } from './sparse_async.js';
 import { applySynchronous } from './sparse_sync.js';
+import { clientBytes, minus, WireTotals } from './wire_meter.js';
 
 /** The sequences [begin, end) of a jagged batch, rebased (rank r of W: env.ts rankSlice's split). */
 export function sliceBatch(tb: HostTrainBatch, rank: number, worldSize: number): HostTrainBatch {
@@ -51,26 +57,56 @@ export interface StepTimes {
   storeRead: number;
   compute: number;
   allReduce: number;
-  /** Item-row gradients: all-gather, row-wise Adam on Redis, barrier. */
+  /** Item-row gradients. sync: all-gather, row-wise Adam on Redis, barrier. atomic / cas: the
+   *  rank's own rows' write, from its start (before the all-reduce, which it overlaps) to its end. */
   storeWrite: number;
+  /** Whole steps (the parts overlap in the asynchronous modes). */
+  total: number;
+}
+
+export interface WorkerSyncOptions {
+  allReduceTransport: AllReduceTransport;
+  embeddingSync: EmbeddingSync;
 }
 
 export class WorkerSync {
-  readonly times: StepTimes = { steps: 0, storeRead: 0, compute: 0, allReduce: 0, storeWrite: 0 };
-  private readonly ar: RedisAllReduce;
+  readonly times: StepTimes = { steps: 0, storeRead: 0, compute: 0, allReduce: 0, storeWrite: 0, total: 0 };
+  /** Client-side bytes per part: storeRead / storeWrite (the store's connections), coordination
+   *  (the rendezvous connection: barriers, the sync all-gather, a Redis all-reduce), ring. */
+  readonly wire = new WireTotals();
+  /** Row-wise Adam updates this rank applied per row id (tests: no update lost). */
+  readonly rowUpdates = new Map<number, number>();
 
-  private constructor(readonly rdv: Rendezvous, readonly id: WorkerIdentity) {
-    this.ar = new RedisAllReduce(rdv);
-  }
+  /** `ar` carries the sync mode's all-gathers (and, with the redis transport, the dense sums:
+   *  one call sequence, the same on every rank). */
+  private constructor(readonly rdv: Rendezvous, readonly id: WorkerIdentity, private readonly ar: RedisAllReduce, private readonly dense: DenseAllReduce, readonly embeddingSync: EmbeddingSync) {}
 
-  /** Joins the run (config digest checked: a worker of another config or data is refused). */
-  static async join(id: WorkerIdentity, configDigest: string): Promise<WorkerSync> {
+  /** Joins the run (config digest checked: a worker of another config or data is refused) and
+   *  opens the dense all-reduce (every rank calls this at the same point). */
+  static async join(id: WorkerIdentity, configDigest: string, o: WorkerSyncOptions = { allReduceTransport: 'ring', embeddingSync: 'sync' }): Promise<WorkerSync> {
     const rdv = await Rendezvous.join(id, {
       configDigest,
       heartbeatMs: Number(process.env.HSTU_HEARTBEAT_MS ?? 500),
       ttlMs: Number(process.env.HSTU_HEARTBEAT_TTL_MS ?? 5000),
     });
-    return new WorkerSync(rdv, id);
+    try {
+      const ar = new RedisAllReduce(rdv);
+      const dense = await openDenseAllReduce(rdv, o.allReduceTransport, ar);
+      return new WorkerSync(rdv, id, ar, dense, o.embeddingSync);
+    } catch (e) {
+      await rdv.close();
+      throw e;
+    }
+  }
+
+  /** The dense transport in use. */
+  get allReduceTransport(): AllReduceTransport {
+    return this.dense.transport;
+  }
+
+  /** Rank 0 drops the run's table at the end, unless HSTU_KEEP_TABLE=1 (tests inspect it). */
+  get dropsTable(): boolean {
+    return this.isLeader && process.env.HSTU_KEEP_TABLE !== '1';
   }
 
   get isLeader(): boolean {
@@ -94,9 +130,10 @@ export class WorkerSync {
     return (await this.rdv.redis.get(k)) === '1';
   }
 
-  /** One synchronous data-parallel step on the global batch `tb`; returns the global mean loss. */
+  /** One data-parallel step on the global batch `tb`; returns the global mean loss. */
   async step(gpu: Gpu, enc: Encoder, c: Config, tb: HostTrainBatch, step: number, lr: number, tier: HostTier): Promise<number> {
     const { rank, worldSize } = this.id;
+    const store = (this.store = tier.store as RedisEmbeddingStore);
     const mine = sliceBatch(tb, rank, worldSize);
     const total = targetCount(tb.targets);
     const share = total > 0 ? targetCount(mine.targets) / total : 0;
@@ -104,10 +141,14 @@ export class WorkerSync {
     const sizes = dense.map((p) => p.g.numel);
     const flat = new Float32Array(sizes.reduce((a, b) => a + b, 0) + 1); // + the loss
     let itemIds: Uint32Array = new Uint32Array(0), itemGrads: Float32Array = new Float32Array(0);
+    const tStep = performance.now();
+    const w0 = this.wireNow(store);
     let t = performance.now();
+    let w1 = w0;
     if (mine.seqOffsets.length > 1 && mine.items.length > 0) {
       const prep = await tier.beforeStep(c, mine, step);
       this.times.storeRead += performance.now() - t;
+      w1 = this.wireNow(store);
       t = performance.now();
       const rec = gpu.recorder('train:worker');
       const g = recordGradients(rec, gpu, enc, c, prep.batch, step, prep.tableRows, true, prep.lossOpts);
@@ -129,38 +170,85 @@ export class WorkerSync {
       }
     }
     this.times.compute += performance.now() - t;
+    const adam = { lr, beta1: c.beta1, beta2: c.beta2, weightDecay: c.weightDecay, step: step + 1 };
+    // Asynchronous modes: the rank's own rows go to Redis now, overlapping the all-reduce.
+    const tWrite = performance.now();
+    let writeMs = 0;
+    const own = this.embeddingSync === 'sync' ? undefined
+      : startOwnUpdate(store, { ids: itemIds, grads: itemGrads }, adam).then(() => { writeMs = performance.now() - tWrite; });
+    own?.catch(() => {}); // awaited below; keep an early rejection from going unhandled meanwhile
     t = performance.now();
-    const sum = await this.ar.sumF32(flat);
+    const sum = await this.dense.sumF32(flat);
     this.times.allReduce += performance.now() - t;
     const loss = sum[sum.length - 1]!;
     for (let i = 0; i < sum.length; i++) {
-      if (!Number.isFinite(sum[i]!)) throw new DivergenceError(`training diverged at step ${step}: ${i === sum.length - 1 ? 'the loss' : 'a dense gradient'} is ${sum[i]} (summed over ${worldSize} workers). HINT: lower --lr, or set --gradClipNorm`, step, i === sum.length - 1 ? 'loss' : 'dense');
+      if (!Number.isFinite(sum[i]!)) {
+        await own?.catch(() => {}); // (its rows are finite: startOwnUpdate checked them)
+        throw new DivergenceError(`training diverged at step ${step}: ${i === sum.length - 1 ? 'the loss' : 'a dense gradient'} is ${sum[i]} (summed over ${worldSize} workers). HINT: lower --lr, or set --gradClipNorm`, step, i === sum.length - 1 ? 'loss' : 'dense');
+      }
     }
     let off = 0;
     for (const p of dense) {
       gpu.write(p.g, sum.subarray(off, off + p.g.numel));
       off += p.g.numel;
     }
-    const adam = { lr, beta1: c.beta1, beta2: c.beta2, weightDecay: c.weightDecay, step: step + 1 };
     const rec2 = gpu.recorder('train:worker_dense');
     enc.dense.step(rec2, adam);
     await rec2.submit();
-    t = performance.now();
-    await applySynchronous(tier.store as RedisEmbeddingStore, { ids: itemIds, grads: itemGrads }, adam, this.ar, this.rdv);
-    this.times.storeWrite += performance.now() - t;
+    if (own) {
+      await own;
+      this.times.storeWrite += writeMs;
+      this.countUpdates(itemIds);
+    } else {
+      t = performance.now();
+      const union = await applySynchronous(store, { ids: itemIds, grads: itemGrads }, adam, this.ar, this.rdv);
+      this.times.storeWrite += performance.now() - t;
+      this.countUpdates(union.ids.filter((id) => hashId(id) % worldSize === rank));
+    }
     tier.cache.invalidate(); // other ranks updated rows: read them fresh next step
+    const w2 = this.wireNow(store);
+    this.wire.add('storeRead', minus(w1.store, w0.store));
+    this.wire.add('storeWrite', minus(w2.store, w1.store));
+    this.wire.add('coordination', minus(w2.coordination, w0.coordination));
+    this.wire.add('ring', minus(w2.ring, w0.ring));
+    this.times.total += performance.now() - tStep;
     this.times.steps++;
     return loss;
   }
 
-  /** One line of mean ms per step per part (rank-local). */
+  private store: RedisEmbeddingStore | undefined;
+
+  /** The Redis store's counters (calls, rows read / updated, cas conflicts, retries). */
+  get storeStats(): RedisEmbeddingStore['stats'] | undefined {
+    return this.store && { ...this.store.stats };
+  }
+
+  private countUpdates(ids: Uint32Array): void {
+    for (const id of ids) this.rowUpdates.set(id, (this.rowUpdates.get(id) ?? 0) + 1);
+  }
+
+  /** Cumulative client-side bytes of the store's, the rendezvous's and the ring's connections. */
+  private wireNow(store: RedisEmbeddingStore) {
+    const ring = this.dense.transport === 'ring' ? { sent: this.dense.stats.bytesUp, received: this.dense.stats.bytesDown } : { sent: 0, received: 0 };
+    return { store: clientBytes(store.cluster), coordination: clientBytes(this.rdv.redis), ring };
+  }
+
+  /** One line of mean ms per step per part and bytes per step per part (rank-local). */
   timesLine(): string {
     const n = Math.max(1, this.times.steps);
     const f = (x: number) => (x / n).toFixed(1);
-    return `rank ${this.id.rank} step time split over ${this.times.steps} steps (ms/step): compute ${f(this.times.compute)}, store read ${f(this.times.storeRead)}, dense all-reduce ${f(this.times.allReduce)}, item rows (all-gather + row-wise Adam on Redis + barrier) ${f(this.times.storeWrite)}`;
+    const writeWhat = this.embeddingSync === 'sync' ? 'item rows (all-gather + row-wise Adam on Redis + barrier)' : `item rows (own rows' row-wise Adam on Redis, ${this.embeddingSync}, overlapping the all-reduce)`;
+    const bytes = Object.entries(this.wire.perStep(this.times.steps)).map(([k, v]) => `${k} ${v.sent}/${v.received}`).join(', ');
+    return `rank ${this.id.rank} step time split over ${this.times.steps} steps (ms/step): compute ${f(this.times.compute)}, store read ${f(this.times.storeRead)}, dense all-reduce (${this.dense.transport}) ${f(this.times.allReduce)}, ${writeWhat} ${f(this.times.storeWrite)}, whole step ${f(this.times.total)}; bytes/step sent/received: ${bytes}; store ${JSON.stringify(this.storeStats ?? {})}`;
+  }
+
+  /** End of a successful run: the last all-reduce's digest compared across ranks. */
+  async finish(): Promise<void> {
+    await this.dense.finish();
   }
 
   async close(): Promise<void> {
+    this.dense.close();
     await this.rdv.close();
   }
 }

@@ -85,6 +85,8 @@ export async function createItemStore(c: Config, tableRows: number, o: { restori
     seed: c.seed,
     initStd: itemInitStd(c, tableRows),
     rowsPerStep: Math.min(tableRows, Math.max(64, c.batchSize * c.maxLen)),
+    // --workers with an asynchronous embeddingSync: the rank's own row updates go this way.
+    ...(c.embeddingSync !== 'sync' ? { mode: c.embeddingSync } : {}),
   });
   return {
     store,
