@@ -13,7 +13,7 @@ const ref = (x: ArrayLike<number>) => Array.from(x).reduce((s, v) => s + v * v, 
 
 describe('sum_squares', () => {
   it('matches float64 on awkward sizes, one slot each; n = 0 gives 0; prefix n of a raw buffer', async () => {
-    const sizes = [1, 7, 255, 257, 8193, 100003, 0];
+    const sizes = [1, 7, 255, 257, 8193, 100003, 0, 4, 100004]; // n % 4 == 0 reads vec4s
     const rng = new Rng(4);
     const xs = sizes.map((n) => rng.f32(n, -2, 2));
     const out = gpu.empty([sizes.length + 1], 'f32', 'out');
@@ -51,8 +51,8 @@ describe('sum_squares', () => {
 
   it('large tensors (split over workgroups): float64 to f32 accuracy, deterministic, NaN/Inf in any span', async () => {
     // 65,537 (two spans), 3,000,001 (256 spans of uneven fill) and back to back in one recorder,
-    // so the shared partials buffer is reused between sums.
-    const sizes = [65_537, 3_000_001, 1_000_003];
+    // so the shared partials buffer is reused between sums; 1,000,004 takes the vec4 reads.
+    const sizes = [65_537, 3_000_001, 1_000_004];
     const rng = new Rng(9);
     const xs = sizes.map((n) => rng.f32(n, -2, 2));
     const bad: [number, number, number][] = [[1, 2_999_999, NaN], [1, 1_500_000, Infinity], [0, 65_536, -Infinity], [2, 0, NaN]];

@@ -4,7 +4,7 @@ import { EmbeddingTable, roundBf16 } from '../embedding/embedding.js';
 import { expectClose } from '../testing/compare.js';
 import { poison } from '../testing/poison.js';
 import { Rng } from '../testing/rng.js';
-import { planGatheredSlots, sampledSoftmaxGathered } from './sampled_softmax_gathered.js';
+import { gatheredRowStride, gatheredRowsVariant, planGatheredSlots, ROWS_LANE_BYTES, sampledSoftmaxGathered } from './sampled_softmax_gathered.js';
 import { gatherRef, sampledSoftmaxBackwardRef, sampledSoftmaxRef, type LossRefInput } from './sampled_softmax.ref.js';
 
 let gpu: Gpu;
@@ -23,6 +23,8 @@ interface Case {
   /** Gather the compact rows from a sharded table (shards of 7 rows) instead of a tensor. */
   table?: 'f32' | 'bf16';
   variant?: 'subgroup' | 'lane';
+  /** The rows pass's kernel (default: by the compact table's size). */
+  rowsVariant?: 'subgroup' | 'lane';
 }
 
 /** Random rows with collisions (≈15% of negatives equal the positive, every negative of row 0),
@@ -89,7 +91,7 @@ async function runAndCheck(c: Case, seed: number, dLoss = 1.5): Promise<void> {
   const out = { rowLoss: gpu.empty([P], 'f32', 'rowLoss'), dU: gpu.empty([P, d], 'f32', 'dU'), dItems: gpu.empty([U, d], 'f32', 'dItems') };
   poison(gpu, out.rowLoss, out.dU, out.dItems);
   const rec = gpu.recorder();
-  const run = sampledSoftmaxGathered(rec, inp, { P, K, U, d, temperature: c.tau }, out, { dLoss, variant: c.variant });
+  const run = sampledSoftmaxGathered(rec, inp, { P, K, U, d, temperature: c.tau }, out, { dLoss, variant: c.variant, rowsVariant: c.rowsVariant });
   await rec.submit();
   const want = sampledSoftmaxRef(x.ref);
   const g = sampledSoftmaxBackwardRef(x.ref, dLoss);
@@ -155,12 +157,26 @@ describe('sampled_softmax gathered: loss, dU and per-item gradients equal the fl
     { P: 20, R: 6, d: 6, numItems: 23, tau: 0.05, table: 'bf16', offsets: true },
     { P: 67, R: 13, d: 5, numItems: 40, tau: 0.2, offsets: true, variant: 'lane' },
     { P: 33, R: 9, d: 13, numItems: 40, tau: 0.05, table: 'f32', variant: 'lane' },
+    // One lane per row under the subgroup passes (what large compact tables run).
+    { P: 67, R: 13, d: 5, numItems: 40, tau: 0.2, offsets: true, rowsVariant: 'lane' },
+    { P: 33, R: 9, d: 64, numItems: 40, tau: 0.05, table: 'f32', rowsVariant: 'lane' },
+    { P: 21, R: 11, d: 64, numItems: 30, tau: 0.05, table: 'f32' },
+    { P: 21, R: 11, d: 12, numItems: 30, tau: 0.1, table: 'f32', offsets: true },
   ];
   it.each(CASES.map((c, i) => [i, c] as const))('#%i %o', async (i, c) => {
     await runAndCheck(c, 500 + i);
   });
 
-  it('NaN in one row of u stays NaN in that row and never turns finite', async () => {
+  it('the rows pass runs one lane per row once the compact table outgrows ROWS_LANE_BYTES', () => {
+    const maxSg = Math.floor(ROWS_LANE_BYTES / (gatheredRowStride(64) * 4));
+    expect(gatheredRowsVariant('subgroup', maxSg, 64)).toBe('subgroup');
+    expect(gatheredRowsVariant('subgroup', maxSg + 1, 64)).toBe('lane');
+    expect(gatheredRowsVariant('subgroup', 10_000, 64)).toBe('subgroup');
+    expect(gatheredRowsVariant('subgroup', 409_475, 64)).toBe('lane');
+    expect(gatheredRowsVariant('lane', 1, 64)).toBe('lane');
+  });
+
+  it.each([undefined, 'lane'] as const)('NaN in one row of u stays NaN in that row and never turns finite (rows pass %s)', async (rowsVariant) => {
     const P = 5, K = 4, d = 3, U = 6;
     const rng = new Rng(3);
     const u = rng.f32(P * d);
@@ -178,7 +194,7 @@ describe('sampled_softmax gathered: loss, dU and per-item gradients equal the fl
     const Un = plan.uniqueIds.length;
     const out = { rowLoss: gpu.empty([P], 'f32', 'rowLoss'), dU: gpu.empty([P, d], 'f32', 'dU'), dItems: gpu.empty([Un, d], 'f32', 'dItems') };
     const rec = gpu.recorder();
-    const run = sampledSoftmaxGathered(rec, inp, { P, K, U: Un, d, temperature: 0.05 }, out, {});
+    const run = sampledSoftmaxGathered(rec, inp, { P, K, U: Un, d, temperature: 0.05 }, out, { rowsVariant });
     await rec.submit();
     const rowLoss = await gpu.read(out.rowLoss);
     expect(Number.isNaN(rowLoss[2]!)).toBe(true);

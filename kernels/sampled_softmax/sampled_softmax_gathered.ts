@@ -40,6 +40,19 @@ export function defaultGatheredVariant(gpu: Gpu): GatheredVariant {
   return subgroupVariantSupported(gpu) ? 'subgroup' : 'lane';
 }
 
+/** Bytes of the compact normalised table past which the `rows` kernel runs one lane per row even
+ *  in the subgroup variant. Each row reads K random rows of that table: the subgroup kernel's 8
+ *  lanes fetch one row at a time (latency-bound once the table falls out of cache), one lane per
+ *  row fetches 8 rows at once. Measured on lavapipe (2 cores, 4 MiB L2 each; BENCHMARKS.md
+ *  "Catalogue-independent step"): rows_sg beats rows at 10k items (2.5 MB), loses from ≈ 30k
+ *  items on (7.7 MB: 345 vs 165–478 ms) and is ≈ 2× slower at 100k and 1M items. */
+export const ROWS_LANE_BYTES = 8 << 20;
+
+/** The kernel the `rows` pass uses: 'lane' for the lane variant and for large compact tables. */
+export function gatheredRowsVariant(variant: GatheredVariant, U: number, d: number): GatheredVariant {
+  return variant === 'subgroup' && U * gatheredRowStride(d) * 4 <= ROWS_LANE_BYTES ? 'subgroup' : 'lane';
+}
+
 // ---------------------------------------------------------------------------------------------
 // host plan
 
@@ -210,7 +223,7 @@ function expect(what: string, t: Tensor | undefined, dtype: string, shape: reado
  * (callers that run rows in chunks pass dLoss = chunk Σw / batch Σw and combine rowLoss with
  * weightedMeanLoss). Scratch is pooled and released after the caller's submit via `release()`.
  */
-export function sampledSoftmaxGathered(rec: Recorder, inp: GatheredInputs, s: GatheredShape, out: GatheredOutputs, opts: { dLoss?: number; variant?: GatheredVariant } = {}): { release(): void } {
+export function sampledSoftmaxGathered(rec: Recorder, inp: GatheredInputs, s: GatheredShape, out: GatheredOutputs, opts: { dLoss?: number; variant?: GatheredVariant; rowsVariant?: GatheredVariant } = {}): { release(): void } {
   const { P, K, U, d } = s;
   for (const [k, v, lo] of [['P', P, 1], ['K', K, 1], ['U', U, 1], ['d', d, 1]] as const) {
     if (!Number.isInteger(v) || v < lo) throw new Error(`sampled_softmax_gathered: expected an integer ${k} ≥ ${lo}, got ${v}`);
@@ -243,7 +256,11 @@ export function sampledSoftmaxGathered(rec: Recorder, inp: GatheredInputs, s: Ga
   if (variant !== 'subgroup' && variant !== 'lane') throw new Error(`sampled_softmax_gathered: expected variant 'subgroup' or 'lane', got ${String(variant)}`);
   if (variant === 'subgroup' && !subgroupVariantSupported(gpu)) throw new Error('sampled_softmax_gathered: the subgroup variant needs subgroups of ≥ 8 lanes. HINT: use variant \'lane\'.');
   const stride = gatheredRowStride(d);
-  const perRow = variant === 'subgroup' ? 1 : WG;
+  // The rows pass may run one lane per row while the other passes use subgroups (same coef).
+  const rowsVariant = opts.rowsVariant ?? gatheredRowsVariant(variant, U, d);
+  if (rowsVariant !== 'subgroup' && rowsVariant !== 'lane') throw new Error(`sampled_softmax_gathered: expected rowsVariant 'subgroup' or 'lane', got ${String(rowsVariant)}`);
+  if (rowsVariant === 'subgroup' && variant !== 'subgroup') throw new Error('sampled_softmax_gathered: rowsVariant \'subgroup\' needs variant \'subgroup\'. HINT: leave rowsVariant unset.');
+  const perRow = rowsVariant === 'subgroup' ? 1 : WG;
   const owned: Tensor[] = [];
   const t = <T extends Tensor>(x: T) => (owned.push(x), x);
   const uHat = t(gpu.empty([P, stride], 'f32', 'sampled_softmax_gathered:u_hat'));
@@ -275,7 +292,7 @@ export function sampledSoftmaxGathered(rec: Recorder, inp: GatheredInputs, s: Ga
   inverseWeightSum(rec, inp.weights, invW);
   const rowParams = new Params().u32(P).u32(K).u32(d).u32(1).f32(1 / s.temperature).f32(dLoss).u32(inp.logitOffsets ? 1 : 0).done();
   rec.dispatch(
-    kernel('rows', d, variant),
+    kernel('rows', d, rowsVariant),
     [uHat, normU, eHat, inp.slots, inp.weights, invW, inp.logitOffsets ?? invW, out.rowLoss, coef, out.dU],
     Math.ceil(P / perRow),
     rowParams,
