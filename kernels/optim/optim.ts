@@ -80,8 +80,9 @@ export function rowwiseAdam(rec: Recorder, table: EmbeddingTable, plan: ScatterP
   let u = 0;
   for (const shard of table.shards) {
     const end = shard.rowBase + shard.rows;
-    let uEnd = u;
-    while (uEnd < rows.length && rows[uEnd]! < end) uEnd++;
+    // First unique row at or past the shard's end (binary search: ≈ 410k rows per step at 1M items).
+    let uEnd = u, hi = rows.length;
+    while (uEnd < hi) { const mid = (uEnd + hi) >>> 1; if (rows[mid]! < end) uEnd = mid + 1; else hi = mid; }
     const n = uEnd - u;
     if (n > 0) {
       const p = params(n, u, table.dim, shard.rowBase, table.rowWords, r);

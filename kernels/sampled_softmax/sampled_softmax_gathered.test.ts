@@ -137,6 +137,22 @@ describe('planGatheredSlots', () => {
     expect([...planGatheredSlots(Uint32Array.from([2, 1]), 2, 10).uniqueIds]).toEqual([1, 2]);
   });
 
+  it('the same plan whether the ids are dense in the table (map scan) or sparse (sort)', () => {
+    const rng = new Rng(21);
+    for (let trial = 0; trial < 3; trial++) {
+      const K = 5, P = 40;
+      const ids = Uint32Array.from({ length: P * K }, () => rng.int(0, 199));
+      const weights = Float32Array.from({ length: P }, () => (rng.next() < 0.2 ? 0 : 1));
+      const extra = Uint32Array.from({ length: 9 }, () => rng.int(0, 199));
+      const dense = planGatheredSlots(ids, K, 200, weights, 50, extra); // U ≈ 130 > 200 / 32: scan
+      const sparse = planGatheredSlots(ids, K, 200 * 64, weights, 50, extra); // sort
+      expect([...dense.uniqueIds]).toEqual([...new Set([...ids, ...extra])].sort((a, b) => a - b));
+      for (const k of ['uniqueIds', 'slots', 'order', 'segOffsets'] as const) expect([...sparse[k]], k).toEqual([...dense[k]]);
+      expect([...sparse.shardStarts.subarray(0, 5)]).toEqual([...dense.shardStarts]);
+      expect([...dense.slots].map((l) => dense.uniqueIds[l])).toEqual([...ids]);
+    }
+  });
+
   it('rejects an id outside the table and leaves its scratch clean', () => {
     expect(() => planGatheredSlots(Uint32Array.from([1, 2, 10]), 3, 10)).toThrow(/got 10 at slot 2.*HINT/);
     const plan = planGatheredSlots(Uint32Array.from([2, 1, 1]), 3, 10);
@@ -176,8 +192,8 @@ describe('sampled_softmax gathered: loss, dU and per-item gradients equal the fl
     expect(gatheredRowsVariant('lane', 1, 64)).toBe('lane');
   });
 
-  it.each([undefined, 'lane'] as const)('NaN in one row of u stays NaN in that row and never turns finite (rows pass %s)', async (rowsVariant) => {
-    const P = 5, K = 4, d = 3, U = 6;
+  it.each([[undefined, 3], ['lane', 3], [undefined, 8]] as const)('NaN in one row of u stays NaN in that row and never turns finite (rows pass %s, d %i)', async (rowsVariant, d) => {
+    const P = 5, K = 4, U = 6;
     const rng = new Rng(3);
     const u = rng.f32(P * d);
     u[2 * d + 1] = NaN;

@@ -29,9 +29,17 @@ export function gatheredRowStride(d: number): number {
 }
 
 function kernel(name: 'norm_pad' | 'rows' | 'item_grad' | 'gather_norm', d: number, variant: GatheredVariant): KernelSource {
+  if (name === 'gather_norm' && d % 4 === 0) return { name: 'sampled_softmax_gathered_gather_norm_sg4', wgsl: 'enable subgroups;\n' + SECTIONS.get('gather_norm_sg4')!, defines: { D4: d / 4 } };
   if (name === 'gather_norm') return { name: 'sampled_softmax_gathered_gather_norm_sg', wgsl: 'enable subgroups;\n' + SECTIONS.get('gather_norm_sg')!, defines: { C: Math.ceil(d / 8), STRIDE: gatheredRowStride(d) } };
   if (name === 'norm_pad') return { name: 'sampled_softmax_gathered_norm_pad', wgsl: SECTIONS.get(name)!, defines: { WG, STRIDE: gatheredRowStride(d) } };
   if (variant === 'lane') return { name: `sampled_softmax_gathered_${name}`, wgsl: SECTIONS.get(name)!, defines: { WG, D4: Math.ceil(d / 4) } };
+  if (name === 'item_grad') {
+    // Whole-vec4 stores of the result where d % 4 == 0.
+    const [DE_T, STORE_DE] = d % 4 === 0
+      ? ['vec4<f32>', `de[it * ${d / 4}u + q4] = v;`]
+      : ['f32', 'let i0 = 4u * q4; for (var q = 0u; q < 4u; q++) { if (i0 + q < params.d) { de[it * params.d + i0 + q] = v[q]; } }'];
+    return { name: `sampled_softmax_gathered_item_grad_sg${d % 4 === 0 ? '4' : ''}`, wgsl: 'enable subgroups;\n' + SECTIONS.get('item_grad_sg')!, defines: { D4: Math.ceil(d / 4), DE_T, STORE_DE } };
+  }
   return { name: `sampled_softmax_gathered_${name}_sg`, wgsl: 'enable subgroups;\n' + SECTIONS.get(`${name}_sg`)!, defines: { D4: Math.ceil(d / 4) } };
 }
 
@@ -123,11 +131,26 @@ export function planGatheredSlots(ids: Uint32Array, K: number, numRows: number, 
   }
   // Ascending id order (hence grouped by shard): the table's rows are then read, and later
   // updated, in address order.
-  const uniqueIds = seen.slice(0, U).sort();
+  // When the ids are dense in the table (U > numRows / 32: a scan of the map is cheaper than a
+  // sort), the map itself lists them in order; either way the same ascending uniqueIds.
   const remap = new Uint32Array(U);
-  for (let u = 0; u < U; u++) localOf[uniqueIds[u]!] = u;
-  for (let u = 0; u < U; u++) remap[u] = localOf[seen[u]!]!;
-  for (let u = 0; u < U; u++) localOf[uniqueIds[u]!] = -1;
+  let uniqueIds: Uint32Array;
+  if (U * 32 > numRows) {
+    uniqueIds = new Uint32Array(U);
+    for (let id = 0, u = 0; u < U; id++) {
+      const l = localOf[id]!;
+      if (l >= 0) {
+        remap[l] = u;
+        uniqueIds[u++] = id;
+        localOf[id] = -1;
+      }
+    }
+  } else {
+    uniqueIds = seen.slice(0, U).sort();
+    for (let u = 0; u < U; u++) localOf[uniqueIds[u]!] = u;
+    for (let u = 0; u < U; u++) remap[u] = localOf[seen[u]!]!;
+    for (let u = 0; u < U; u++) localOf[uniqueIds[u]!] = -1;
+  }
   const shards = Math.ceil(numRows / shardRows);
   const shardStarts = new Uint32Array(shards + 1);
   for (let s = 0, u = 0; s < shards; s++) {

@@ -296,6 +296,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 // ==== kernel: item_grad_sg ====
 // Subgroup variant of `item_grad`: a workgroup of 8 lanes per item, lanes over the vector as in
 // rows_sg; each batch of 8 slots is loaded one per lane and shared with subgroupShuffle.
+// STORE_DE writes a lane's vec4 of the result: whole vec4s where d % 4 == 0 (DE_T vec4<f32>).
 const C4: u32 = ({{D4}}u + 7u) / 8u;
 struct Params {
   items: u32,
@@ -310,7 +311,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read> coef: array<f32>;
 @group(0) @binding(5) var<storage, read> order: array<u32>;
 @group(0) @binding(6) var<storage, read> seg: array<u32>;
-@group(0) @binding(7) var<storage, read_write> de: array<f32>;
+@group(0) @binding(7) var<storage, read_write> de: array<{{DE_T}}>;
 
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
@@ -350,10 +351,12 @@ fn item_grad(it: u32, lane: u32) {
   let ke = norm_e[it * 2u + 1u];
   for (var c = 0u; c < C4; c++) {
     if (!live[c]) { continue; }
-    let v = (acc[c] - ke * ed * e_hat[eb + 8u * c]) / ne;
-    let i0 = 4u * (lane + 8u * c);
-    for (var q = 0u; q < 4u; q++) { if (i0 + q < d) { de[it * d + i0 + q] = v[q]; } }
+    store_de(it, lane + 8u * c, (acc[c] - ke * ed * e_hat[eb + 8u * c]) / ne);
   }
+}
+
+fn store_de(it: u32, q4: u32, v: vec4<f32>) {
+  {{STORE_DE}}
 }
 
 // ==== kernel: gather_norm_sg ====
@@ -394,6 +397,51 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     for (var c = 0u; c < {{C}}u; c++) {
       let i = lane + 8u * c;
       if (i < {{STRIDE}}u) { hat[r * {{STRIDE}}u + i] = select(0.0, x[c] / n, i < d); }
+    }
+    if (lane == 0u) {
+      norm[r * 2u] = n;
+      norm[r * 2u + 1u] = select(0.0, 1.0, raw > params.eps);
+    }
+  }
+}
+
+// ==== kernel: gather_norm_sg4 ====
+// gather_norm_sg for d % 4 == 0 (STRIDE = d): lane l moves whole vec4s l, l + 8, ... of the row
+// (on lavapipe a storage access costs per lane: a quarter of the accesses). Same result up to
+// the order of the squared norm's partial sums.
+const C4: u32 = ({{D4}}u + 7u) / 8u;
+struct Params {
+  r0: u32,
+  r1: u32,
+  d: u32,
+  row_base: u32,
+  per_wg: u32,
+  eps: f32,
+}
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> shard: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> ids: array<u32>;
+@group(0) @binding(3) var<storage, read_write> hat: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> norm: array<f32>;
+
+@compute @workgroup_size(8)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
+  let g = wid.x + wid.y * nwg.x;
+  let first = params.r0 + g * params.per_wg;
+  let last = min(first + params.per_wg, params.r1);
+  for (var r = first; r < last; r++) {
+    let sb = (ids[r] - params.row_base) * {{D4}}u;
+    var x: array<vec4<f32>, C4>;
+    var ss = 0.0;
+    for (var c = 0u; c < C4; c++) {
+      let i = lane + 8u * c;
+      if (i < {{D4}}u) { x[c] = shard[sb + i]; ss += dot(x[c], x[c]); }
+    }
+    let raw = sqrt(subgroupAdd(ss));
+    let n = max(raw, params.eps);
+    for (var c = 0u; c < C4; c++) {
+      let i = lane + 8u * c;
+      if (i < {{D4}}u) { hat[r * {{D4}}u + i] = x[c] / n; }
     }
     if (lane == 0u) {
       norm[r * 2u] = n;
