@@ -51,10 +51,12 @@ export function defaultGatheredVariant(gpu: Gpu): GatheredVariant {
 /** Bytes of the compact normalised table past which the `rows` kernel runs one lane per row even
  *  in the subgroup variant. Each row reads K random rows of that table: the subgroup kernel's 8
  *  lanes fetch one row at a time (latency-bound once the table falls out of cache), one lane per
- *  row fetches 8 rows at once. Measured on lavapipe (2 cores, 4 MiB L2 each; BENCHMARKS.md
- *  "Catalogue-independent step"): rows_sg beats rows at 10k items (2.5 MB), loses from ≈ 30k
- *  items on (7.7 MB: 345 vs 165–478 ms) and is ≈ 2× slower at 100k and 1M items. */
-export const ROWS_LANE_BYTES = 8 << 20;
+ *  row fetches 8 rows at once. Set at one core's L2 (4 MiB on the lavapipe machine). Measured
+ *  there, CPU ms of the rows pass (P = 4096, K = 129, d = 64; BENCHMARKS.md "Catalogue-
+ *  independent step … 2026-12-07, second pass"): rows_sg / rows 89–93 / 117–120 at 10k items
+ *  (2.5 MB), 160–196 / 121–132 at 30k (7.7 MB), 263–296 / 167–206 at 100k, 336–416 / 207–244 at
+ *  1M. */
+export const ROWS_LANE_BYTES = 4 << 20;
 
 /** The kernel the `rows` pass uses: 'lane' for the lane variant and for large compact tables. */
 export function gatheredRowsVariant(variant: GatheredVariant, U: number, d: number): GatheredVariant {
