@@ -3,7 +3,7 @@ import { createGpu, type Gpu } from '../gpu/index.js';
 import { expectClose } from '../testing/compare.js';
 import { poison } from '../testing/poison.js';
 import { Rng } from '../testing/rng.js';
-import { sumSquares } from './sum_squares.js';
+import { sumSquares, sumValues } from './sum_squares.js';
 
 let gpu: Gpu;
 beforeAll(async () => (gpu = await createGpu()));
@@ -69,6 +69,29 @@ describe('sum_squares', () => {
     const bits = new Uint32Array(got.buffer);
     for (let k = 0; k < sizes.length; k++) expect(bits[sizes.length + k]).toBe(bits[k]);
     expect(Array.from(got.subarray(2 * sizes.length), (v) => (Number.isNaN(v) ? 'NaN' : v))).toEqual(['NaN', Infinity, Infinity, 'NaN']);
+    ts.forEach((t) => t.release());
+    out.release();
+  });
+
+  it('sumValues: the plain sum, float64 to f32 accuracy at small and split sizes; NaN/Inf propagate', async () => {
+    const sizes = [1, 7, 100_003, 3_000_001, 409_476];
+    const rng = new Rng(12);
+    const xs = sizes.map((n) => rng.f32(n, 0, 2));
+    const bad = [Float32Array.from(xs[2]!), Float32Array.from(xs[3]!), Float32Array.from(xs[4]!)];
+    bad[0]![50_000] = NaN;
+    bad[1]![2_999_999] = Infinity;
+    bad[2]![0] = NaN;
+    const all = [...xs, ...bad];
+    const out = gpu.empty([all.length], 'f32', 'out');
+    poison(gpu, out);
+    const ts = all.map((x) => gpu.f32(x, [x.length], 'x'));
+    const rec = gpu.recorder();
+    ts.forEach((t, k) => sumValues(rec, t, out, k));
+    await rec.submit();
+    const got = await gpu.read(out);
+    const sum = (x: Float32Array) => x.reduce((s, v) => s + v, 0);
+    expectClose('sum', got.subarray(0, sizes.length), xs.map(sum), { atol: 0, rtol: 1e-5 });
+    expect(Array.from(got.subarray(sizes.length), (v) => (Number.isNaN(v) ? 'NaN' : v))).toEqual(['NaN', Infinity, 'NaN']);
     ts.forEach((t) => t.release());
     out.release();
   });

@@ -1,4 +1,4 @@
-// Host for sum_squares.wgsl: out[slot] = Σ x², one workgroup per tensor (a divergence probe).
+// Host for sum_squares.wgsl: out[slot] = Σ x² (or Σ x), one workgroup per tensor (a divergence probe).
 import { readFileSync } from 'node:fs';
 import { Params, type Binding, type Gpu, type KernelSource, type Recorder, type Tensor } from '../gpu/index.js';
 
@@ -19,6 +19,18 @@ const SUM: KernelSource = { ...KERNEL, name: 'sum_squares_partials', defines: { 
  * tensor (n defaults to its size) or a raw f32 buffer with an explicit n (embedding shards).
  */
 export function sumSquares(rec: Recorder, x: Tensor<'f32'> | GPUBuffer, out: Tensor<'f32'>, slot: number, n?: number): void {
+  reduceInto(rec, x, out, slot, n, true);
+}
+
+/**
+ * Records out[slot] = Σ_{i < n} x[i] (plain sum; the same decomposition, determinism and NaN/Inf
+ * propagation). The divergence guard sums per-row squared norms a kernel already wrote with it.
+ */
+export function sumValues(rec: Recorder, x: Tensor<'f32'>, out: Tensor<'f32'>, slot: number, n?: number): void {
+  reduceInto(rec, x, out, slot, n, false);
+}
+
+function reduceInto(rec: Recorder, x: Tensor<'f32'> | GPUBuffer, out: Tensor<'f32'>, slot: number, n: number | undefined, square: boolean): void {
   const isTensor = 'numel' in x;
   const count = n ?? (isTensor ? x.numel : NaN);
   if (!Number.isInteger(count) || count < 0) throw new Error(`sumSquares: expected an element count ≥ 0, got ${n}. HINT: pass n for a raw buffer.`);
@@ -32,8 +44,8 @@ export function sumSquares(rec: Recorder, x: Tensor<'f32'> | GPUBuffer, out: Ten
     return;
   }
   const groups = Math.min(MAX_WG, Math.ceil(count / PER_WG));
-  const vec4 = count % 4 === 0 && (isTensor ? x.buffer : x).size % 16 === 0;
-  const [kern, elems] = vec4 ? [KERNEL4, count / 4] : [KERNEL, count];
+  const vec4 = square && count % 4 === 0 && (isTensor ? x.buffer : x).size % 16 === 0;
+  const [kern, elems] = vec4 ? [KERNEL4, count / 4] : [square ? KERNEL : SUM, count];
   if (groups <= 1) {
     rec.dispatch(kern, [x as Binding, out], 1, new Params().u32(elems).u32(slot).u32(elems).done());
     return;

@@ -88,8 +88,8 @@ async function runAndCheck(c: Case, seed: number, dLoss = 1.5): Promise<void> {
     segOffsets: gpu.u32(plan.segOffsets, [U + 1], 'seg'),
     logitOffsets: c.offsets ? gpu.f32(Float64Array.from(plan.uniqueIds, (id) => x.itemOffset[id]!), [U], 'offsets') : undefined,
   };
-  const out = { rowLoss: gpu.empty([P], 'f32', 'rowLoss'), dU: gpu.empty([P, d], 'f32', 'dU'), dItems: gpu.empty([U, d], 'f32', 'dItems') };
-  poison(gpu, out.rowLoss, out.dU, out.dItems);
+  const out = { rowLoss: gpu.empty([P], 'f32', 'rowLoss'), dU: gpu.empty([P, d], 'f32', 'dU'), dItems: gpu.empty([U, d], 'f32', 'dItems'), dItemsSq: gpu.empty([U], 'f32', 'dItemsSq') };
+  poison(gpu, out.rowLoss, out.dU, out.dItems, out.dItemsSq);
   const rec = gpu.recorder();
   const run = sampledSoftmaxGathered(rec, inp, { P, K, U, d, temperature: c.tau }, out, { dLoss, variant: c.variant, rowsVariant: c.rowsVariant });
   await rec.submit();
@@ -103,7 +103,11 @@ async function runAndCheck(c: Case, seed: number, dLoss = 1.5): Promise<void> {
   let gScale = 1.5 / (c.tau * P);
   for (const a of [g.dU, wantDItems]) for (const v of a) gScale = Math.max(gScale, Math.abs(v));
   expectClose('dU', await gpu.read(out.dU), g.dU, { atol: 2e-4 * gScale, rtol: 2e-3, shape: [P, d] });
-  expectClose('dItems', await gpu.read(out.dItems), wantDItems, { atol: 2e-4 * gScale, rtol: 2e-3, shape: [U, d] });
+  const dItems = await gpu.read(out.dItems);
+  expectClose('dItems', dItems, wantDItems, { atol: 2e-4 * gScale, rtol: 2e-3, shape: [U, d] });
+  // Each row's Σ of squares: of the values the kernel stored (float64 sum, f32 accuracy).
+  const wantSq = Float64Array.from({ length: U }, (_, l) => dItems.subarray(l * d, (l + 1) * d).reduce((a, v) => a + v * v, 0));
+  expectClose('dItemsSq', await gpu.read(out.dItemsSq), wantSq, { atol: 1e-12, rtol: 1e-5 });
   run.release();
   [...Object.values(inp), ...Object.values(out), idsT].forEach((t) => (t instanceof Tensor ? t.release() : undefined));
   table?.dispose();
@@ -208,7 +212,7 @@ describe('sampled_softmax gathered: loss, dU and per-item gradients equal the fl
       segOffsets: gpu.u32(plan.segOffsets, [plan.uniqueIds.length + 1], 'seg'),
     };
     const Un = plan.uniqueIds.length;
-    const out = { rowLoss: gpu.empty([P], 'f32', 'rowLoss'), dU: gpu.empty([P, d], 'f32', 'dU'), dItems: gpu.empty([Un, d], 'f32', 'dItems') };
+    const out = { rowLoss: gpu.empty([P], 'f32', 'rowLoss'), dU: gpu.empty([P, d], 'f32', 'dU'), dItems: gpu.empty([Un, d], 'f32', 'dItems'), dItemsSq: gpu.empty([Un], 'f32', 'dItemsSq') };
     const rec = gpu.recorder();
     const run = sampledSoftmaxGathered(rec, inp, { P, K, U: Un, d, temperature: 0.05 }, out, { rowsVariant });
     await rec.submit();
@@ -221,6 +225,8 @@ describe('sampled_softmax gathered: loss, dU and per-item gradients equal the fl
     const dItems = await gpu.read(out.dItems);
     const touched = new Set(Array.from(plan.slots.subarray(2 * K, 3 * K)));
     for (const l of touched) expect(dItems.subarray(l * d, (l + 1) * d).every(Number.isNaN)).toBe(true);
+    const sq = await gpu.read(out.dItemsSq);
+    for (let l = 0; l < Un; l++) expect(Number.isNaN(sq[l]!), `row ${l}`).toBe(touched.has(l));
     run.release();
     [...Object.values(inp), ...Object.values(out)].forEach((t) => t.release());
   });

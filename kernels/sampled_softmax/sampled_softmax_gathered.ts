@@ -234,6 +234,8 @@ export interface GatheredOutputs {
   dU: Tensor<'f32'>;
   /** [U, d] gradient w.r.t. each compact item row (positive and negative slots summed). */
   dItems: Tensor<'f32'>;
+  /** [U] Σ of each dItems row's squares (written by the item-gradient pass; scratch if absent). */
+  dItemsSq?: Tensor<'f32'>;
 }
 
 function expect(what: string, t: Tensor | undefined, dtype: string, shape: readonly number[]): void {
@@ -276,6 +278,7 @@ export function sampledSoftmaxGathered(rec: Recorder, inp: GatheredInputs, s: Ga
   expect('rowLoss', out.rowLoss, 'f32', [P]);
   expect('dU', out.dU, 'f32', [P, d]);
   expect('dItems', out.dItems, 'f32', [U, d]);
+  if (out.dItemsSq) expect('dItemsSq', out.dItemsSq, 'f32', [U]);
   const gpu = rec.gpu;
   const variant = opts.variant ?? defaultGatheredVariant(gpu);
   if (variant !== 'subgroup' && variant !== 'lane') throw new Error(`sampled_softmax_gathered: expected variant 'subgroup' or 'lane', got ${String(variant)}`);
@@ -323,9 +326,10 @@ export function sampledSoftmaxGathered(rec: Recorder, inp: GatheredInputs, s: Ga
     rowParams,
   );
   const perWg = variant === 'subgroup' ? Math.ceil(U / MAX_WORKGROUPS) : 1;
+  const dItemsSq = out.dItemsSq ?? t(gpu.empty([U], 'f32', 'sampled_softmax_gathered:d_items_sq'));
   rec.dispatch(
     kernel('item_grad', d, variant),
-    [uHat, eHat, normE, coef, inp.order, inp.segOffsets, out.dItems],
+    [uHat, eHat, normE, coef, inp.order, inp.segOffsets, out.dItems, dItemsSq],
     variant === 'subgroup' ? Math.ceil(U / perWg) : Math.ceil(U / WG),
     new Params().u32(U).u32(K).u32(d).u32(perWg).done(),
   );

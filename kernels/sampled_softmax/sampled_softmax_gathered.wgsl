@@ -17,7 +17,8 @@
 //              (CSR built on the host: `order` = slots sorted by item, stable; masked slots and
 //              rows with w = 0 left out):  B_i = Σ coef_s û_row(s),
 //                dE_i = (B_i − k_i (ê_i·B_i) ê_i) / n(e_i)
-//              a fixed order and no atomics: bitwise deterministic.
+//              a fixed order and no atomics: bitwise deterministic. Also row_sq[i] = Σ dE_i²
+//              (the divergence guard's squared norm, without re-reading dE).
 // Rows run one per lane (on a CPU adapter a lane per row beats a workgroup per row: no
 // barriers); vectors are vec4 with d padded to 4·D4 (zeros), accumulators in private arrays.
 // Accumulation f32. Grids fold into 2D: linear id = wid.x + wid.y · nwg.x, bounds-checked.
@@ -153,6 +154,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read> order: array<u32>;
 @group(0) @binding(6) var<storage, read> seg: array<u32>;
 @group(0) @binding(7) var<storage, read_write> de: array<f32>;
+@group(0) @binding(8) var<storage, read_write> row_sq: array<f32>;
 
 @compute @workgroup_size({{WG}})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -172,11 +174,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   for (var q = 0u; q < {{D4}}u; q++) { eb_dot += dot(e_hat[eb + q], acc[q]); }
   let ne = norm_e[it * 2u];
   let ke = norm_e[it * 2u + 1u];
+  var sq = 0.0;
   for (var i = 0u; i < d; i++) {
     let q = i / 4u;
     let c = i % 4u;
-    de[it * d + i] = (acc[q][c] - ke * eb_dot * e_hat[eb + q][c]) / ne;
+    let v = (acc[q][c] - ke * eb_dot * e_hat[eb + q][c]) / ne;
+    de[it * d + i] = v;
+    sq += v * v;
   }
+  row_sq[it] = sq;
 }
 
 // ==== kernel: rows_sg ====
@@ -312,6 +318,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read> order: array<u32>;
 @group(0) @binding(6) var<storage, read> seg: array<u32>;
 @group(0) @binding(7) var<storage, read_write> de: array<{{DE_T}}>;
+@group(0) @binding(8) var<storage, read_write> row_sq: array<f32>;
 
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
@@ -349,10 +356,15 @@ fn item_grad(it: u32, lane: u32) {
   ed = subgroupAdd(ed);
   let ne = norm_e[it * 2u];
   let ke = norm_e[it * 2u + 1u];
+  var sq = 0.0;
   for (var c = 0u; c < C4; c++) {
     if (!live[c]) { continue; }
-    store_de(it, lane + 8u * c, (acc[c] - ke * ed * e_hat[eb + 8u * c]) / ne);
+    let v = (acc[c] - ke * ed * e_hat[eb + 8u * c]) / ne;
+    store_de(it, lane + 8u * c, v);
+    sq += dot(v, v); // components past d are 0 (zero-padded û and ê), or NaN with the row
   }
+  sq = subgroupAdd(sq);
+  if (lane == 0u) { row_sq[it] = sq; }
 }
 
 fn store_de(it: u32, q4: u32, v: vec4<f32>) {
