@@ -36,6 +36,9 @@ export interface RetrievalLoss {
   /** Set by the gathered path when itemIds are distinct, ascending and include every id of
    *  `opts.coverIds`: itemGrads is then already summed per row. */
   coversIds?: boolean;
+  /** With coversIds: [itemIds.length] Σ of each itemGrads row's squares (the divergence guard
+   *  sums these instead of re-reading itemGrads; trainer/item_gradients keeps them current). */
+  itemGradRowSquares?: Tensor<'f32'>;
   release(): void;
 }
 

@@ -20,6 +20,8 @@ export interface GatheredLossResult {
   /** True when itemIds are distinct, ascending and include every id of `coverIds` (one chunk):
    *  itemGrads is then already the summed loss gradient per row (see trainer/item_gradients). */
   coversIds?: boolean;
+  /** With coversIds: [itemIds.length] Σ of each itemGrads row's squares (the guard's probe). */
+  itemGradRowSquares?: Tensor<'f32'>;
   release(): void;
 }
 
@@ -73,6 +75,8 @@ export function gatheredLoss(
   const totalU = chunks.reduce((a, ch) => a + ch.plan.uniqueIds.length, 0);
   const itemGrads = t(gpu.empty([totalU, d], 'f32', 'loss:item_grads'));
   const itemIds = new Uint32Array(totalU);
+  // The per-row squared norms come with the gradient rows when those are the table's gradient.
+  const itemGradRowSquares = coversIds ? t(gpu.empty([totalU], 'f32', 'loss:item_grads_sq')) : undefined;
   let u0 = 0;
   for (const { r0, n, plan } of chunks) {
     const U = plan.uniqueIds.length;
@@ -97,6 +101,7 @@ export function gatheredLoss(
       rowLoss: whole ? rowLoss : t(gpu.empty([n], 'f32', 'loss:row_loss_chunk')),
       dU: whole ? dOut : t(gpu.empty([n, d], 'f32', 'loss:d_out_chunk')),
       dItems: whole ? itemGrads : t(gpu.empty([U, d], 'f32', 'loss:d_items_chunk')),
+      dItemsSq: itemGradRowSquares,
     };
     // Each chunk normalises by its own Σw; dLoss rescales that to the batch's.
     owned.push(sampledSoftmaxGathered(rec, inputs, { P: n, K, U, d, temperature: c.temperature }, outs, { dLoss: totalW > 0 ? chunkW / totalW : 0 }));
@@ -108,5 +113,5 @@ export function gatheredLoss(
     u0 += U;
   }
   weightedMeanLoss(rec, rowLoss, weights, loss);
-  return { loss, dOut, itemGrads, itemIds, coversIds, release: () => owned.splice(0).forEach((x) => x.release()) };
+  return { loss, dOut, itemGrads, itemIds, coversIds, itemGradRowSquares, release: () => owned.splice(0).forEach((x) => x.release()) };
 }

@@ -56,7 +56,7 @@ function zipfItems(rng: Rng, n: number, items: number): Uint32Array {
   return out;
 }
 
-async function scaleCase(items: number, rows: number, R: number, d: number, steps: number): Promise<{ msPerStep: number; tokensPerSec: number }> {
+async function scaleCase(items: number, rows: number, R: number, d: number, steps: number): Promise<{ msPerStep: number; tokensPerSec: number; cpuMsPerStep: number }> {
   const gpu = await createGpu();
   const c = applyOverrides(defaultConfig, { dim: d, numNegatives: R, maxLen: 128, dropout: 0.2 });
   const enc = await createEncoder(gpu, c, items + 1, initParams(c, items, c.seed));
@@ -76,17 +76,22 @@ async function scaleCase(items: number, rows: number, R: number, d: number, step
     return { seqOffsets, items: itemsA, targets, timestamps };
   };
   await trainStep(gpu, enc, c, batch(), 0, c.lr, items + 1); // compiles
-  let ms = 0, tokens = 0;
+  // CPU time of the whole process (lavapipe's threads included) next to wall time: on a shared
+  // machine it tracks the work done where wall time tracks the machine's load.
+  let ms = 0, tokens = 0, cpu = 0;
   for (let s = 1; s <= steps; s++) {
     const tb = batch();
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     await trainStep(gpu, enc, c, tb, s, c.lr, items + 1);
+    const cu = process.cpuUsage(c0);
     ms += performance.now() - t0;
+    cpu += (cu.user + cu.system) / 1000;
     tokens += tb.items.length;
   }
   enc.release();
   gpu.dispose();
-  return { msPerStep: ms / steps, tokensPerSec: (1000 * tokens) / ms };
+  return { msPerStep: ms / steps, tokensPerSec: (1000 * tokens) / ms, cpuMsPerStep: cpu / steps };
 }
 
 function child(args: string[]): Record<string, number | string> {
@@ -134,8 +139,8 @@ if (mode === 'child-loss') {
   const ratios: number[] = [];
   for (let r = 0; r < rounds; r++) {
     const res = sizes.map((items) => {
-      const x = child(['child-scale', String(items), String(rows), String(R), String(d), String(steps)]) as { msPerStep: number; tokensPerSec: number };
-      console.log(JSON.stringify({ round: r, items, rows, R, dim: d, ms_per_step: Number(x.msPerStep.toFixed(0)), tokens_per_s: Number(x.tokensPerSec.toFixed(0)) }));
+      const x = child(['child-scale', String(items), String(rows), String(R), String(d), String(steps)]) as { msPerStep: number; tokensPerSec: number; cpuMsPerStep: number };
+      console.log(JSON.stringify({ round: r, items, rows, R, dim: d, ms_per_step: Number(x.msPerStep.toFixed(0)), tokens_per_s: Number(x.tokensPerSec.toFixed(0)), cpu_ms_per_step: Number(x.cpuMsPerStep.toFixed(0)) }));
       return x.msPerStep;
     });
     ratios.push(res[res.length - 1]! / res[0]!);

@@ -76,6 +76,21 @@ describe('guardedStep', () => {
     }
   });
 
+  it('a gradient probed by its per-row squared norms: that sum is the norm; NaN/Inf in them refuse the update', async () => {
+    const clip = { gradClipNorm: 1, divergenceCheckEvery: 1 };
+    // g's own Σx² is 14; the row squares say 3 + 1 = 4: the guard must use the latter (norm 2).
+    const ok = { name: 'item_emb', t: gpu.f32([1, 2, 3], [3], 'g'), rowSquares: gpu.f32([3, 1], [2], 'sq') };
+    const r = await guardedStep(gpu, gpu.recorder(), 3, clip, { loss: 1, grads: [ok], dense: [] }, () => undefined);
+    expect(r.gradNorm).toBeCloseTo(2, 6);
+    for (const bad of [NaN, Infinity]) {
+      const g = { name: 'item_emb', t: gpu.f32([1, 2, 3], [3], 'g'), rowSquares: gpu.f32([3, bad], [2], 'sq') };
+      let updated = false;
+      const p = guardedStep(gpu, gpu.recorder(), 5, cfg, { loss: 1, grads: [g], dense: [] }, () => (updated = true));
+      await expect(p).rejects.toThrow(/diverged at step 5: the gradient of 'item_emb' holds (NaN|±Inf)/);
+      expect(updated).toBe(false);
+    }
+  });
+
   it('refuses a non-finite loss (GPU tensor or number)', async () => {
     const t = tensors([[1]]);
     await expect(guardedStep(gpu, gpu.recorder(), 3, cfg, { loss: gpu.f32([NaN], [1]), ...t }, () => undefined)).rejects.toThrow(/step 3: the loss is NaN/);

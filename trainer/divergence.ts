@@ -6,8 +6,10 @@
 //   every step, BEFORE the optimizer update (so a non-finite gradient is never applied):
 //     - the loss is finite;
 //     - every gradient tensor's sum of squares (one GPU reduction per tensor, kernels/reduce/
-//       sum_squares: NaN if any element is NaN, +Inf if any is ±Inf or the norm overflows), read
-//       back as one small buffer. The global gradient norm is their root sum; with
+//       sum_squares: NaN if any element is NaN, +Inf if any is ±Inf or the norm overflows; for the
+//       item table's gradient on the gathered path, the sum of the per-row squared norms its
+//       kernels wrote, so its ≈ 26M elements at 1M items are not read again), read back as one
+//       small buffer. The global gradient norm is their root sum; with
 //       config.gradClipNorm > 0 every gradient is scaled by gradClipNorm / norm when above it.
 //   every config.divergenceCheckEvery steps (and at the first step), AROUND the optimizer update:
 //     - the update/weight ratio ‖w_after − w_before‖ / ‖w_before‖ over all dense parameters
@@ -21,7 +23,7 @@
 import type { Gpu, Recorder, Tensor } from '../kernels/gpu/index.js';
 import { axpby, scale } from '../kernels/elementwise/elementwise.js';
 import type { EmbeddingTable } from '../kernels/embedding/embedding.js';
-import { sumSquares } from '../kernels/reduce/sum_squares.js';
+import { sumSquares, sumValues } from '../kernels/reduce/sum_squares.js';
 
 /** Update/weight ratio above which a warning is logged: ‖Δw‖ / ‖w‖ over all dense parameters in
  *  ONE optimizer step. Healthy Adam runs stay near lr / (weight scale): about 0.01–0.1 on the
@@ -49,6 +51,9 @@ export interface Probe {
   name: string;
   t: Tensor<'f32'> | GPUBuffer;
   n?: number;
+  /** Per-row Σx² of `t` already on the device (e.g. written by the kernel that produced t): its
+   *  plain sum is the probe, and t is not read again. NaN/±Inf propagate through it alike. */
+  rowSquares?: Tensor<'f32'>;
 }
 
 /** Records Σx² of each probe into one small buffer (one dispatch each); read() after the submit. */
@@ -57,7 +62,7 @@ export class SquaredNorms {
 
   constructor(gpu: Gpu, rec: Recorder, private readonly probes: readonly Probe[], label = 'divergence:sumsq') {
     this.out = gpu.empty([Math.max(probes.length, 1)], 'f32', label);
-    probes.forEach((p, k) => sumSquares(rec, p.t, this.out, k, p.n));
+    probes.forEach((p, k) => (p.rowSquares ? sumValues(rec, p.rowSquares, this.out, k) : sumSquares(rec, p.t, this.out, k, p.n)));
   }
 
   /** Σx² per probe name (after the recorder's submit). Releases the buffer. */
@@ -203,7 +208,7 @@ export interface GuardedTensors {
   /** The batch's mean loss: a 1-element GPU tensor (read after the submit) or a host number. */
   loss: Tensor<'f32'> | number;
   /** Every gradient tensor the optimizer will apply (dense `g`s, the item table's summed rows). */
-  grads: readonly { name: string; t: Tensor<'f32'> }[];
+  grads: readonly { name: string; t: Tensor<'f32'>; rowSquares?: Tensor<'f32'> }[];
   /** Dense parameters (update/weight ratio, finiteness) and the item table (finiteness). */
   dense: readonly { name: string; w: Tensor<'f32'> }[];
   table?: EmbeddingTable;
@@ -225,7 +230,7 @@ export async function guardedStep(
   update: (rec: Recorder) => void,
   opts: GuardOptions = {},
 ): Promise<{ loss: number; gradNorm: number }> {
-  const probes = new SquaredNorms(gpu, rec, t.grads.map((g) => ({ name: g.name, t: g.t })), 'divergence:grad_sumsq');
+  const probes = new SquaredNorms(gpu, rec, t.grads.map((g) => ({ name: g.name, t: g.t, rowSquares: g.rowSquares })), 'divergence:grad_sumsq');
   await rec.submit();
   const loss = typeof t.loss === 'number' ? t.loss : (await gpu.read(t.loss))[0]!;
   const sq = await probes.read(gpu);

@@ -1,6 +1,7 @@
 // The item table's gradient when the gathered loss covers the input items (trainer/item_gradients)
 // must be the general path's bits: same rows, same sums in the same order.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectClose } from '../kernels/testing/compare.js';
 import { createGpu, type Gpu } from '../kernels/gpu/index.js';
 import { Rng } from '../kernels/testing/rng.js';
 import { createEncoder } from '../model/encoder.js';
@@ -28,7 +29,10 @@ describe('item-table gradient: loss rows covering the input items', () => {
       const rec = gpu.recorder();
       const g = recordGradients(rec, gpu, enc, c, tb, 2, numItems + 1, false, lossOpts);
       await rec.submit();
-      const out = { label: g.itemGrad.label, rows: Array.from(g.plan.host.uniqueRows), grad: new Uint32Array((await gpu.read(g.itemGrad)).slice(0, g.plan.numUnique * c.dim).buffer) };
+      const out = {
+        label: g.itemGrad.label, rows: Array.from(g.plan.host.uniqueRows), grad: new Uint32Array((await gpu.read(g.itemGrad)).slice(0, g.plan.numUnique * c.dim).buffer),
+        rowSq: g.itemGradRowSquares && (await gpu.read(g.itemGradRowSquares)).slice(0, g.plan.numUnique),
+      };
       g.release();
       return out;
     };
@@ -44,6 +48,11 @@ describe('item-table gradient: loss rows covering the input items', () => {
     expect(diff).toBe(0);
     // Not vacuous: the gradient rows are non-zero.
     expect(Array.from(new Float32Array(covered.grad.buffer)).some((x) => x !== 0)).toBe(true);
+    // The covered path also hands on each final row's Σg² (input rows added): the guard's probe.
+    expect(general.rowSq).toBeUndefined();
+    const g32 = new Float32Array(covered.grad.buffer);
+    const wantSq = covered.rows.map((_, u) => g32.subarray(u * c.dim, (u + 1) * c.dim).reduce((a, v) => a + v * v, 0));
+    expectClose('row squares', covered.rowSq!, wantSq, { atol: 1e-12, rtol: 1e-5 });
     enc.release();
   });
 

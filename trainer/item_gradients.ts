@@ -16,6 +16,9 @@ export interface ItemGradients {
   /** Distinct rows touched (plan.host.uniqueRows ascending) and their summed gradients. */
   plan: ScatterPlan;
   itemGrad: Tensor<'f32'>;
+  /** [plan.numUnique] Σ of each itemGrad row's squares, when the loss provided them (else absent:
+   *  the divergence guard then sums the squares of itemGrad itself). */
+  rowSquares?: Tensor<'f32'>;
   release(): void;
 }
 
@@ -37,10 +40,12 @@ export function itemTableGradients(rec: Recorder, gpu: Gpu, inputIds: Uint32Arra
       at[j] = u;
     }
     const atT = gpu.upload(at.length ? at : new Uint32Array(1), [Math.max(1, at.length)], 'u32', 'train:input_grad_rows');
-    addRowsAt(rec, inSum, atT, at, d, lossOut.itemGrads);
+    // The rows the inputs' gradients join get their squared norms rewritten after the add.
+    addRowsAt(rec, inSum, atT, at, d, lossOut.itemGrads, lossOut.itemGradRowSquares);
     return {
       plan,
       itemGrad: lossOut.itemGrads,
+      rowSquares: lossOut.itemGradRowSquares,
       release() {
         [inSum, atT].forEach((t) => t.release());
         [plan, inPlan].forEach((p) => p.release());

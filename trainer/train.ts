@@ -292,6 +292,8 @@ export interface RecordedGradients {
   loss: Tensor<'f32'>;
   plan: ScatterPlan;
   itemGrad: Tensor<'f32'>;
+  /** Per-row Σ of itemGrad's squares when the loss provided them (the guard's probe). */
+  itemGradRowSquares?: Tensor<'f32'>;
   release(): void;
 }
 
@@ -308,6 +310,7 @@ export function recordGradients(rec: Recorder, gpu: Gpu, enc: Encoder, c: Config
     loss: lossOut.loss,
     plan: ig.plan,
     itemGrad: ig.itemGrad,
+    itemGradRowSquares: ig.rowSquares,
     release() {
       ig.release();
       lossOut.release();
@@ -329,7 +332,7 @@ export async function trainStep(gpu: Gpu, enc: Encoder, c: Config, tb: HostTrain
   const adam = { lr, beta1: c.beta1, beta2: c.beta2, weightDecay: c.weightDecay, step: step + 1 };
   const dense = [...enc.dense.byName.values()];
   try {
-    const grads = [...dense.map((p) => ({ name: p.name, t: p.g })), { name: 'item_emb', t: g.itemGrad }];
+    const grads = [...dense.map((p) => ({ name: p.name, t: p.g })), { name: 'item_emb', t: g.itemGrad, rowSquares: g.itemGradRowSquares }];
     const r = await guardedStep(gpu, rec, step, c, { loss: g.loss, grads, dense, table: enc.items }, (rec2) => {
       rowwiseAdam(rec2, enc.items, g.plan, g.itemGrad, adam);
       enc.dense.step(rec2, adam);

@@ -250,7 +250,25 @@ describe('addRowsAt', () => {
     }
     expect(bad).toBe(0);
     expect(Number.isNaN(new Float32Array(got.buffer)[5 * dim + (dim > 1 ? 1 : 0)])).toBe(true);
-    [srcT, atT, out].forEach((t) => t.release());
+    // With per-row squared norms: out gets the same bits; the rows `at` get Σ out² (float64 to f32
+    // accuracy, NaN where the row holds one), every other entry keeps its (poisoned) value.
+    const out2 = gpu.upload(base, [outRows, dim], 'f32', 'out2');
+    const sqInit = Float32Array.from({ length: outRows }, (_, r) => -1 - r);
+    const sq = gpu.upload(sqInit, [outRows], 'f32', 'sq');
+    const rec2 = gpu.recorder();
+    addRowsAt(rec2, srcT, atT, at, dim, out2, sq);
+    await rec2.run();
+    expect(Array.from(new Uint32Array((await gpu.read(out2)).buffer))).toEqual(Array.from(got));
+    const sqGot = await gpu.read(sq);
+    const gotF = new Float32Array(got.buffer);
+    for (let r = 0; r < outRows; r++) {
+      if (!at.includes(r)) { expect(sqGot[r], `row ${r} untouched`).toBe(sqInit[r]); continue; }
+      let w = 0;
+      for (let c = 0; c < dim; c++) w += gotF[r * dim + c]! ** 2;
+      if (Number.isNaN(w)) expect(Number.isNaN(sqGot[r]!), `row ${r} NaN`).toBe(true);
+      else expect(Math.abs(sqGot[r]! - w), `row ${r}`).toBeLessThanOrEqual(1e-5 * w + 1e-30);
+    }
+    [srcT, atT, out, out2, sq].forEach((t) => t.release());
   });
 
   it('rejects repeated or out-of-range rows', () => {

@@ -19,7 +19,7 @@ export function wgslSections(text: string): Map<string, string> {
 }
 const SECTIONS = wgslSections(WGSL);
 
-function kernel(name: 'gather' | 'scatter_seg' | 'scatter_naive' | 'add_rows_at', defines: Record<string, string | number | boolean> = {}): KernelSource {
+function kernel(name: 'gather' | 'scatter_seg' | 'scatter_naive' | 'add_rows_at' | 'add_rows_at_sq', defines: Record<string, string | number | boolean> = {}): KernelSource {
   return { name: `embedding_${name}`, wgsl: SECTIONS.get(name)!, defines: { WG, ...defines } };
 }
 
@@ -386,8 +386,10 @@ export function scatterAddRows(rec: Recorder, plan: ScatterPlan, grads: Tensor<'
  * `at` must be distinct and < out's rows (checked here): one writer per element, deterministic.
  * Used to fold a few summed gradient rows into a larger per-row gradient (trainer/item_gradients).
  * `atT` is `at` on the device (the caller uploads and releases it after the submit).
+ * `rowSquares` ([out's rows]): per-row Σx² of out, rewritten for the rows `at` after the add
+ * (same additions, same bits of out; the others are left as they are).
  */
-export function addRowsAt(rec: Recorder, src: Tensor<'f32'>, atT: Tensor<'u32'>, at: Uint32Array, dim: number, out: Tensor<'f32'>): void {
+export function addRowsAt(rec: Recorder, src: Tensor<'f32'>, atT: Tensor<'u32'>, at: Uint32Array, dim: number, out: Tensor<'f32'>, rowSquares?: Tensor<'f32'>): void {
   const op = 'addRowsAt';
   if (!Number.isInteger(dim) || dim < 1) throw new Error(`${op}: expected dim ≥ 1, got ${dim}`);
   const n = at.length;
@@ -401,9 +403,11 @@ export function addRowsAt(rec: Recorder, src: Tensor<'f32'>, atT: Tensor<'u32'>,
     seen.add(r);
   }
   checkTensor(op, atT, 'u32', n, `at [${n}]`);
+  if (rowSquares) checkTensor(op, rowSquares, 'f32', outRows, `rowSquares [${outRows}]`);
   if (n === 0) return;
   const params = new Params().u32(n).u32(dim).u32(0).u32(0).u32(0).u32(0).u32(0).done();
-  rec.dispatch(kernel('add_rows_at'), [src, atT, out], Math.ceil((n * dim) / WG), params);
+  if (rowSquares) rec.dispatch(kernel('add_rows_at_sq'), [src, atT, out, rowSquares], Math.ceil(n / WG), params);
+  else rec.dispatch(kernel('add_rows_at'), [src, atT, out], Math.ceil((n * dim) / WG), params);
 }
 
 /** The plan of ids that are already distinct and ascending: each its own one-position segment

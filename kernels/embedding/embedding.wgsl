@@ -135,3 +135,28 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let o = at[j] * dim + c;
   out[o] = src[e] + out[o];
 }
+
+// ==== kernel: add_rows_at_sq ====
+// add_rows_at (same additions, same bits), one invocation per row j, which also rewrites that
+// row's entry of per-row squared norms: sq[at[j]] = Σ_c out[at[j], c]² (c ascending). Keeps the
+// squared norms the item-gradient kernel wrote current for the rows the input gradients join.
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read> at: array<u32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read_write> sq: array<f32>;
+
+@compute @workgroup_size({{WG}})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let j = linear_id(wid, nwg, lid);
+  if (j >= params.n) { return; }
+  let dim = params.dim;
+  let r = at[j];
+  var s = 0.0;
+  for (var c = 0u; c < dim; c++) {
+    let o = r * dim + c;
+    let v = src[j * dim + c] + out[o];
+    out[o] = v;
+    s += v * v;
+  }
+  sq[r] = s;
+}

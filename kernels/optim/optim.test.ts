@@ -113,6 +113,37 @@ describe('rowwiseAdam', () => {
     }
   }
 
+  it.each([4, 64])('f32 fused_vec4 (the default at dim %% 4 == 0) gives the bits of fused: dim %i, 4 shards, steps 1..3, NaN kept', async (dim) => {
+    const rng = new Rng(dim + 77);
+    const init = rng.f32(ROWS * dim, -1, 1);
+    const tables = (['fused', 'fused_vec4', undefined] as const).map((v) => {
+      const t = new EmbeddingTable(gpu, ROWS, dim, `adam_vec4_${v}`, { maxShardRows: SHARD, optimizerState: true });
+      t.upload(init);
+      return { t, v };
+    });
+    for (let step = 1; step <= 3; step++) {
+      const ids = Uint32Array.from({ length: 20 }, () => rng.int(0, NEVER - 1));
+      const gs = rng.f32(ids.length * dim);
+      if (step === 3) gs[5] = NaN; // row ids[0] turns NaN, the others stay finite
+      const plan = planScatter(gpu, ids, ROWS);
+      const grads = gpu.upload(gs, [ids.length, dim], 'f32', 'grads');
+      const summed = gpu.empty([plan.numUnique, dim], 'f32', 'summed');
+      const rec = gpu.recorder();
+      scatterAddRows(rec, plan, grads, dim, summed);
+      for (const { t, v } of tables) rowwiseAdam(rec, t, plan, summed, { lr: 0.01, weightDecay: 0.1, step }, v);
+      await rec.run();
+      for (const part of ['w', 'm', 'v'] as const) {
+        const [a, b, c] = await Promise.all(tables.map(({ t }) => t.readRaw(part)));
+        expect(Array.from(b!), `${part} step ${step}`).toEqual(Array.from(a!));
+        expect(Array.from(c!), `${part} step ${step} (default variant)`).toEqual(Array.from(a!));
+      }
+      [plan, grads, summed].forEach((x) => x.release());
+    }
+    const w = await tables[1]!.t.read('w');
+    expect(Array.from(w.subarray(0, ROWS * dim)).some(Number.isNaN)).toBe(true);
+    tables.forEach(({ t }) => t.dispose());
+  });
+
   it('a 2M-row table in 2 shards: rows at both ends update, bytes per row as documented', async () => {
     const dim = 4;
     const rows = 2_000_000;
@@ -156,6 +187,10 @@ describe('rowwiseAdam', () => {
     expect(() => rowwiseAdam(rec, withState, plan, g, { lr: 1, step: 1, beta2: 1 })).toThrow(/expected beta2 in \[0, 1\), got 1/);
     const small = gpu.empty([1, 3], 'f32', 'small');
     expect(() => rowwiseAdam(rec, withState, plan, small, { lr: 1, step: 1 })).toThrow(/expected grads \[2, 3\] .* got small with 3/);
+    const bf = new EmbeddingTable(gpu, 5, 4, 'bf', { optimizerState: true, storage: 'bf16' });
+    expect(() => rowwiseAdam(rec, bf, plan, g, { lr: 1, step: 1 }, 'fused_vec4')).toThrow(/'fused_vec4' needs an f32 table with dim % 4 == 0, got bf16 dim 4/);
+    expect(() => rowwiseAdam(rec, withState, plan, g, { lr: 1, step: 1 }, 'fused_vec4')).toThrow(/got f32 dim 3/);
+    bf.dispose();
     const far = planScatter(gpu, [7], 8);
     expect(() => rowwiseAdam(rec, withState, far, g, { lr: 1, step: 1 })).toThrow(/expected plan rows < 5, got row 7/);
     [plan, far].forEach((p) => p.release());

@@ -7,7 +7,7 @@ import { wgslSections, type EmbeddingTable, type ScatterPlan } from '../embeddin
 const SECTIONS = wgslSections(readFileSync(new URL('./optim.wgsl', import.meta.url), 'utf8'));
 const WG = 64;
 
-type KernelName = 'rowwise_fused' | 'rowwise_v' | 'rowwise_w' | 'adamw' | 'adamw_vec4';
+type KernelName = 'rowwise_fused' | 'rowwise_fused_vec4' | 'rowwise_v' | 'rowwise_w' | 'adamw' | 'adamw_vec4';
 function kernel(name: KernelName, defines: Record<string, string | number | boolean> = {}): KernelSource {
   return { name: `optim_${name}`, wgsl: SECTIONS.get(name)!, defines: { WG, ...defines } };
 }
@@ -52,19 +52,23 @@ function params(n: number, uBegin: number, dim: number, rowBase: number, rowWord
   return new Params().u32(n).u32(uBegin).u32(dim).u32(rowBase).u32(rowWords).f32(r.beta1).f32(r.beta2).f32(r.lr).f32(r.eps).f32(r.wd).f32(r.bc1).f32(r.bc2).done();
 }
 
-export type RowwiseVariant = 'fused' | 'split';
+export type RowwiseVariant = 'fused' | 'fused_vec4' | 'split';
 
 /**
  * Row-wise Adam step on the rows the plan touched. `grads` holds one summed gradient row per
  * unique row (f32 `[≥numUnique, dim]`, the output of scatterAddRows with the same plan). The
  * table must have been built with `{ optimizerState: true }`. Rows not in the plan are neither
- * read nor written. 'fused' (default): one invocation per row; 'split': v pass, then one
+ * read nor written. 'fused': one invocation per row; 'fused_vec4' (default for f32 tables with
+ * dim % 4 == 0, else 'fused'): the same with vec4 accesses, same bits; 'split': v pass, then one
  * invocation per (row, word).
  */
-export function rowwiseAdam(rec: Recorder, table: EmbeddingTable, plan: ScatterPlan, grads: Tensor<'f32'>, opts: AdamOptions, variant: RowwiseVariant = 'fused'): void {
+export function rowwiseAdam(rec: Recorder, table: EmbeddingTable, plan: ScatterPlan, grads: Tensor<'f32'>, opts: AdamOptions, variant?: RowwiseVariant): void {
   const op = `rowwiseAdam(${table.label})`;
   if (!table.hasOptimizerState) throw new Error(`${op}: expected a table with optimizer state, got one without. HINT: new EmbeddingTable(..., { optimizerState: true })`);
-  if (variant !== 'fused' && variant !== 'split') throw new Error(`${op}: expected variant 'fused' or 'split', got ${String(variant)}`);
+  const vec4 = table.storage === 'f32' && table.dim % 4 === 0;
+  variant ??= vec4 ? 'fused_vec4' : 'fused';
+  if (variant !== 'fused' && variant !== 'fused_vec4' && variant !== 'split') throw new Error(`${op}: expected variant 'fused', 'fused_vec4' or 'split', got ${String(variant)}`);
+  if (variant === 'fused_vec4' && !vec4) throw new Error(`${op}: variant 'fused_vec4' needs an f32 table with dim % 4 == 0, got ${table.storage} dim ${table.dim}. HINT: use variant 'fused'.`);
   if (grads.dtype !== 'f32') throw new Error(`${op}: expected grads as f32, got ${grads.label} as ${grads.dtype}`);
   if (grads.numel < plan.numUnique * table.dim) throw new Error(`${op}: expected grads [${plan.numUnique}, ${table.dim}] (≥ ${plan.numUnique * table.dim} elements), got ${grads.label} with ${grads.numel}`);
   const last = plan.host.uniqueRows[plan.numUnique - 1];
@@ -76,12 +80,15 @@ export function rowwiseAdam(rec: Recorder, table: EmbeddingTable, plan: ScatterP
   let u = 0;
   for (const shard of table.shards) {
     const end = shard.rowBase + shard.rows;
-    let uEnd = u;
-    while (uEnd < rows.length && rows[uEnd]! < end) uEnd++;
+    // First unique row at or past the shard's end (binary search: ≈ 410k rows per step at 1M items).
+    let uEnd = u, hi = rows.length;
+    while (uEnd < hi) { const mid = (uEnd + hi) >>> 1; if (rows[mid]! < end) uEnd = mid + 1; else hi = mid; }
     const n = uEnd - u;
     if (n > 0) {
       const p = params(n, u, table.dim, shard.rowBase, table.rowWords, r);
-      if (variant === 'fused') {
+      if (variant === 'fused_vec4') {
+        rec.dispatch(kernel('rowwise_fused_vec4'), [plan.uniqueRows, grads, shard.w, shard.m!, shard.v!], Math.ceil(n / WG), p);
+      } else if (variant === 'fused') {
         rec.dispatch(kernel('rowwise_fused', { BF16: bf16 }), [plan.uniqueRows, grads, shard.w, shard.m!, shard.v!], Math.ceil(n / WG), p);
       } else {
         rec.dispatch(kernel('rowwise_v'), [plan.uniqueRows, grads, shard.v!], Math.ceil(n / WG), p);

@@ -109,6 +109,49 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   }
 }
 
+// ==== kernel: rowwise_fused_vec4 ====
+// rowwise_fused for f32 tables with dim % 4 == 0, reading and writing whole vec4s (on lavapipe a
+// storage access costs per lane, so 4 elements per access quarter the row's memory ops). Same
+// operations in the same order per element (Σg² sequential over c, then adam_elem): same bits.
+@group(0) @binding(1) var<storage, read> unique_rows: array<u32>;
+@group(0) @binding(2) var<storage, read> grads: array<vec4f>;
+@group(0) @binding(3) var<storage, read_write> w: array<vec4u>;
+@group(0) @binding(4) var<storage, read_write> m: array<vec4u>;
+@group(0) @binding(5) var<storage, read_write> v: array<f32>;
+
+@compute @workgroup_size({{WG}})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let k = linear_id(wid, nwg, lid);
+  if (k >= params.n) { return; }
+  let u = params.u_begin + k;
+  let r = unique_rows[u] - params.row_base;
+  let d4 = params.dim / 4u;
+  let g0 = u * d4;
+  var sumsq = 0.0;
+  for (var c = 0u; c < d4; c++) {
+    let g = grads[g0 + c];
+    sumsq += g.x * g.x;
+    sumsq += g.y * g.y;
+    sumsq += g.z * g.z;
+    sumsq += g.w * g.w;
+  }
+  let vr = params.beta2 * v[r] + (1.0 - params.beta2) * (sumsq / f32(params.dim));
+  v[r] = vr;
+  let denom = sqrt(vr / params.bc2) + params.eps;
+  let w0 = r * d4;
+  for (var c = 0u; c < d4; c++) {
+    let g = grads[g0 + c];
+    let wv = bitcast<vec4f>(w[w0 + c]);
+    let mv = bitcast<vec4f>(m[w0 + c]);
+    let e0 = adam_elem(wv.x, mv.x, g.x, denom);
+    let e1 = adam_elem(wv.y, mv.y, g.y, denom);
+    let e2 = adam_elem(wv.z, mv.z, g.z, denom);
+    let e3 = adam_elem(wv.w, mv.w, g.w, denom);
+    m[w0 + c] = bitcast<vec4u>(vec4f(e0.x, e1.x, e2.x, e3.x));
+    w[w0 + c] = bitcast<vec4u>(vec4f(e0.y, e1.y, e2.y, e3.y));
+  }
+}
+
 // ==== kernel: rowwise_v ====
 @group(0) @binding(1) var<storage, read> unique_rows: array<u32>;
 @group(0) @binding(2) var<storage, read> grads: array<f32>;

@@ -3,7 +3,7 @@ import { createGpu, type Gpu } from '../gpu/index.js';
 import { expectClose } from '../testing/compare.js';
 import { poison } from '../testing/poison.js';
 import { Rng } from '../testing/rng.js';
-import { sumSquares } from './sum_squares.js';
+import { sumSquares, sumValues } from './sum_squares.js';
 
 let gpu: Gpu;
 beforeAll(async () => (gpu = await createGpu()));
@@ -13,7 +13,7 @@ const ref = (x: ArrayLike<number>) => Array.from(x).reduce((s, v) => s + v * v, 
 
 describe('sum_squares', () => {
   it('matches float64 on awkward sizes, one slot each; n = 0 gives 0; prefix n of a raw buffer', async () => {
-    const sizes = [1, 7, 255, 257, 8193, 100003, 0];
+    const sizes = [1, 7, 255, 257, 8193, 100003, 0, 4, 100004]; // n % 4 == 0 reads vec4s
     const rng = new Rng(4);
     const xs = sizes.map((n) => rng.f32(n, -2, 2));
     const out = gpu.empty([sizes.length + 1], 'f32', 'out');
@@ -51,8 +51,8 @@ describe('sum_squares', () => {
 
   it('large tensors (split over workgroups): float64 to f32 accuracy, deterministic, NaN/Inf in any span', async () => {
     // 65,537 (two spans), 3,000,001 (256 spans of uneven fill) and back to back in one recorder,
-    // so the shared partials buffer is reused between sums.
-    const sizes = [65_537, 3_000_001, 1_000_003];
+    // so the shared partials buffer is reused between sums; 1,000,004 takes the vec4 reads.
+    const sizes = [65_537, 3_000_001, 1_000_004];
     const rng = new Rng(9);
     const xs = sizes.map((n) => rng.f32(n, -2, 2));
     const bad: [number, number, number][] = [[1, 2_999_999, NaN], [1, 1_500_000, Infinity], [0, 65_536, -Infinity], [2, 0, NaN]];
@@ -69,6 +69,29 @@ describe('sum_squares', () => {
     const bits = new Uint32Array(got.buffer);
     for (let k = 0; k < sizes.length; k++) expect(bits[sizes.length + k]).toBe(bits[k]);
     expect(Array.from(got.subarray(2 * sizes.length), (v) => (Number.isNaN(v) ? 'NaN' : v))).toEqual(['NaN', Infinity, Infinity, 'NaN']);
+    ts.forEach((t) => t.release());
+    out.release();
+  });
+
+  it('sumValues: the plain sum, float64 to f32 accuracy at small and split sizes; NaN/Inf propagate', async () => {
+    const sizes = [1, 7, 100_003, 3_000_001, 409_476];
+    const rng = new Rng(12);
+    const xs = sizes.map((n) => rng.f32(n, 0, 2));
+    const bad = [Float32Array.from(xs[2]!), Float32Array.from(xs[3]!), Float32Array.from(xs[4]!)];
+    bad[0]![50_000] = NaN;
+    bad[1]![2_999_999] = Infinity;
+    bad[2]![0] = NaN;
+    const all = [...xs, ...bad];
+    const out = gpu.empty([all.length], 'f32', 'out');
+    poison(gpu, out);
+    const ts = all.map((x) => gpu.f32(x, [x.length], 'x'));
+    const rec = gpu.recorder();
+    ts.forEach((t, k) => sumValues(rec, t, out, k));
+    await rec.submit();
+    const got = await gpu.read(out);
+    const sum = (x: Float32Array) => x.reduce((s, v) => s + v, 0);
+    expectClose('sum', got.subarray(0, sizes.length), xs.map(sum), { atol: 0, rtol: 1e-5 });
+    expect(Array.from(got.subarray(sizes.length), (v) => (Number.isNaN(v) ? 'NaN' : v))).toEqual(['NaN', Infinity, 'NaN']);
     ts.forEach((t) => t.release());
     out.release();
   });

@@ -4,7 +4,7 @@ import { EmbeddingTable, roundBf16 } from '../embedding/embedding.js';
 import { expectClose } from '../testing/compare.js';
 import { poison } from '../testing/poison.js';
 import { Rng } from '../testing/rng.js';
-import { planGatheredSlots, sampledSoftmaxGathered } from './sampled_softmax_gathered.js';
+import { gatheredRowStride, gatheredRowsVariant, planGatheredSlots, ROWS_LANE_BYTES, sampledSoftmaxGathered } from './sampled_softmax_gathered.js';
 import { gatherRef, sampledSoftmaxBackwardRef, sampledSoftmaxRef, type LossRefInput } from './sampled_softmax.ref.js';
 
 let gpu: Gpu;
@@ -23,6 +23,8 @@ interface Case {
   /** Gather the compact rows from a sharded table (shards of 7 rows) instead of a tensor. */
   table?: 'f32' | 'bf16';
   variant?: 'subgroup' | 'lane';
+  /** The rows pass's kernel (default: by the compact table's size). */
+  rowsVariant?: 'subgroup' | 'lane';
 }
 
 /** Random rows with collisions (≈15% of negatives equal the positive, every negative of row 0),
@@ -86,10 +88,10 @@ async function runAndCheck(c: Case, seed: number, dLoss = 1.5): Promise<void> {
     segOffsets: gpu.u32(plan.segOffsets, [U + 1], 'seg'),
     logitOffsets: c.offsets ? gpu.f32(Float64Array.from(plan.uniqueIds, (id) => x.itemOffset[id]!), [U], 'offsets') : undefined,
   };
-  const out = { rowLoss: gpu.empty([P], 'f32', 'rowLoss'), dU: gpu.empty([P, d], 'f32', 'dU'), dItems: gpu.empty([U, d], 'f32', 'dItems') };
-  poison(gpu, out.rowLoss, out.dU, out.dItems);
+  const out = { rowLoss: gpu.empty([P], 'f32', 'rowLoss'), dU: gpu.empty([P, d], 'f32', 'dU'), dItems: gpu.empty([U, d], 'f32', 'dItems'), dItemsSq: gpu.empty([U], 'f32', 'dItemsSq') };
+  poison(gpu, out.rowLoss, out.dU, out.dItems, out.dItemsSq);
   const rec = gpu.recorder();
-  const run = sampledSoftmaxGathered(rec, inp, { P, K, U, d, temperature: c.tau }, out, { dLoss, variant: c.variant });
+  const run = sampledSoftmaxGathered(rec, inp, { P, K, U, d, temperature: c.tau }, out, { dLoss, variant: c.variant, rowsVariant: c.rowsVariant });
   await rec.submit();
   const want = sampledSoftmaxRef(x.ref);
   const g = sampledSoftmaxBackwardRef(x.ref, dLoss);
@@ -101,7 +103,11 @@ async function runAndCheck(c: Case, seed: number, dLoss = 1.5): Promise<void> {
   let gScale = 1.5 / (c.tau * P);
   for (const a of [g.dU, wantDItems]) for (const v of a) gScale = Math.max(gScale, Math.abs(v));
   expectClose('dU', await gpu.read(out.dU), g.dU, { atol: 2e-4 * gScale, rtol: 2e-3, shape: [P, d] });
-  expectClose('dItems', await gpu.read(out.dItems), wantDItems, { atol: 2e-4 * gScale, rtol: 2e-3, shape: [U, d] });
+  const dItems = await gpu.read(out.dItems);
+  expectClose('dItems', dItems, wantDItems, { atol: 2e-4 * gScale, rtol: 2e-3, shape: [U, d] });
+  // Each row's Σ of squares: of the values the kernel stored (float64 sum, f32 accuracy).
+  const wantSq = Float64Array.from({ length: U }, (_, l) => dItems.subarray(l * d, (l + 1) * d).reduce((a, v) => a + v * v, 0));
+  expectClose('dItemsSq', await gpu.read(out.dItemsSq), wantSq, { atol: 1e-12, rtol: 1e-5 });
   run.release();
   [...Object.values(inp), ...Object.values(out), idsT].forEach((t) => (t instanceof Tensor ? t.release() : undefined));
   table?.dispose();
@@ -135,6 +141,22 @@ describe('planGatheredSlots', () => {
     expect([...planGatheredSlots(Uint32Array.from([2, 1]), 2, 10).uniqueIds]).toEqual([1, 2]);
   });
 
+  it('the same plan whether the ids are dense in the table (map scan) or sparse (sort)', () => {
+    const rng = new Rng(21);
+    for (let trial = 0; trial < 3; trial++) {
+      const K = 5, P = 40;
+      const ids = Uint32Array.from({ length: P * K }, () => rng.int(0, 199));
+      const weights = Float32Array.from({ length: P }, () => (rng.next() < 0.2 ? 0 : 1));
+      const extra = Uint32Array.from({ length: 9 }, () => rng.int(0, 199));
+      const dense = planGatheredSlots(ids, K, 200, weights, 50, extra); // U ≈ 130 > 200 / 32: scan
+      const sparse = planGatheredSlots(ids, K, 200 * 64, weights, 50, extra); // sort
+      expect([...dense.uniqueIds]).toEqual([...new Set([...ids, ...extra])].sort((a, b) => a - b));
+      for (const k of ['uniqueIds', 'slots', 'order', 'segOffsets'] as const) expect([...sparse[k]], k).toEqual([...dense[k]]);
+      expect([...sparse.shardStarts.subarray(0, 5)]).toEqual([...dense.shardStarts]);
+      expect([...dense.slots].map((l) => dense.uniqueIds[l])).toEqual([...ids]);
+    }
+  });
+
   it('rejects an id outside the table and leaves its scratch clean', () => {
     expect(() => planGatheredSlots(Uint32Array.from([1, 2, 10]), 3, 10)).toThrow(/got 10 at slot 2.*HINT/);
     const plan = planGatheredSlots(Uint32Array.from([2, 1, 1]), 3, 10);
@@ -155,13 +177,27 @@ describe('sampled_softmax gathered: loss, dU and per-item gradients equal the fl
     { P: 20, R: 6, d: 6, numItems: 23, tau: 0.05, table: 'bf16', offsets: true },
     { P: 67, R: 13, d: 5, numItems: 40, tau: 0.2, offsets: true, variant: 'lane' },
     { P: 33, R: 9, d: 13, numItems: 40, tau: 0.05, table: 'f32', variant: 'lane' },
+    // One lane per row under the subgroup passes (what large compact tables run).
+    { P: 67, R: 13, d: 5, numItems: 40, tau: 0.2, offsets: true, rowsVariant: 'lane' },
+    { P: 33, R: 9, d: 64, numItems: 40, tau: 0.05, table: 'f32', rowsVariant: 'lane' },
+    { P: 21, R: 11, d: 64, numItems: 30, tau: 0.05, table: 'f32' },
+    { P: 21, R: 11, d: 12, numItems: 30, tau: 0.1, table: 'f32', offsets: true },
   ];
   it.each(CASES.map((c, i) => [i, c] as const))('#%i %o', async (i, c) => {
     await runAndCheck(c, 500 + i);
   });
 
-  it('NaN in one row of u stays NaN in that row and never turns finite', async () => {
-    const P = 5, K = 4, d = 3, U = 6;
+  it('the rows pass runs one lane per row once the compact table outgrows ROWS_LANE_BYTES', () => {
+    const maxSg = Math.floor(ROWS_LANE_BYTES / (gatheredRowStride(64) * 4));
+    expect(gatheredRowsVariant('subgroup', maxSg, 64)).toBe('subgroup');
+    expect(gatheredRowsVariant('subgroup', maxSg + 1, 64)).toBe('lane');
+    expect(gatheredRowsVariant('subgroup', 10_000, 64)).toBe('subgroup');
+    expect(gatheredRowsVariant('subgroup', 409_475, 64)).toBe('lane');
+    expect(gatheredRowsVariant('lane', 1, 64)).toBe('lane');
+  });
+
+  it.each([[undefined, 3], ['lane', 3], [undefined, 8]] as const)('NaN in one row of u stays NaN in that row and never turns finite (rows pass %s, d %i)', async (rowsVariant, d) => {
+    const P = 5, K = 4, U = 6;
     const rng = new Rng(3);
     const u = rng.f32(P * d);
     u[2 * d + 1] = NaN;
@@ -176,9 +212,9 @@ describe('sampled_softmax gathered: loss, dU and per-item gradients equal the fl
       segOffsets: gpu.u32(plan.segOffsets, [plan.uniqueIds.length + 1], 'seg'),
     };
     const Un = plan.uniqueIds.length;
-    const out = { rowLoss: gpu.empty([P], 'f32', 'rowLoss'), dU: gpu.empty([P, d], 'f32', 'dU'), dItems: gpu.empty([Un, d], 'f32', 'dItems') };
+    const out = { rowLoss: gpu.empty([P], 'f32', 'rowLoss'), dU: gpu.empty([P, d], 'f32', 'dU'), dItems: gpu.empty([Un, d], 'f32', 'dItems'), dItemsSq: gpu.empty([Un], 'f32', 'dItemsSq') };
     const rec = gpu.recorder();
-    const run = sampledSoftmaxGathered(rec, inp, { P, K, U: Un, d, temperature: 0.05 }, out, {});
+    const run = sampledSoftmaxGathered(rec, inp, { P, K, U: Un, d, temperature: 0.05 }, out, { rowsVariant });
     await rec.submit();
     const rowLoss = await gpu.read(out.rowLoss);
     expect(Number.isNaN(rowLoss[2]!)).toBe(true);
@@ -189,6 +225,8 @@ describe('sampled_softmax gathered: loss, dU and per-item gradients equal the fl
     const dItems = await gpu.read(out.dItems);
     const touched = new Set(Array.from(plan.slots.subarray(2 * K, 3 * K)));
     for (const l of touched) expect(dItems.subarray(l * d, (l + 1) * d).every(Number.isNaN)).toBe(true);
+    const sq = await gpu.read(out.dItemsSq);
+    for (let l = 0; l < Un; l++) expect(Number.isNaN(sq[l]!), `row ${l}`).toBe(touched.has(l));
     run.release();
     [...Object.values(inp), ...Object.values(out)].forEach((t) => t.release());
   });

@@ -29,15 +29,38 @@ export function gatheredRowStride(d: number): number {
 }
 
 function kernel(name: 'norm_pad' | 'rows' | 'item_grad' | 'gather_norm', d: number, variant: GatheredVariant): KernelSource {
+  if (name === 'gather_norm' && d % 4 === 0) return { name: 'sampled_softmax_gathered_gather_norm_sg4', wgsl: 'enable subgroups;\n' + SECTIONS.get('gather_norm_sg4')!, defines: { D4: d / 4 } };
   if (name === 'gather_norm') return { name: 'sampled_softmax_gathered_gather_norm_sg', wgsl: 'enable subgroups;\n' + SECTIONS.get('gather_norm_sg')!, defines: { C: Math.ceil(d / 8), STRIDE: gatheredRowStride(d) } };
   if (name === 'norm_pad') return { name: 'sampled_softmax_gathered_norm_pad', wgsl: SECTIONS.get(name)!, defines: { WG, STRIDE: gatheredRowStride(d) } };
   if (variant === 'lane') return { name: `sampled_softmax_gathered_${name}`, wgsl: SECTIONS.get(name)!, defines: { WG, D4: Math.ceil(d / 4) } };
+  if (name === 'item_grad') {
+    // Whole-vec4 stores of the result where d % 4 == 0.
+    const [DE_T, STORE_DE] = d % 4 === 0
+      ? ['vec4<f32>', `de[it * ${d / 4}u + q4] = v;`]
+      : ['f32', 'let i0 = 4u * q4; for (var q = 0u; q < 4u; q++) { if (i0 + q < params.d) { de[it * params.d + i0 + q] = v[q]; } }'];
+    return { name: `sampled_softmax_gathered_item_grad_sg${d % 4 === 0 ? '4' : ''}`, wgsl: 'enable subgroups;\n' + SECTIONS.get('item_grad_sg')!, defines: { D4: Math.ceil(d / 4), DE_T, STORE_DE } };
+  }
   return { name: `sampled_softmax_gathered_${name}_sg`, wgsl: 'enable subgroups;\n' + SECTIONS.get(`${name}_sg`)!, defines: { D4: Math.ceil(d / 4) } };
 }
 
 /** The variant used when none is asked for. */
 export function defaultGatheredVariant(gpu: Gpu): GatheredVariant {
   return subgroupVariantSupported(gpu) ? 'subgroup' : 'lane';
+}
+
+/** Bytes of the compact normalised table past which the `rows` kernel runs one lane per row even
+ *  in the subgroup variant. Each row reads K random rows of that table: the subgroup kernel's 8
+ *  lanes fetch one row at a time (latency-bound once the table falls out of cache), one lane per
+ *  row fetches 8 rows at once. Set at one core's L2 (4 MiB on the lavapipe machine). Measured
+ *  there, CPU ms of the rows pass (P = 4096, K = 129, d = 64; BENCHMARKS.md "Catalogue-
+ *  independent step … 2026-12-07, second pass"): rows_sg / rows 89–93 / 117–120 at 10k items
+ *  (2.5 MB), 160–196 / 121–132 at 30k (7.7 MB), 263–296 / 167–206 at 100k, 336–416 / 207–244 at
+ *  1M. */
+export const ROWS_LANE_BYTES = 4 << 20;
+
+/** The kernel the `rows` pass uses: 'lane' for the lane variant and for large compact tables. */
+export function gatheredRowsVariant(variant: GatheredVariant, U: number, d: number): GatheredVariant {
+  return variant === 'subgroup' && U * gatheredRowStride(d) * 4 <= ROWS_LANE_BYTES ? 'subgroup' : 'lane';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -110,11 +133,26 @@ export function planGatheredSlots(ids: Uint32Array, K: number, numRows: number, 
   }
   // Ascending id order (hence grouped by shard): the table's rows are then read, and later
   // updated, in address order.
-  const uniqueIds = seen.slice(0, U).sort();
+  // When the ids are dense in the table (U > numRows / 32: a scan of the map is cheaper than a
+  // sort), the map itself lists them in order; either way the same ascending uniqueIds.
   const remap = new Uint32Array(U);
-  for (let u = 0; u < U; u++) localOf[uniqueIds[u]!] = u;
-  for (let u = 0; u < U; u++) remap[u] = localOf[seen[u]!]!;
-  for (let u = 0; u < U; u++) localOf[uniqueIds[u]!] = -1;
+  let uniqueIds: Uint32Array;
+  if (U * 32 > numRows) {
+    uniqueIds = new Uint32Array(U);
+    for (let id = 0, u = 0; u < U; id++) {
+      const l = localOf[id]!;
+      if (l >= 0) {
+        remap[l] = u;
+        uniqueIds[u++] = id;
+        localOf[id] = -1;
+      }
+    }
+  } else {
+    uniqueIds = seen.slice(0, U).sort();
+    for (let u = 0; u < U; u++) localOf[uniqueIds[u]!] = u;
+    for (let u = 0; u < U; u++) remap[u] = localOf[seen[u]!]!;
+    for (let u = 0; u < U; u++) localOf[uniqueIds[u]!] = -1;
+  }
   const shards = Math.ceil(numRows / shardRows);
   const shardStarts = new Uint32Array(shards + 1);
   for (let s = 0, u = 0; s < shards; s++) {
@@ -196,6 +234,8 @@ export interface GatheredOutputs {
   dU: Tensor<'f32'>;
   /** [U, d] gradient w.r.t. each compact item row (positive and negative slots summed). */
   dItems: Tensor<'f32'>;
+  /** [U] Σ of each dItems row's squares (written by the item-gradient pass; scratch if absent). */
+  dItemsSq?: Tensor<'f32'>;
 }
 
 function expect(what: string, t: Tensor | undefined, dtype: string, shape: readonly number[]): void {
@@ -210,7 +250,7 @@ function expect(what: string, t: Tensor | undefined, dtype: string, shape: reado
  * (callers that run rows in chunks pass dLoss = chunk Σw / batch Σw and combine rowLoss with
  * weightedMeanLoss). Scratch is pooled and released after the caller's submit via `release()`.
  */
-export function sampledSoftmaxGathered(rec: Recorder, inp: GatheredInputs, s: GatheredShape, out: GatheredOutputs, opts: { dLoss?: number; variant?: GatheredVariant } = {}): { release(): void } {
+export function sampledSoftmaxGathered(rec: Recorder, inp: GatheredInputs, s: GatheredShape, out: GatheredOutputs, opts: { dLoss?: number; variant?: GatheredVariant; rowsVariant?: GatheredVariant } = {}): { release(): void } {
   const { P, K, U, d } = s;
   for (const [k, v, lo] of [['P', P, 1], ['K', K, 1], ['U', U, 1], ['d', d, 1]] as const) {
     if (!Number.isInteger(v) || v < lo) throw new Error(`sampled_softmax_gathered: expected an integer ${k} ≥ ${lo}, got ${v}`);
@@ -238,12 +278,17 @@ export function sampledSoftmaxGathered(rec: Recorder, inp: GatheredInputs, s: Ga
   expect('rowLoss', out.rowLoss, 'f32', [P]);
   expect('dU', out.dU, 'f32', [P, d]);
   expect('dItems', out.dItems, 'f32', [U, d]);
+  if (out.dItemsSq) expect('dItemsSq', out.dItemsSq, 'f32', [U]);
   const gpu = rec.gpu;
   const variant = opts.variant ?? defaultGatheredVariant(gpu);
   if (variant !== 'subgroup' && variant !== 'lane') throw new Error(`sampled_softmax_gathered: expected variant 'subgroup' or 'lane', got ${String(variant)}`);
   if (variant === 'subgroup' && !subgroupVariantSupported(gpu)) throw new Error('sampled_softmax_gathered: the subgroup variant needs subgroups of ≥ 8 lanes. HINT: use variant \'lane\'.');
   const stride = gatheredRowStride(d);
-  const perRow = variant === 'subgroup' ? 1 : WG;
+  // The rows pass may run one lane per row while the other passes use subgroups (same coef).
+  const rowsVariant = opts.rowsVariant ?? gatheredRowsVariant(variant, U, d);
+  if (rowsVariant !== 'subgroup' && rowsVariant !== 'lane') throw new Error(`sampled_softmax_gathered: expected rowsVariant 'subgroup' or 'lane', got ${String(rowsVariant)}`);
+  if (rowsVariant === 'subgroup' && variant !== 'subgroup') throw new Error('sampled_softmax_gathered: rowsVariant \'subgroup\' needs variant \'subgroup\'. HINT: leave rowsVariant unset.');
+  const perRow = rowsVariant === 'subgroup' ? 1 : WG;
   const owned: Tensor[] = [];
   const t = <T extends Tensor>(x: T) => (owned.push(x), x);
   const uHat = t(gpu.empty([P, stride], 'f32', 'sampled_softmax_gathered:u_hat'));
@@ -275,15 +320,16 @@ export function sampledSoftmaxGathered(rec: Recorder, inp: GatheredInputs, s: Ga
   inverseWeightSum(rec, inp.weights, invW);
   const rowParams = new Params().u32(P).u32(K).u32(d).u32(1).f32(1 / s.temperature).f32(dLoss).u32(inp.logitOffsets ? 1 : 0).done();
   rec.dispatch(
-    kernel('rows', d, variant),
+    kernel('rows', d, rowsVariant),
     [uHat, normU, eHat, inp.slots, inp.weights, invW, inp.logitOffsets ?? invW, out.rowLoss, coef, out.dU],
     Math.ceil(P / perRow),
     rowParams,
   );
   const perWg = variant === 'subgroup' ? Math.ceil(U / MAX_WORKGROUPS) : 1;
+  const dItemsSq = out.dItemsSq ?? t(gpu.empty([U], 'f32', 'sampled_softmax_gathered:d_items_sq'));
   rec.dispatch(
     kernel('item_grad', d, variant),
-    [uHat, eHat, normE, coef, inp.order, inp.segOffsets, out.dItems],
+    [uHat, eHat, normE, coef, inp.order, inp.segOffsets, out.dItems, dItemsSq],
     variant === 'subgroup' ? Math.ceil(U / perWg) : Math.ceil(U / WG),
     new Params().u32(U).u32(K).u32(d).u32(perWg).done(),
   );

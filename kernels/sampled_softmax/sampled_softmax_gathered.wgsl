@@ -17,7 +17,8 @@
 //              (CSR built on the host: `order` = slots sorted by item, stable; masked slots and
 //              rows with w = 0 left out):  B_i = Σ coef_s û_row(s),
 //                dE_i = (B_i − k_i (ê_i·B_i) ê_i) / n(e_i)
-//              a fixed order and no atomics: bitwise deterministic.
+//              a fixed order and no atomics: bitwise deterministic. Also row_sq[i] = Σ dE_i²
+//              (the divergence guard's squared norm, without re-reading dE).
 // Rows run one per lane (on a CPU adapter a lane per row beats a workgroup per row: no
 // barriers); vectors are vec4 with d padded to 4·D4 (zeros), accumulators in private arrays.
 // Accumulation f32. Grids fold into 2D: linear id = wid.x + wid.y · nwg.x, bounds-checked.
@@ -153,6 +154,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read> order: array<u32>;
 @group(0) @binding(6) var<storage, read> seg: array<u32>;
 @group(0) @binding(7) var<storage, read_write> de: array<f32>;
+@group(0) @binding(8) var<storage, read_write> row_sq: array<f32>;
 
 @compute @workgroup_size({{WG}})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -172,11 +174,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   for (var q = 0u; q < {{D4}}u; q++) { eb_dot += dot(e_hat[eb + q], acc[q]); }
   let ne = norm_e[it * 2u];
   let ke = norm_e[it * 2u + 1u];
+  var sq = 0.0;
   for (var i = 0u; i < d; i++) {
     let q = i / 4u;
     let c = i % 4u;
-    de[it * d + i] = (acc[q][c] - ke * eb_dot * e_hat[eb + q][c]) / ne;
+    let v = (acc[q][c] - ke * eb_dot * e_hat[eb + q][c]) / ne;
+    de[it * d + i] = v;
+    sq += v * v;
   }
+  row_sq[it] = sq;
 }
 
 // ==== kernel: rows_sg ====
@@ -296,6 +302,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 // ==== kernel: item_grad_sg ====
 // Subgroup variant of `item_grad`: a workgroup of 8 lanes per item, lanes over the vector as in
 // rows_sg; each batch of 8 slots is loaded one per lane and shared with subgroupShuffle.
+// STORE_DE writes a lane's vec4 of the result: whole vec4s where d % 4 == 0 (DE_T vec4<f32>).
 const C4: u32 = ({{D4}}u + 7u) / 8u;
 struct Params {
   items: u32,
@@ -310,7 +317,8 @@ struct Params {
 @group(0) @binding(4) var<storage, read> coef: array<f32>;
 @group(0) @binding(5) var<storage, read> order: array<u32>;
 @group(0) @binding(6) var<storage, read> seg: array<u32>;
-@group(0) @binding(7) var<storage, read_write> de: array<f32>;
+@group(0) @binding(7) var<storage, read_write> de: array<{{DE_T}}>;
+@group(0) @binding(8) var<storage, read_write> row_sq: array<f32>;
 
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
@@ -348,12 +356,19 @@ fn item_grad(it: u32, lane: u32) {
   ed = subgroupAdd(ed);
   let ne = norm_e[it * 2u];
   let ke = norm_e[it * 2u + 1u];
+  var sq = 0.0;
   for (var c = 0u; c < C4; c++) {
     if (!live[c]) { continue; }
     let v = (acc[c] - ke * ed * e_hat[eb + 8u * c]) / ne;
-    let i0 = 4u * (lane + 8u * c);
-    for (var q = 0u; q < 4u; q++) { if (i0 + q < d) { de[it * d + i0 + q] = v[q]; } }
+    store_de(it, lane + 8u * c, v);
+    sq += dot(v, v); // components past d are 0 (zero-padded û and ê), or NaN with the row
   }
+  sq = subgroupAdd(sq);
+  if (lane == 0u) { row_sq[it] = sq; }
+}
+
+fn store_de(it: u32, q4: u32, v: vec4<f32>) {
+  {{STORE_DE}}
 }
 
 // ==== kernel: gather_norm_sg ====
@@ -394,6 +409,51 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     for (var c = 0u; c < {{C}}u; c++) {
       let i = lane + 8u * c;
       if (i < {{STRIDE}}u) { hat[r * {{STRIDE}}u + i] = select(0.0, x[c] / n, i < d); }
+    }
+    if (lane == 0u) {
+      norm[r * 2u] = n;
+      norm[r * 2u + 1u] = select(0.0, 1.0, raw > params.eps);
+    }
+  }
+}
+
+// ==== kernel: gather_norm_sg4 ====
+// gather_norm_sg for d % 4 == 0 (STRIDE = d): lane l moves whole vec4s l, l + 8, ... of the row
+// (on lavapipe a storage access costs per lane: a quarter of the accesses). Same result up to
+// the order of the squared norm's partial sums.
+const C4: u32 = ({{D4}}u + 7u) / 8u;
+struct Params {
+  r0: u32,
+  r1: u32,
+  d: u32,
+  row_base: u32,
+  per_wg: u32,
+  eps: f32,
+}
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> shard: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> ids: array<u32>;
+@group(0) @binding(3) var<storage, read_write> hat: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> norm: array<f32>;
+
+@compute @workgroup_size(8)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
+  let g = wid.x + wid.y * nwg.x;
+  let first = params.r0 + g * params.per_wg;
+  let last = min(first + params.per_wg, params.r1);
+  for (var r = first; r < last; r++) {
+    let sb = (ids[r] - params.row_base) * {{D4}}u;
+    var x: array<vec4<f32>, C4>;
+    var ss = 0.0;
+    for (var c = 0u; c < C4; c++) {
+      let i = lane + 8u * c;
+      if (i < {{D4}}u) { x[c] = shard[sb + i]; ss += dot(x[c], x[c]); }
+    }
+    let raw = sqrt(subgroupAdd(ss));
+    let n = max(raw, params.eps);
+    for (var c = 0u; c < C4; c++) {
+      let i = lane + 8u * c;
+      if (i < {{D4}}u) { hat[r * {{D4}}u + i] = x[c] / n; }
     }
     if (lane == 0u) {
       norm[r * 2u] = n;
