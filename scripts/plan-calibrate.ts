@@ -242,7 +242,7 @@ export function attentionResiduals(best: CaseBest, cost: AttentionCost): string 
 }
 
 /** Cost of one dispatch in a shared pass (a tiny copy kernel, 200 back to back) and of a submit. */
-async function dispatchCosts(gpu: Gpu): Promise<{ dispatchSeconds: number; submitSeconds: number }> {
+export async function dispatchCosts(gpu: Gpu): Promise<{ dispatchSeconds: number; submitSeconds: number }> {
   const src = gpu.empty([256], 'f32', 'calibrate:src'), dst = gpu.empty([256], 'f32', 'calibrate:dst');
   const many = await timeRecorded(gpu, (rec) => recordCopyKernel(rec, src, dst, 64), 200);
   const one = await timeRecorded(gpu, (rec) => recordCopyKernel(rec, src, dst, 64), 1);

@@ -22,7 +22,7 @@ import { plan, type PlanInput } from '../model/plan/plan.js';
 import { generateSynthetic, type Interactions, type SyntheticOptions } from '../trainer/data/index.js';
 import { trainStep } from '../trainer/train.js';
 import { HostTier, checkHostTierTraining, createHostItemStore, encoderInitForHostTier } from '../trainer/store/host_tier.js';
-import { attentionCostOf, attentionFitOf, attentionResiduals, calibrate, ratesOf, timeCases } from './plan-calibrate.js';
+import { attentionCostOf, attentionFitOf, attentionResiduals, calibrate, dispatchCosts, ratesOf, timeCases } from './plan-calibrate.js';
 import { lengthsOf, median, validationBatches, withLiveBytes } from './plan-validate-measure.js';
 import { redisWorkersRow } from './plan-validate-redis.js';
 
@@ -190,7 +190,13 @@ export async function runCalibrateAndValidate(o: { profile: string; validate: bo
       // Interleaved: every calibration kernel is timed again after each measured step, and each
       // kernel's best time over the whole run sets the rates; each row is judged on its least
       // disturbed step. Both are then estimates of the machine with the least interference.
-      const between = () => timeCases(gpu, rateCases, best, 1, 1);
+      // The dispatch cost too (it was timed once at calibration, under whatever load was then).
+      let dispatchBest = { dispatchSeconds: file.dispatchSeconds, submitSeconds: file.submitSeconds };
+      const between = async () => {
+        await timeCases(gpu, rateCases, best, 1, 1);
+        const d = await dispatchCosts(gpu);
+        if (d.dispatchSeconds < dispatchBest.dispatchSeconds) dispatchBest = d;
+      };
       const measured: { row: ValidationRow; data: Interactions; m: Measured }[] = [];
       const skipped: { name: string; why: string }[] = [];
       for (const row of validationRows(o.redis)) {
@@ -213,10 +219,11 @@ export async function runCalibrateAndValidate(o: { profile: string; validate: bo
           rowGpu.dispose();
         }
       }
-      const cal: CalibrationFile = { ...file, rates: ratesOf(best), attention: attentionFitOf(best), attentionCost: attentionCostOf(best), measuredAt: new Date().toISOString() };
+      const cal: CalibrationFile = { ...file, ...dispatchBest, rates: ratesOf(best), attention: attentionFitOf(best), attentionCost: attentionCostOf(best), measuredAt: new Date().toISOString() };
       save(cal);
       const r = cal.rates;
       const a = cal.attentionCost!;
+      log(`dispatch (best over the run) ${(cal.dispatchSeconds * 1e6).toFixed(1)} µs, submit ${(cal.submitSeconds * 1e6).toFixed(0)} µs`);
       log(`rates (best over the run): dense ${r.dense.toFixed(2)}, attention ${r.attention.toFixed(2)} GFLOP/s pooled; attention per workgroup iteration ${a.baseNs.toFixed(2)} ns + ${a.perWidthNs.toFixed(3)} ns × (dqk + dv) + ${a.unalignedNs.toFixed(2)} ns per unaligned operand + ${a.stagedHistNs.toFixed(2)} ns per staged dQ iteration (${a.fit}: ${attentionResiduals(best, a)}), loss ${r.loss.toFixed(2)} (per-position catalogue) / ${(r.lossGathered ?? NaN).toFixed(2)} (gathered) / ${r.lossShared.toFixed(2)} (shared) GFLOP/s, memory-bound ${r.memory.toFixed(2)} GB/s`);
       const results: ValidationResult[] = [];
       for (const { row, data, m } of measured) {
