@@ -11,6 +11,7 @@
 // `npm run train -- --workers 2 --store redis` does; it is skipped, saying so, when no cluster
 // answers there.
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { dirname } from 'node:path';
 import { createGpu, type Gpu } from '../kernels/gpu/index.js';
 import { applyOverrides, defaultConfig, type Config } from '../model/config.js';
@@ -25,6 +26,8 @@ import { HostTier, checkHostTierTraining, createHostItemStore, encoderInitForHos
 import { attentionCostOf, attentionFitOf, attentionResiduals, calibrate, dispatchCosts, ratesOf, timeCases } from './plan-calibrate.js';
 import { lengthsOf, median, validationBatches, withLiveBytes } from './plan-validate-measure.js';
 import { redisWorkersRow } from './plan-validate-redis.js';
+import { calibrateHostTier } from './plan-calibrate-host.js';
+import { calibrateRedis } from './plan-calibrate-redis.js';
 
 export interface Measured {
   /** Seconds of each timed step (after one warm-up step that compiles pipelines). */
@@ -38,6 +41,8 @@ export interface Measured {
   /** Lengths of the warm-up step's examples: the largest batch, which sets the peak. */
   peakLengths: number[];
   /** Workers (the 2-worker row): each one's median step, peak device bytes, peak RSS and step split (ms). */
+  /** 1-minute load average at the row's start and end (other processes on this machine). */
+  load?: [number, number];
   perWorker?: { rank: number; medianStep: number; deviceBytes: number; maxRssBytes: number; split: Record<string, number> }[];
 }
 
@@ -142,6 +147,7 @@ export interface ValidationResult {
   terms: Record<string, number>;
   stepSeconds: number[];
   perWorker?: Measured['perWorker'];
+  load?: [number, number];
 }
 
 /** The planner's prediction of one step of a row (its real example lengths) on the calibrated device. */
@@ -168,8 +174,8 @@ export function predictStep(row: ValidationRow, cal: CalibrationFile, data: Inte
 const pct = (x: number) => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(1)}%`;
 
 export function formatValidation(rows: ValidationResult[]): string {
-  const head = ['row', 'predicted step', 'measured step', 'error', 'predicted peak', 'measured peak', 'error', 'binding (predicted)'];
-  const cells = rows.map((r) => [r.name, `${(r.predictedStep * 1e3).toFixed(0)} ms`, `${(r.measuredStep * 1e3).toFixed(0)} ms`, pct(r.stepError), formatBytes(r.predictedPeak), formatBytes(r.measuredPeak), pct(r.peakError), r.binding]);
+  const head = ['row', 'predicted step', 'measured step', 'error', 'predicted peak', 'measured peak', 'error', 'binding (predicted)', 'load'];
+  const cells = rows.map((r) => [r.name, `${(r.predictedStep * 1e3).toFixed(0)} ms`, `${(r.measuredStep * 1e3).toFixed(0)} ms`, pct(r.stepError), formatBytes(r.predictedPeak), formatBytes(r.measuredPeak), pct(r.peakError), r.binding, r.load ? `${r.load[0].toFixed(0)}–${r.load[1].toFixed(0)}` : '']);
   const w = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (xs: string[]) => xs.map((x, i) => x.padEnd(w[i]!)).join('  ').trimEnd();
   return [line(head), line(w.map((n) => '-'.repeat(n))), ...cells.map(line)].join('\n');
@@ -191,11 +197,17 @@ export async function runCalibrateAndValidate(o: { profile: string; validate: bo
       // kernel's best time over the whole run sets the rates; each row is judged on its least
       // disturbed step. Both are then estimates of the machine with the least interference.
       // The dispatch cost too (it was timed once at calibration, under whatever load was then).
+      // So are the host tier's missed rows/s (fewer steps) and, right before the 2-worker row, the
+      // Redis rates: each keeps its best over the run, like the kernels.
       let dispatchBest = { dispatchSeconds: file.dispatchSeconds, submitSeconds: file.submitSeconds };
+      let hostTierBest = file.hostTierRowsPerSec ?? 0;
+      let redisBest = file.redis;
+      const quiet = () => {};
       const between = async () => {
         await timeCases(gpu, rateCases, best, 1, 1);
         const d = await dispatchCosts(gpu);
         if (d.dispatchSeconds < dispatchBest.dispatchSeconds) dispatchBest = d;
+        hostTierBest = Math.max(hostTierBest, await calibrateHostTier(gpu, quiet, { steps: 1 }));
       };
       const measured: { row: ValidationRow; data: Interactions; m: Measured }[] = [];
       const skipped: { name: string; why: string }[] = [];
@@ -206,12 +218,18 @@ export async function runCalibrateAndValidate(o: { profile: string; validate: bo
           log(`validate ${row.name}: SKIPPED: ${why}`);
           continue;
         }
+        if (row.input?.store === 'redis' && redisBest.primaries) {
+          const again = await calibrateRedis(log, o.redis);
+          if (again.primaries) redisBest = { ...redisBest, readsPerSec: Math.max(redisBest.readsPerSec, again.readsPerSec), updatesPerSec: Math.max(redisBest.updatesPerSec, again.updatesPerSec), bytesPerSec: Math.max(redisBest.bytesPerSec ?? 0, again.bytesPerSec ?? 0), roundTripSeconds: Math.min(redisBest.roundTripSeconds ?? Infinity, again.roundTripSeconds ?? Infinity) };
+        }
         const data = generateSynthetic(row.data);
+        const load0 = loadavg()[0]!;
         log(`validate ${row.name}: ${row.what} (${data.numItems - 1} items, ${data.numUsers} users)`);
         // A fresh device per row: the loss's scratch buffers live per device, so the peak is this row's.
         const rowGpu = await createGpu();
         try {
-          const m = await row.measure(rowGpu, row.config, data, o.steps ?? 6, between);
+          const m = await row.measure(rowGpu, row.config, data, o.steps ?? 8, between);
+          m.load = [load0, loadavg()[0]!];
           measured.push({ row, data, m });
           log(`  steps ${m.stepSeconds.map((x) => (x * 1e3).toFixed(0)).join(', ')} ms; peak ${formatBytes(m.peakBytes)}`);
           for (const w of m.perWorker ?? []) log(`  worker ${w.rank}: median step ${(w.medianStep * 1e3).toFixed(0)} ms (${Object.entries(w.split).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')} ms), device ${formatBytes(w.deviceBytes)}, peak RSS ${formatBytes(w.maxRssBytes)}`);
@@ -219,11 +237,11 @@ export async function runCalibrateAndValidate(o: { profile: string; validate: bo
           rowGpu.dispose();
         }
       }
-      const cal: CalibrationFile = { ...file, ...dispatchBest, rates: ratesOf(best), attention: attentionFitOf(best), attentionCost: attentionCostOf(best), measuredAt: new Date().toISOString() };
+      const cal: CalibrationFile = { ...file, ...dispatchBest, hostTierRowsPerSec: hostTierBest || undefined, redis: redisBest, rates: ratesOf(best), attention: attentionFitOf(best), attentionCost: attentionCostOf(best), measuredAt: new Date().toISOString() };
       save(cal);
       const r = cal.rates;
       const a = cal.attentionCost!;
-      log(`dispatch (best over the run) ${(cal.dispatchSeconds * 1e6).toFixed(1)} µs, submit ${(cal.submitSeconds * 1e6).toFixed(0)} µs`);
+      log(`best over the run: dispatch ${(cal.dispatchSeconds * 1e6).toFixed(1)} µs, submit ${(cal.submitSeconds * 1e6).toFixed(0)} µs; host tier ${Math.round(hostTierBest)} missed rows/s; redis ${cal.redis.readsPerSec} reads/s, ${cal.redis.updatesPerSec} updates/s per primary, ${((cal.redis.bytesPerSec ?? 0) / 1e6).toFixed(0)} MB/s, round trip ${((cal.redis.roundTripSeconds ?? 0) * 1e3).toFixed(2)} ms (${cal.redis.source})`);
       log(`rates (best over the run): dense ${r.dense.toFixed(2)}, attention ${r.attention.toFixed(2)} GFLOP/s pooled; attention per workgroup iteration ${a.baseNs.toFixed(2)} ns + ${a.perWidthNs.toFixed(3)} ns × (dqk + dv) + ${a.unalignedNs.toFixed(2)} ns per unaligned operand + ${a.stagedHistNs.toFixed(2)} ns per staged dQ iteration (${a.fit}: ${attentionResiduals(best, a)}), loss ${r.loss.toFixed(2)} (per-position catalogue) / ${(r.lossGathered ?? NaN).toFixed(2)} (gathered) / ${r.lossShared.toFixed(2)} (shared) GFLOP/s, memory-bound ${r.memory.toFixed(2)} GB/s`);
       const results: ValidationResult[] = [];
       for (const { row, data, m } of measured) {
@@ -236,7 +254,7 @@ export async function runCalibrateAndValidate(o: { profile: string; validate: bo
         const terms: Record<string, number> = {};
         for (const t of [...p.step.compute, p.step.memory, p.step.overhead, ...(p.step.store.seconds ? [p.step.store] : [])]) terms[t.name] = t.seconds;
         if (p.step.network.seconds) terms[p.step.network.name] = p.step.network.seconds;
-        const res: ValidationResult = { name: row.name, what: row.what, predictedStep: p.step.seconds, measuredStep: m.stepSeconds[fastest]!, stepError: p.step.seconds / m.stepSeconds[fastest]! - 1, predictedPeak: peak, measuredPeak: m.peakBytes, peakError: peak / m.peakBytes - 1, poolBytes: m.poolBytes, binding: p.step.binding, terms, stepSeconds: m.stepSeconds, ...(m.perWorker ? { perWorker: m.perWorker } : {}) };
+        const res: ValidationResult = { name: row.name, what: row.what, predictedStep: p.step.seconds, measuredStep: m.stepSeconds[fastest]!, stepError: p.step.seconds / m.stepSeconds[fastest]! - 1, predictedPeak: peak, measuredPeak: m.peakBytes, peakError: peak / m.peakBytes - 1, poolBytes: m.poolBytes, binding: p.step.binding, terms, stepSeconds: m.stepSeconds, load: m.load, ...(m.perWorker ? { perWorker: m.perWorker } : {}) };
         results.push(res);
         log(`${row.name}: predicted ${(res.predictedStep * 1e3).toFixed(0)} ms (${Object.entries(terms).map(([k, v]) => `${k} ${(v * 1e3).toFixed(0)}`).join(', ')}), measured ${(res.measuredStep * 1e3).toFixed(0)} ms (${pct(res.stepError)}); peak ${formatBytes(peak)} vs ${formatBytes(m.peakBytes)} (${pct(res.peakError)}; pool allocated ${formatBytes(m.poolBytes)})`);
       }
