@@ -167,10 +167,21 @@ export type CaseBest = Map<Case, number>;
 export async function timeCases(gpu: Gpu, rc: RateCases, best: CaseBest, timings = 2, reps = 2): Promise<void> {
   for (const k of rc.cases) {
     for (let t = 0; t < timings; t++) {
+      const c0 = process.cpuUsage(), w0 = performance.now();
       const ms = (await timeRecorded(gpu, k.record, reps)).ms;
+      const c = process.cpuUsage(c0), wall = performance.now() - w0;
+      if (ms < (best.get(k) ?? Infinity)) coresAtBest.set(k, (c.user + c.system) / 1000 / wall);
       best.set(k, Math.min(best.get(k) ?? Infinity, ms));
     }
   }
+}
+
+/** CPU cores this process used (CPU time / wall time, lavapipe's threads included) during the
+ *  timing that gave each case's best time: how much of the machine the best timings had. */
+export const coresAtBest = new WeakMap<Case, number>();
+export function meanCoresAtBest(best: CaseBest): number {
+  const xs = [...best.keys()].map((k) => coresAtBest.get(k)).filter((x): x is number => x !== undefined);
+  return xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 }
 
 /** Rate of each class from the best times: dense = the layer's matmuls, attention = HSTU

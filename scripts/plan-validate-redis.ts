@@ -51,6 +51,7 @@ export async function measureRedisWorkers(config: Config, data: Partial<Syntheti
   const peakOf = reports.reduce((a, b) => (b.peakSliceLengths.reduce((x, y) => x + y, 0) > a.peakSliceLengths.reduce((x, y) => x + y, 0) ? b : a));
   return {
     stepSeconds: slower.stepSeconds,
+    stepCores: slower.stepCores,
     stepLengths: slower.sliceLengths,
     peakBytes: Math.max(...reports.map((r) => r.deviceBytes)),
     poolBytes: Math.max(...reports.map((r) => r.deviceBytes)),

@@ -19,6 +19,8 @@ import { lengthsOf, validationBatches, withLiveBytes } from './plan-validate-mea
 export interface WorkerReport {
   rank: number;
   stepSeconds: number[];
+  /** CPU cores the worker process used during each timed step (CPU time / wall time). */
+  stepCores: number[];
   /** ms per step of each part (WorkerSync's split), averaged over the timed steps. */
   split: { storeRead: number; compute: number; allReduce: number; storeWrite: number };
   /** Peak live pool bytes + the device cache's table (w, m, v per slot), as the other rows. */
@@ -38,7 +40,7 @@ async function main(): Promise<void> {
   const worker = await WorkerSync.join(id, `plan-validate-${JSON.stringify(row)}`);
   const gpu = await createGpu();
   const tableRows = data.numItems;
-  const stepSeconds: number[] = [], sliceLengths: number[][] = [];
+  const stepSeconds: number[] = [], stepCores: number[] = [], sliceLengths: number[][] = [];
   let peakSliceLengths: number[] = [], cacheBytes = 0;
   try {
     const host = await createItemStore(c, tableRows, { table: worker.table, drop: worker.isLeader });
@@ -52,9 +54,10 @@ async function main(): Promise<void> {
           let before = { ...worker.times };
           for (let s = 0; s <= row.steps; s++) {
             const tb = s === 0 ? all[0]! : full[(s - 1) % full.length]!;
-            const t0 = performance.now();
+            const t0 = performance.now(), c0 = process.cpuUsage();
             const loss = await worker.step(gpu, enc, c, tb, s, c.lr, tier);
             const dt = (performance.now() - t0) / 1000;
+            const cpu = process.cpuUsage(c0);
             if (!Number.isFinite(loss)) throw new Error(`validate (rank ${id.rank}): loss ${loss} at step ${s}`);
             const mine = lengthsOf(sliceBatch(tb, id.rank, id.worldSize));
             if (s === 0) {
@@ -63,12 +66,13 @@ async function main(): Promise<void> {
               continue;
             }
             stepSeconds.push(dt);
+            stepCores.push((cpu.user + cpu.system) / 1e6 / dt);
             sliceLengths.push(mine);
           }
           const n = Math.max(1, worker.times.steps - before.steps);
           const per = (k: 'storeRead' | 'compute' | 'allReduce' | 'storeWrite') => (worker.times[k] - before[k]) / n;
           return {
-            rank: id.rank, stepSeconds, sliceLengths, peakSliceLengths,
+            rank: id.rank, stepSeconds, stepCores, sliceLengths, peakSliceLengths,
             split: { storeRead: per('storeRead'), compute: per('compute'), allReduce: per('allReduce'), storeWrite: per('storeWrite') },
             deviceBytes: 0, maxRssBytes: 0,
           };

@@ -23,7 +23,7 @@ import { plan, type PlanInput } from '../model/plan/plan.js';
 import { generateSynthetic, type Interactions, type SyntheticOptions } from '../trainer/data/index.js';
 import { trainStep } from '../trainer/train.js';
 import { HostTier, checkHostTierTraining, createHostItemStore, encoderInitForHostTier } from '../trainer/store/host_tier.js';
-import { attentionCostOf, attentionFitOf, attentionResiduals, calibrate, dispatchCosts, ratesOf, timeCases } from './plan-calibrate.js';
+import { attentionCostOf, attentionFitOf, attentionResiduals, calibrate, dispatchCosts, meanCoresAtBest, ratesOf, timeCases } from './plan-calibrate.js';
 import { lengthsOf, median, validationBatches, withLiveBytes } from './plan-validate-measure.js';
 import { redisWorkersRow } from './plan-validate-redis.js';
 import { calibrateHostTier } from './plan-calibrate-host.js';
@@ -41,6 +41,8 @@ export interface Measured {
   /** Lengths of the warm-up step's examples: the largest batch, which sets the peak. */
   peakLengths: number[];
   /** Workers (the 2-worker row): each one's median step, peak device bytes, peak RSS and step split (ms). */
+  /** CPU cores this process used during each timed step (CPU time / wall time). */
+  stepCores?: number[];
   /** 1-minute load average at the row's start and end (other processes on this machine). */
   load?: [number, number];
   perWorker?: { rank: number; medianStep: number; deviceBytes: number; maxRssBytes: number; split: Record<string, number> }[];
@@ -81,7 +83,7 @@ async function measureSteps(gpu: Gpu, c: Config, data: Interactions, steps: numb
   const { all: batches, full } = validationBatches(data, c);
   const poolBefore = gpu.pool.bytesAllocated;
   let tableRowsOnDevice = data.numItems;
-  const times: number[] = [];
+  const times: number[] = [], cores: number[] = [];
   const lengths: number[][] = [];
   let peakLengths: number[] = [];
   const { peak } = await withLiveBytes(gpu, async () => {
@@ -96,9 +98,10 @@ async function measureSteps(gpu: Gpu, c: Config, data: Interactions, steps: numb
       for (let s = 0; s <= steps; s++) {
         const tb = s === 0 ? batches[0]! : full[(s - 1) % full.length]!;
         const next = s < steps ? full[s % full.length] : undefined;
-        const t0 = performance.now();
+        const t0 = performance.now(), c0 = process.cpuUsage();
         const loss = await trainStep(gpu, enc, c, tb, s, c.lr, data.numItems, undefined, tier, next);
         const dt = (performance.now() - t0) / 1000;
+        const cpu = process.cpuUsage(c0);
         if (!Number.isFinite(loss)) throw new Error(`validate: loss ${loss} at step ${s}`);
         const lens = lengthsOf(tb);
         if (s === 0) {
@@ -106,6 +109,7 @@ async function measureSteps(gpu: Gpu, c: Config, data: Interactions, steps: numb
           continue;
         }
         times.push(dt);
+        cores.push((cpu.user + cpu.system) / 1e6 / dt);
         lengths.push(lens);
         await between();
       }
@@ -114,7 +118,7 @@ async function measureSteps(gpu: Gpu, c: Config, data: Interactions, steps: numb
     }
   });
   const tableBytes = tableRowsOnDevice * (8 * c.dim + 4); // w, m (f32) and v per row (or cache slot), outside the pool
-  return { stepSeconds: times, peakBytes: peak + tableBytes, poolBytes: gpu.pool.bytesAllocated - poolBefore + tableBytes, stepLengths: lengths, peakLengths };
+  return { stepSeconds: times, peakBytes: peak + tableBytes, poolBytes: gpu.pool.bytesAllocated - poolBefore + tableBytes, stepLengths: lengths, peakLengths, stepCores: cores };
 }
 
 const cfg = (o: Partial<Config>) => applyOverrides(defaultConfig, { dropout: 0.2, ...o });
@@ -148,6 +152,8 @@ export interface ValidationResult {
   stepSeconds: number[];
   perWorker?: Measured['perWorker'];
   load?: [number, number];
+  /** Cores this process (the slower worker) used during the judged step. */
+  cores?: number;
 }
 
 /** The planner's prediction of one step of a row (its real example lengths) on the calibrated device. */
@@ -174,8 +180,8 @@ export function predictStep(row: ValidationRow, cal: CalibrationFile, data: Inte
 const pct = (x: number) => `${x >= 0 ? '+' : ''}${(100 * x).toFixed(1)}%`;
 
 export function formatValidation(rows: ValidationResult[]): string {
-  const head = ['row', 'predicted step', 'measured step', 'error', 'predicted peak', 'measured peak', 'error', 'binding (predicted)', 'load'];
-  const cells = rows.map((r) => [r.name, `${(r.predictedStep * 1e3).toFixed(0)} ms`, `${(r.measuredStep * 1e3).toFixed(0)} ms`, pct(r.stepError), formatBytes(r.predictedPeak), formatBytes(r.measuredPeak), pct(r.peakError), r.binding, r.load ? `${r.load[0].toFixed(0)}–${r.load[1].toFixed(0)}` : '']);
+  const head = ['row', 'predicted step', 'measured step', 'error', 'predicted peak', 'measured peak', 'error', 'binding (predicted)', 'load', 'cores'];
+  const cells = rows.map((r) => [r.name, `${(r.predictedStep * 1e3).toFixed(0)} ms`, `${(r.measuredStep * 1e3).toFixed(0)} ms`, pct(r.stepError), formatBytes(r.predictedPeak), formatBytes(r.measuredPeak), pct(r.peakError), r.binding, r.load ? `${r.load[0].toFixed(0)}–${r.load[1].toFixed(0)}` : '', r.cores === undefined ? '' : r.cores.toFixed(2)]);
   const w = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (xs: string[]) => xs.map((x, i) => x.padEnd(w[i]!)).join('  ').trimEnd();
   return [line(head), line(w.map((n) => '-'.repeat(n))), ...cells.map(line)].join('\n');
@@ -241,6 +247,7 @@ export async function runCalibrateAndValidate(o: { profile: string; validate: bo
       save(cal);
       const r = cal.rates;
       const a = cal.attentionCost!;
+      log(`the calibration kernels' best timings used ${meanCoresAtBest(best).toFixed(2)} cores on average (CPU time / wall time of this process)`);
       log(`best over the run: dispatch ${(cal.dispatchSeconds * 1e6).toFixed(1)} µs, submit ${(cal.submitSeconds * 1e6).toFixed(0)} µs; host tier ${Math.round(hostTierBest)} missed rows/s; redis ${cal.redis.readsPerSec} reads/s, ${cal.redis.updatesPerSec} updates/s per primary, ${((cal.redis.bytesPerSec ?? 0) / 1e6).toFixed(0)} MB/s, round trip ${((cal.redis.roundTripSeconds ?? 0) * 1e3).toFixed(2)} ms (${cal.redis.source})`);
       log(`rates (best over the run): dense ${r.dense.toFixed(2)}, attention ${r.attention.toFixed(2)} GFLOP/s pooled; attention per workgroup iteration ${a.baseNs.toFixed(2)} ns + ${a.perWidthNs.toFixed(3)} ns × (dqk + dv) + ${a.unalignedNs.toFixed(2)} ns per unaligned operand + ${a.stagedHistNs.toFixed(2)} ns per staged dQ iteration (${a.fit}: ${attentionResiduals(best, a)}), loss ${r.loss.toFixed(2)} (per-position catalogue) / ${(r.lossGathered ?? NaN).toFixed(2)} (gathered) / ${r.lossShared.toFixed(2)} (shared) GFLOP/s, memory-bound ${r.memory.toFixed(2)} GB/s`);
       const results: ValidationResult[] = [];
@@ -254,7 +261,7 @@ export async function runCalibrateAndValidate(o: { profile: string; validate: bo
         const terms: Record<string, number> = {};
         for (const t of [...p.step.compute, p.step.memory, p.step.overhead, ...(p.step.store.seconds ? [p.step.store] : [])]) terms[t.name] = t.seconds;
         if (p.step.network.seconds) terms[p.step.network.name] = p.step.network.seconds;
-        const res: ValidationResult = { name: row.name, what: row.what, predictedStep: p.step.seconds, measuredStep: m.stepSeconds[fastest]!, stepError: p.step.seconds / m.stepSeconds[fastest]! - 1, predictedPeak: peak, measuredPeak: m.peakBytes, peakError: peak / m.peakBytes - 1, poolBytes: m.poolBytes, binding: p.step.binding, terms, stepSeconds: m.stepSeconds, load: m.load, ...(m.perWorker ? { perWorker: m.perWorker } : {}) };
+        const res: ValidationResult = { name: row.name, what: row.what, predictedStep: p.step.seconds, measuredStep: m.stepSeconds[fastest]!, stepError: p.step.seconds / m.stepSeconds[fastest]! - 1, predictedPeak: peak, measuredPeak: m.peakBytes, peakError: peak / m.peakBytes - 1, poolBytes: m.poolBytes, binding: p.step.binding, terms, stepSeconds: m.stepSeconds, load: m.load, cores: m.stepCores?.[fastest], ...(m.perWorker ? { perWorker: m.perWorker } : {}) };
         results.push(res);
         log(`${row.name}: predicted ${(res.predictedStep * 1e3).toFixed(0)} ms (${Object.entries(terms).map(([k, v]) => `${k} ${(v * 1e3).toFixed(0)}`).join(', ')}), measured ${(res.measuredStep * 1e3).toFixed(0)} ms (${pct(res.stepError)}); peak ${formatBytes(peak)} vs ${formatBytes(m.peakBytes)} (${pct(res.peakError)}; pool allocated ${formatBytes(m.poolBytes)})`);
       }
