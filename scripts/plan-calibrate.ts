@@ -15,6 +15,7 @@ import { hstuAttention, hstuAttentionBackward } from '../kernels/hstu_attention/
 import { createEncoder } from '../model/encoder.js';
 import { initParams } from '../model/params.js';
 import type { CalibrationFile } from '../model/plan/devices.js';
+import { attentionFeatures, attentionSeconds, fitAttentionCost, type AttentionCost } from '../model/plan/attention_cost.js';
 import { calibrateRedis } from './plan-calibrate-redis.js';
 import { calibrateHostTier } from './plan-calibrate-host.js';
 import { batchTrainSequences, generateSynthetic, type Interactions } from '../trainer/data/index.js';
@@ -61,9 +62,35 @@ export async function buildRateCases(gpu: Gpu, data: Interactions = generateSynt
     const off = first.value.seqOffsets, half = [0];
     for (let b = 1; b < off.length; b++) half.push(half[b - 1]! + Math.ceil((off[b]! - off[b - 1]!) / 2));
     cases.push(await attentionCase(gpu, c, Uint32Array.from(half), releases));
+    for (const k of built.cases) if (k.kernel === 'hstu_attention' && k.variant === 'fwd+bwd') attentionShapes.set(k, attentionShapeOf(c, first.value.seqOffsets));
     cases.push(...built.cases.filter((k) => !k.variant.startsWith('eval') && k.kernel !== 'rank' && !(k.kernel === 'elementwise' && k.variant === 'silu') && !(k.kernel === 'hstu_attention' && k.variant === 'fwd') && !(k.kernel === 'sampled_softmax' && k.variant.startsWith('fwd (')) && k.kernel !== 'softmax_attention'));
   }
+  // Attention alone at the shapes the two configs leave out (attention_cost.ts's coefficients
+  // need them): aligned widths 32 and 64 with one head, two heads of 32, and N = 1024 > 512
+  // (the dQ pass's staged histograms); the configs give the unaligned width 50 and 4 heads of 16.
+  for (const a of ATTENTION_POINTS) {
+    const c = applyOverrides(defaultConfig, { numHeads: a.H, dim: a.H * a.d, dqk: a.d, dv: a.d, maxLen: a.N });
+    const off = [0];
+    for (let b = 0; b < a.B; b++) off.push(off[b]! + a.n);
+    cases.push(await attentionCase(gpu, c, Uint32Array.from(off), releases));
+  }
   return { cases, release: () => releases.forEach((r) => r()) };
+}
+
+/** Extra attention calibration shapes: B sequences of n tokens, H heads of width d, max length N. */
+export const ATTENTION_POINTS = [
+  { H: 1, d: 32, N: 200, B: 16, n: 200 },
+  { H: 2, d: 32, N: 100, B: 16, n: 100 },
+  { H: 1, d: 64, N: 200, B: 8, n: 200 },
+  { H: 1, d: 32, N: 1024, B: 2, n: 1024 },
+];
+
+/** The sequence lengths and head shape of each attention case (for attention_cost.ts's fit). */
+const attentionShapes = new WeakMap<Case, { lengths: number[]; H: number; dqk: number; dv: number; N: number }>();
+function attentionShapeOf(c: Config, offsets: ArrayLike<number>) {
+  const lengths: number[] = [];
+  for (let b = 1; b < offsets.length; b++) lengths.push(offsets[b]! - offsets[b - 1]!);
+  return { lengths, H: c.numHeads, dqk: resolvedDqk(c), dv: resolvedDv(c), N: c.maxLen };
 }
 
 /**
@@ -97,7 +124,7 @@ async function gatheredLossCase(gpu: Gpu, c: Config, data: Interactions, offsets
 /** HSTU attention fwd + bwd at a config's head shape over `offsets` (random inputs, relative bias
  *  on as in training), outputs checked finite once. Variant 'fwd+bwd', shape string as the bench
  *  suite's (attentionFitOf reads dqk and dv from it). */
-async function attentionCase(gpu: Gpu, c: Config, offsets: Uint32Array, releases: (() => void)[]): Promise<Case> {
+export async function attentionCase(gpu: Gpu, c: Config, offsets: Uint32Array, releases: (() => void)[]): Promise<Case> {
   const B = offsets.length - 1, L = offsets[B]!, H = c.numHeads, N = c.maxLen, dqk = resolvedDqk(c), dv = resolvedDv(c);
   let seed = 777;
   const rnd = (n: number, scale = 1) => Float32Array.from({ length: n }, () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32 - 0.5) * scale);
@@ -127,7 +154,9 @@ async function attentionCase(gpu: Gpu, c: Config, offsets: Uint32Array, releases
   releases.push(() => owned.forEach((t) => t.release()));
   let pairs = 0;
   for (let b = 0; b < B; b++) pairs += ((offsets[b + 1]! - offsets[b]!) * (offsets[b + 1]! - offsets[b]! + 1)) / 2;
-  return { kernel: 'hstu_attention', variant: 'fwd+bwd', shape: `B=${B} L=${L} N=${N} H=${H} dqk=${dqk} dv=${dv} (half length)`, flops: 3 * pairs * H * (2 * dqk + 2 * dv), bytes: 8 * L * H * (2 * dqk + 2 * dv), bound: 'compute', record };
+  const k: Case = { kernel: 'hstu_attention', variant: 'fwd+bwd', shape: `B=${B} L=${L} N=${N} H=${H} dqk=${dqk} dv=${dv} (calibration point)`, flops: 3 * pairs * H * (2 * dqk + 2 * dv), bytes: 8 * L * H * (2 * dqk + 2 * dv), bound: 'compute', record };
+  attentionShapes.set(k, attentionShapeOf(c, offsets));
+  return k;
 }
 
 /** Best (minimum) ms of each case over every timing so far: the CPU is shared, and other
@@ -138,10 +167,21 @@ export type CaseBest = Map<Case, number>;
 export async function timeCases(gpu: Gpu, rc: RateCases, best: CaseBest, timings = 2, reps = 2): Promise<void> {
   for (const k of rc.cases) {
     for (let t = 0; t < timings; t++) {
+      const c0 = process.cpuUsage(), w0 = performance.now();
       const ms = (await timeRecorded(gpu, k.record, reps)).ms;
+      const c = process.cpuUsage(c0), wall = performance.now() - w0;
+      if (ms < (best.get(k) ?? Infinity)) coresAtBest.set(k, (c.user + c.system) / 1000 / wall);
       best.set(k, Math.min(best.get(k) ?? Infinity, ms));
     }
   }
+}
+
+/** CPU cores this process used (CPU time / wall time, lavapipe's threads included) during the
+ *  timing that gave each case's best time: how much of the machine the best timings had. */
+export const coresAtBest = new WeakMap<Case, number>();
+export function meanCoresAtBest(best: CaseBest): number {
+  const xs = [...best.keys()].map((k) => coresAtBest.get(k)).filter((x): x is number => x !== undefined);
+  return xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 }
 
 /** Rate of each class from the best times: dense = the layer's matmuls, attention = HSTU
@@ -192,8 +232,28 @@ export function attentionFitOf(best: CaseBest): NonNullable<CalibrationFile['att
   return { pairHeadNs: a * 1e9, gflops: 1 / b / 1e9, fit: `least squares over ${pts.length} shapes, worst residual ${(100 * worst).toFixed(1)}%` };
 }
 
+/** attention_cost.ts's coefficients fitted to the best times of every attention fwd+bwd case. */
+export function attentionCostOf(best: CaseBest): AttentionCost {
+  const points: { features: ReturnType<typeof attentionFeatures>; seconds: number; shape: string }[] = [];
+  for (const [k, ms] of best) {
+    const a = attentionShapes.get(k);
+    if (a) points.push({ features: attentionFeatures(a.lengths, a), seconds: ms / 1000, shape: k.shape });
+  }
+  return fitAttentionCost(points);
+}
+
+/** Each attention case's measured ms against the fitted cost (for the log). */
+export function attentionResiduals(best: CaseBest, cost: AttentionCost): string {
+  const out: string[] = [];
+  for (const [k, ms] of best) {
+    const a = attentionShapes.get(k);
+    if (a) out.push(`H=${a.H} dqk=${a.dqk} N=${a.N} max n=${Math.max(...a.lengths)}: ${ms.toFixed(1)} ms measured, ${(attentionSeconds(attentionFeatures(a.lengths, a), cost) * 1e3).toFixed(1)} fitted`);
+  }
+  return out.join('; ');
+}
+
 /** Cost of one dispatch in a shared pass (a tiny copy kernel, 200 back to back) and of a submit. */
-async function dispatchCosts(gpu: Gpu): Promise<{ dispatchSeconds: number; submitSeconds: number }> {
+export async function dispatchCosts(gpu: Gpu): Promise<{ dispatchSeconds: number; submitSeconds: number }> {
   const src = gpu.empty([256], 'f32', 'calibrate:src'), dst = gpu.empty([256], 'f32', 'calibrate:dst');
   const many = await timeRecorded(gpu, (rec) => recordCopyKernel(rec, src, dst, 64), 200);
   const one = await timeRecorded(gpu, (rec) => recordCopyKernel(rec, src, dst, 64), 1);
@@ -254,7 +314,7 @@ export interface Calibration {
 }
 
 /** Measures everything; the returned rate cases stay built for re-timing (release them). */
-export async function calibrate(gpu: Gpu, log: (s: string) => void): Promise<Calibration> {
+export async function calibrate(gpu: Gpu, log: (s: string) => void, redisAddress?: string): Promise<Calibration> {
   const data = generateSynthetic();
   log('calibrate: device ceiling (best matmul at 1024³, copy bandwidth)');
   const ceil = await measureCeilingDetail(gpu, false);
@@ -271,6 +331,8 @@ export async function calibrate(gpu: Gpu, log: (s: string) => void): Promise<Cal
   await timeCases(gpu, rateCases, best);
   const r = ratesOf(best);
   const attention = attentionFitOf(best);
+  const attentionCost = attentionCostOf(best);
+  log(`  attention per workgroup iteration: ${attentionCost.baseNs.toFixed(2)} ns + ${attentionCost.perWidthNs.toFixed(3)} ns × (dqk + dv) + ${attentionCost.unalignedNs.toFixed(2)} ns per unaligned operand + ${attentionCost.stagedHistNs.toFixed(2)} ns per staged dQ iteration (${attentionCost.fit}): ${attentionResiduals(best, attentionCost)}`);
   log(`  dense ${r.dense.toFixed(2)} GFLOP/s, attention ${r.attention.toFixed(2)} GFLOP/s pooled (${attention.pairHeadNs.toFixed(2)} ns per pair × head + ${attention.gflops.toFixed(2)} GFLOP/s, ${attention.fit}), loss ${r.loss.toFixed(2)} GFLOP/s (per-position catalogue), ${(r.lossGathered ?? NaN).toFixed(2)} (gathered), ${r.lossShared.toFixed(2)} (shared), memory-bound ${r.memory.toFixed(2)} GB/s`);
   const limits = gpu.device.limits;
   const file: CalibrationFile = {
@@ -280,6 +342,7 @@ export async function calibrate(gpu: Gpu, log: (s: string) => void): Promise<Cal
     ceiling: { matmulGflops: ceil.matmulGflops, copyGBps: ceil.copyGBps },
     rates: r,
     attention,
+    attentionCost,
     deviceClass: gpu.deviceClass,
     ...costs,
     ...counts,
@@ -288,7 +351,7 @@ export async function calibrate(gpu: Gpu, log: (s: string) => void): Promise<Cal
     // A CPU adapter shares host RAM; report what one buffer may address times the binding limit's
     // headroom as "device memory" only for a real GPU. Here: the host's RAM.
     deviceMemoryBytes: gpu.deviceClass === 'cpu' ? totalmem() : Number(limits.maxBufferSize),
-    redis: await calibrateRedis(log),
+    redis: await calibrateRedis(log, redisAddress),
     hostTierRowsPerSec: await calibrateHostTier(gpu, log),
     calibrationConfig: CALIBRATION_NAME,
   };

@@ -60,6 +60,12 @@ describe('plan CLI', () => {
     expect(() => parsePlanArgs(['--preset'])).toThrow(/needs a value/);
     expect(() => parsePlanArgs(['--items', '0', '--preset', 'x'])).toThrow(/--items: expected an integer ≥ 1/);
     expect(() => parsePlanArgs([])).toThrow(/--preset NAME or --config FILE/);
+    expect(() => parsePlanArgs(['--validate', '--redis', 'localhost'])).toThrow(/--redis: expected host:port.*HINT/);
+  });
+
+  it('--validate uses the cluster at --redis (default 127.0.0.1:7100)', () => {
+    expect(parsePlanArgs(['--validate']).redis).toBe('127.0.0.1:7100');
+    expect(parsePlanArgs(['--validate', '--redis', '127.0.0.1:7500']).redis).toBe('127.0.0.1:7500');
   });
 });
 

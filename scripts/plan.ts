@@ -4,8 +4,8 @@
 //   npm run plan -- --preset NAME | --config FILE [--items N] [--users U] [--events E] [--epochs K]
 //                   [--workers W] [--device NAME] [--store device|host|redis|auto] [--sl-alpha A]
 //                   [--dtype bf16|fp32] [--replicas R] [--price USD] [--json] [--key=value ...]
-//   npm run plan -- --calibrate [--profile FILE]      measure this device (writes FILE)
-//   npm run plan -- --validate [--json] [--profile FILE]   calibrate + run small configs, interleaved
+//   npm run plan -- --calibrate [--profile FILE] [--redis ADDR]   measure this device (writes FILE)
+//   npm run plan -- --validate [--json] [--profile FILE] [--redis ADDR]   calibrate + run small configs, interleaved
 //   npm run plan -- --list                             presets and devices
 import { existsSync, readFileSync } from 'node:fs';
 import { applyOverrides, defaultConfig, loadConfigFile, parseOverrides, validateConfig, type Config } from '../model/config.js';
@@ -15,10 +15,11 @@ import { plan, type PlanInput, type StoreKind } from '../model/plan/plan.js';
 import { preset, PRESETS, presetNames } from '../model/plan/presets.js';
 
 export const DEFAULT_PROFILE = '.bench/device-profile.json';
+export const DEFAULT_REDIS = '127.0.0.1:7100';
 
 export const USAGE = `usage: npm run plan -- --preset NAME | --config FILE [options] [--key=value ...]
-       npm run plan -- --calibrate [--profile FILE]
-       npm run plan -- --validate [--json] [--profile FILE]
+       npm run plan -- --calibrate [--profile FILE] [--redis ADDR]
+       npm run plan -- --validate [--json] [--profile FILE] [--redis ADDR]
        npm run plan -- --list
   --preset NAME     one of: ${presetNames().join(', ')}
   --config FILE     a model config (trainer/configs/...); needs --items
@@ -34,6 +35,8 @@ export const USAGE = `usage: npm run plan -- --preset NAME | --config FILE [opti
   --json            the plan as JSON
   --profile FILE    calibration file (default ${DEFAULT_PROFILE}; without it, --device local
                     uses a committed snapshot of the CI machine, with a note)
+  --redis ADDR      --calibrate/--validate: the local Redis Cluster (default ${DEFAULT_REDIS}) whose
+                    rows/s are measured and on which the 2-worker row trains
   --key=value       any model config key (model/config.ts), e.g. --batchSize=64`;
 
 export interface PlanArgs {
@@ -54,11 +57,12 @@ export interface PlanArgs {
   redisNodeGiB?: number;
   json: boolean;
   profile: string;
+  redis: string;
   overrides: string[];
 }
 
 export function parsePlanArgs(argv: readonly string[]): PlanArgs {
-  const a: PlanArgs = { mode: 'plan', device: 'h100', store: 'auto', json: false, profile: DEFAULT_PROFILE, overrides: [] };
+  const a: PlanArgs = { mode: 'plan', device: 'h100', store: 'auto', json: false, profile: DEFAULT_PROFILE, redis: DEFAULT_REDIS, overrides: [] };
   const value = (i: number, flag: string) => {
     const v = argv[i];
     if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value. HINT:\n${USAGE}`);
@@ -97,6 +101,10 @@ export function parsePlanArgs(argv: readonly string[]): PlanArgs {
     else if (f === '--price') a.price = num(value(++i, f), f, { int: false, min: 0 });
     else if (f === '--json') a.json = true;
     else if (f === '--profile') a.profile = value(++i, f);
+    else if (f === '--redis') {
+      a.redis = value(++i, f);
+      if (!/^[^:\s]+:\d+$/.test(a.redis)) throw new Error(`--redis: expected host:port, got '${a.redis}'. HINT: --redis 127.0.0.1:7100 (npm run cluster -- start)`);
+    }
     else if (/^--[A-Za-z0-9_]+=/.test(f)) a.overrides.push(f);
     else throw new Error(`unknown argument '${f}'. HINT:\n${USAGE}`);
   }
@@ -171,7 +179,7 @@ async function main(argv: string[]): Promise<void> {
   if (a.mode === 'list') return void console.log(list());
   if (a.mode === 'calibrate' || a.mode === 'validate') {
     const { runCalibrateAndValidate } = await import('./plan-validate.js');
-    return runCalibrateAndValidate({ profile: a.profile, validate: a.mode === 'validate', json: a.json });
+    return runCalibrateAndValidate({ profile: a.profile, validate: a.mode === 'validate', json: a.json, redis: a.redis });
   }
   let cal = readCalibration(a.profile);
   if (!cal && a.device.toLowerCase() === 'local') {

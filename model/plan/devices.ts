@@ -1,3 +1,5 @@
+import type { AttentionCost } from './attention_cost.js';
+
 // Device profiles for the planner: published peak numbers of common accelerators (each with its
 // source) and the local device as `npm run plan -- --calibrate` measured it (read from a JSON file;
 // the CLI passes it in, this module does no I/O).
@@ -33,6 +35,9 @@ export interface DeviceProfile {
    *  its FLOPs at efficiency.attention: the per-pair work that does not scale with the head width
    *  (mask, relative bias, SiLU, tile bookkeeping). Absent: attention is priced by FLOPs alone. */
   attentionPairHeadSeconds?: number;
+  /** Attention priced per workgroup loop iteration as the kernels run (model/plan/attention_cost.ts),
+   *  fitted by the calibration; when present it replaces the per-FLOP and per-pair pricing. */
+  attentionCost?: AttentionCost;
   /** Missed rows/s the host tier's device cache handles (fetch, upload, dirty write-back) as
    *  measured here; absent: a missed row costs only its bytes over hostLink. */
   hostTierRowsPerSec?: number;
@@ -53,7 +58,20 @@ export interface DeviceProfile {
   /** On-demand price per device-hour (USD): an assumption for cost figures, overridable. */
   hourlyUsd: number;
   /** Redis rows/s per shard core (reads, row-wise updates), and where they come from. */
-  redis: { readsPerSec: number; updatesPerSec: number; source: string };
+  redis: RedisRates;
+}
+
+/** Redis rows/s per primary (reads; row-wise Adam updates applied on Redis) and, where measured
+ *  on a cluster, what the workers' all-reduce through Redis costs: bytes/s of large values
+ *  written and read back (SET + GET of 1 MiB, the all-reduce's chunk), one command's round trip,
+ *  and the primaries it was measured with. */
+export interface RedisRates {
+  readsPerSec: number;
+  updatesPerSec: number;
+  source: string;
+  bytesPerSec?: number;
+  roundTripSeconds?: number;
+  primaries?: number;
 }
 
 /** DESIGN §7's Redis figures (loopback, d = 64, measured on the project's CI machine). */
@@ -124,6 +142,9 @@ export interface CalibrationFile {
    *  calibration shapes' attention fwd+bwd (head widths 50 and 16, histories ≤ 200 and ≤ 100).
    *  Absent (older files): attention at rates.attention alone. */
   attention?: { pairHeadNs: number; gflops: number; fit: string };
+  /** Attention per workgroup iteration (model/plan/attention_cost.ts), fitted over the
+   *  calibration's attention cases; absent in older files (then `attention` prices it). */
+  attentionCost?: AttentionCost;
   /** Missed rows/s of the host tier's device cache (scripts/plan-calibrate-host.ts); absent in older files. */
   hostTierRowsPerSec?: number;
   /** The adapter's class (lavapipe: 'cpu'); absent: 'cpu'. */
@@ -136,7 +157,7 @@ export interface CalibrationFile {
   hostMemoryBytes: number;
   uploadBytesPerSec: number;
   deviceMemoryBytes: number;
-  redis: { readsPerSec: number; updatesPerSec: number; source: string };
+  redis: RedisRates;
   calibrationConfig: string;
 }
 
@@ -158,6 +179,7 @@ export function localProfile(cal: CalibrationFile): DeviceProfile {
     network: 1.25e9,
     efficiency: { dense: (cal.rates.dense * 1e9) / peak, attention, loss: (cal.rates.loss * 1e9) / peak, lossShared: (cal.rates.lossShared * 1e9) / peak, ...(cal.rates.lossGathered ? { lossGathered: (cal.rates.lossGathered * 1e9) / peak } : {}), memory: cal.rates.memory / Math.max(cal.ceiling.copyGBps, cal.rates.memory) },
     ...(cal.attention ? { attentionPairHeadSeconds: cal.attention.pairHeadNs * 1e-9 } : {}),
+    ...(cal.attentionCost ? { attentionCost: cal.attentionCost } : {}),
     ...(cal.hostTierRowsPerSec ? { hostTierRowsPerSec: cal.hostTierRowsPerSec } : {}),
     efficiencySource: 'measured',
     deviceClass: cal.deviceClass ?? 'cpu',

@@ -5,6 +5,7 @@ import { PUBLISHED_DEVICES, deviceProfile, type DeviceProfile } from './devices.
 import { formatPlan, planJson } from './format.js';
 import { plan, type PlanInput } from './plan.js';
 import { preset, PRESETS } from './presets.js';
+import type { AttentionCost } from './attention_cost.js';
 
 /** A device with round numbers, so each term can be checked by hand. */
 const toy: DeviceProfile = {
@@ -167,5 +168,57 @@ describe('plan: host tier on a CPU-emulated device', () => {
     expect(p.step.seconds).toBeCloseTo(p.step.device.seconds + p.step.store.seconds, 12);
     const gpu = plan(input({ device: { ...cpuHost, overlap: true }, items: 1e6, store: 'host', cacheRows: 1e5, lossAsImplemented: true, stepLengths: Array.from({ length: 10 }, () => 40) }));
     expect(gpu.step.seconds).toBe(Math.max(gpu.step.device.seconds, gpu.step.store.seconds, gpu.step.network.seconds));
+  });
+});
+
+describe('plan: attention per workgroup iteration on a calibrated device', () => {
+  it('replaces the per-FLOP price with layers × attention_cost.ts of the real lengths', () => {
+    const cost: AttentionCost = { baseNs: 10, perWidthNs: 0.5, unalignedNs: 3, stagedHistNs: 7, fit: 'hand' };
+    const p = plan(input({ device: { ...toy, deviceClass: 'cpu', overlap: false, attentionCost: cost }, stepLengths: [10, 8] }));
+    // config: 2 layers, 2 heads of dqk = dv = 32, N = 100: per layer 2 × 78 = 156 iterations
+    // (lengths 10 and 8, see attention_cost.test.ts), width 64, aligned, no staging:
+    // 156 × (10 + 64 × 0.5) ns = 6552 ns; 2 layers → 13,104 ns.
+    expect(p.step.compute[1]!.seconds).toBeCloseTo(13104e-9, 18);
+    expect(p.step.compute[1]!.detail).toMatch(/workgroup iterations/);
+  });
+});
+
+describe('plan: W = 2 workers on Redis, as worker_sync.ts runs them on one CPU-emulated machine', () => {
+  // Round numbers; a catalogue of 10⁹ items, so distinct rows ≈ draws (collisions < 0.001).
+  const cpuRedis: DeviceProfile = { ...toy, deviceClass: 'cpu', overlap: false, redis: { readsPerSec: 1e5, updatesPerSec: 1e4, bytesPerSec: 1e8, roundTripSeconds: 1e-4, primaries: 3, source: 'toy' } };
+  const shared = applyOverrides(config, { negativeSampling: 'shared', numNegatives: 32 });
+  const lens = Array.from({ length: 10 }, () => 40); // one worker's slice: 400 positions
+  const at = (o: Partial<PlanInput>) => plan(input({ config: shared, device: cpuRedis, items: 1e9, store: 'redis', cacheRows: 1e4, redisPrimaries: 3, lossAsImplemented: true, stepLengths: lens, ...o }));
+
+  it('store, all-reduce through Redis and the shared cores, by hand', () => {
+    const one = at({ workers: 1 });
+    const two = at({ workers: 2, workersShareDevice: true, allReduceVia: 'redis' });
+    // Rows per worker: 2 × 400 inputs/targets + the 32 shared negatives ≈ 832 (all distinct).
+    expect(two.step.uniqueRows).toBeCloseTo(832, 2);
+    // Reads: the cache is invalidated every step, so each worker reads its 832 rows:
+    //   2 × 832 / (3 primaries × 10⁵/s) = 5.5467 ms.
+    // Updates: the union, each row once: 2 × 800 + 32 = 1632 rows / (3 × 10⁴/s) = 54.4 ms.
+    expect(two.step.store.seconds).toBeCloseTo((2 * 832) / 3e5 + 1632 / 3e4, 6);
+    // All-reduce + row all-gather: per rank 4P + 12 (dense + loss + header) + 4 + 832 × 4 × 65 + 8
+    // bytes; (1 + W) · W = 6 buffers through the cluster at 10⁸ B/s; 16 round trips × 0.1 ms;
+    // 3 sync points × 5 ms (half the 10 ms poll).
+    const P = two.params.nonEmbedding;
+    const perRank = 4 * P + 12 + 4 + 832 * 4 * 65 + 8;
+    expect(two.step.network.seconds).toBeCloseTo((6 * perRank) / 1e8 + 16 * 1e-4 + 3 * 0.005, 5);
+    // Both workers' kernels share the device: twice one worker's device time on its slice.
+    expect(two.step.device.seconds).toBeCloseTo(2 * one.step.device.seconds, 12);
+    // Nothing overlaps in the synchronous step on a CPU-emulated device: the terms add.
+    expect(two.step.seconds).toBeCloseTo(two.step.device.seconds + two.step.store.seconds + two.step.network.seconds, 12);
+    // One worker keeps its cache (hit rate as modelled) and pays no all-reduce.
+    expect(one.step.network.seconds).toBeLessThan(two.step.network.seconds);
+    expect(one.step.cacheHitRate).toBeGreaterThan(0);
+    expect(two.step.cacheHitRate).toBe(0);
+  });
+
+  it("per-position negatives: the union counts each worker's own draws", () => {
+    const pp = at({ workers: 2, workersShareDevice: true, allReduceVia: 'redis', config: applyOverrides(config, { numNegatives: 32 }) });
+    // 400 positions × 32 negatives per worker + 800 inputs = 13,600 rows each; union ≈ 27,200.
+    expect(pp.step.uniqueRows).toBeCloseTo(13600, -1);
+    expect(pp.step.store.seconds).toBeCloseTo((2 * pp.step.uniqueRows) / 3e5 + 27200 / 3e4, 2);
   });
 });

@@ -20,6 +20,7 @@
 import { expectedExampleFlops, flopShapeOf, paramCounts, type FlopBreakdown } from '../flops.js';
 import { resolvedDqk, resolvedDv, type Config } from '../config.js';
 import type { DeviceProfile } from './devices.js';
+import { attentionFeatures, attentionSeconds } from './attention_cost.js';
 import { perPositionLossPath, type LossPath } from '../loss_path.js';
 import { negativesPerPosition } from '../retrieval_negatives.js';
 import { activationBytes, denseBytes, expectedUniqueRows, formatBytes, GiB, redisBytesPerRow, REDIS_VERSION_BYTES, rowBytes, ROW_FORMATS, trainingRowFormat, type RowFormat } from './memory.js';
@@ -55,6 +56,16 @@ export interface PlanInput {
   /** Rows the device cache holds (default: what fits in 80% of the device memory left). */
   cacheRows?: number;
   redisReplicas?: number;
+  /** Redis primaries to plan with (default: as many as the table's bytes need): a given cluster. */
+  redisPrimaries?: number;
+  /** The W workers share one device (here: this machine's CPU-emulated device and its cores):
+   *  each runs its slice at 1/W of the calibrated rates. Default false (a device per worker). */
+  workersShareDevice?: boolean;
+  /** Transport of the dense all-reduce and the item-row all-gather: a ring between the workers
+   *  (the network term's 2(W−1)/W · 4P), or through Redis as trainer/distributed/worker_sync.ts
+   *  does (every rank writes its buffer and reads all W: (1 + W) buffers per rank, through the
+   *  cluster at the calibrated bytes/s, plus round trips and the poll wait at each sync point). */
+  allReduceVia?: 'ring' | 'redis';
   /** Memory per Redis node (default 256 GiB, a memory-optimised cloud instance: an assumption) and
    *  the usable fraction (default 0.75: fragmentation, copy-on-write of background saves). */
   redisNodeBytes?: number;
@@ -131,6 +142,32 @@ function memoryTraffic(p: PlanInput, tokens: number, uniqueRows: number, rowB: n
   const update = 4 * d * (2 * tokens + negRows + uniqueRows) + uniqueRows * (4 * d + 2 * rowB) + 28 * nonEmb;
   const bytes = layers + embed + loss + update;
   return { bytes, detail: `${formatBytes(bytes)}: layers' element-wise ${formatBytes(layers)}, embedding ${formatBytes(embed)}, loss rows ${formatBytes(loss)}, scatter + optimizers ${formatBytes(update)}` };
+}
+
+/** Poll interval of the workers' waits (trainer/distributed/rendezvous.ts pollMs): a rank that
+ *  reaches a sync point first sleeps in steps of it, so each sync point costs half of it on average. */
+export const REDIS_POLL_SECONDS = 0.010;
+/** Round trips per step of worker_sync.ts's synchronous step on Redis: two all-gathers (dense
+ *  gradients + loss; item-row gradients), each SET of its chunks, HSET + PEXPIRE of the ready
+ *  mark, ≥ 1 HGETALL poll, GET of the W buffers, HGET + DEL of the previous call's chunks (7),
+ *  and the barrier after the row updates (INCR, ≥ 1 GET poll: 2). Three sync points (waits). */
+export const REDIS_STEP_ROUND_TRIPS = 16;
+export const REDIS_STEP_SYNC_POINTS = 3;
+
+/**
+ * The all-reduce through Redis as worker_sync.ts does it, per step: the dense gradients (4·P
+ * bytes + the loss + an 8-byte header) and the item-row gradients of the rank's touched rows
+ * (4 + 4u + 4ud bytes + header) are written once by every rank and read back by every rank
+ * (W buffers), so (1 + W)·W buffers pass through the cluster, which all W workers share: at the
+ * calibrated bytes/s (else the device's network rate), plus round trips and the poll waits.
+ */
+export function redisAllReduceTerm(W: number, denseParams: number, rowsPerWorker: number, d: number, dev: DeviceProfile): Term {
+  const perRank = 4 * denseParams + 4 + 8 + (4 + 4 * rowsPerWorker * (1 + d) + 8);
+  const bytes = (1 + W) * W * perRank;
+  const rate = dev.redis.bytesPerSec ?? dev.network;
+  const rtt = dev.redis.roundTripSeconds ?? 0;
+  const seconds = bytes / rate + REDIS_STEP_ROUND_TRIPS * rtt + REDIS_STEP_SYNC_POINTS * REDIS_POLL_SECONDS / 2;
+  return { name: 'network', seconds, detail: `all-reduce + row all-gather through Redis: ${formatBytes(bytes)} through the cluster per step ((1 + W)·W buffers of ${formatBytes(perRank)}) at ${(rate / 1e6).toFixed(0)} MB/s${dev.redis.bytesPerSec ? '' : ' (the network rate: no Redis bytes/s measured)'} + ${REDIS_STEP_ROUND_TRIPS} round trips × ${(rtt * 1e3).toFixed(2)} ms + ${REDIS_STEP_SYNC_POINTS} waits × ${(REDIS_POLL_SECONDS * 500).toFixed(0)} ms (half the poll interval)` };
 }
 
 export function plan(p: PlanInput): Plan {
@@ -211,7 +248,7 @@ export function plan(p: PlanInput): Plan {
   const replicas = p.redisReplicas ?? 1;
   const nodeBytes = p.redisNodeBytes ?? 256 * GiB;
   const redisBytes = tableRows * r.total;
-  const primaries = Math.ceil(redisBytes / (nodeBytes * (p.redisUsable ?? 0.75)));
+  const primaries = p.redisPrimaries ?? Math.ceil(redisBytes / (nodeBytes * (p.redisUsable ?? 0.75)));
   const nodes = primaries * (1 + replicas);
 
   let store: StoreKind;
@@ -233,7 +270,14 @@ export function plan(p: PlanInput): Plan {
   const uniqueRows = Math.min(p.items, allItems ? p.items : uniqueInputs + uniqueNeg);
   const negHit = Math.min(1, rowsOnDevice / tableRows);
   const inHit = Math.max(negHit, p.inputHitRate ?? 0.9);
-  const misses = store === 'device' ? 0 : uniqueInputs * (1 - inHit) + uniqueNeg * (1 - negHit);
+  // W > 1 on Redis (trainer/distributed/worker_sync.ts): other ranks updated rows since the last
+  // step, so the device cache is invalidated after every step and every touched row is read.
+  const freshEachStep = store === 'redis' && W > 1;
+  const misses = store === 'device' ? 0 : freshEachStep ? uniqueRows : uniqueInputs * (1 - inHit) + uniqueNeg * (1 - negHit);
+  // Rows updated per step over all workers: the union of their rows, each updated once (by its
+  // owner rank on Redis). Shared negatives are the same R rows on every rank.
+  const sharedNeg = c.task !== 'ranking' && c.negativeSampling === 'shared';
+  const unionRows = W === 1 ? uniqueRows : Math.min(p.items, allItems ? p.items : expectedUniqueRows(2 * tokensPerStep * W, p.items) + (sharedNeg ? uniqueNeg : expectedUniqueRows(negDraws * W, p.items)));
   const cacheHitRate = store === 'device' ? 1 : 1 - misses / Math.max(uniqueRows, 1);
 
   // Step terms.
@@ -253,13 +297,25 @@ export function plan(p: PlanInput): Plan {
     a.seconds += extra;
     a.detail += ` + ${attentionPairHeads.toExponential(3)} (pair × head)s × ${(dev.attentionPairHeadSeconds * 1e9).toFixed(2)} ns`;
   }
+  if (dev.attentionCost) {
+    // Per workgroup iteration as the kernels run (attention_cost.ts): each example's (expected)
+    // token count is its sequence length.
+    const a = compute[1]!;
+    const f = attentionFeatures(per.map((e) => Math.min(c.maxLen, Math.round(e.tokens))), { H: c.numHeads, dqk: shape.dqk, dv: shape.dv, N: c.maxLen });
+    const k = dev.attentionCost;
+    a.seconds = c.numLayers * attentionSeconds(f, k);
+    a.detail = `${c.numLayers} layers × (${f.iterations.toExponential(3)} workgroup iterations × (${k.baseNs.toFixed(2)} ns + (dqk + dv = ${shape.dqk + shape.dv}) × ${k.perWidthNs.toFixed(3)} ns)${f.unalignedIterations ? ` + ${f.unalignedIterations.toExponential(3)} unaligned × ${k.unalignedNs.toFixed(2)} ns` : ''}${f.stagedIterations ? ` + ${f.stagedIterations.toExponential(3)} staged dQ (N > 512) × ${k.stagedHistNs.toFixed(2)} ns` : ''}) (attention_cost.ts, measured)`;
+  }
   const computeS = compute.reduce((a, t) => a + t.seconds, 0);
   const traffic = memoryTraffic(p, tokensPerStep, store === 'device' ? uniqueRows : Math.min(uniqueRows, rowsOnDevice), rowB, params.nonEmbedding);
   const memory: Term = { name: 'memory traffic', seconds: traffic.bytes / (dev.bandwidth * dev.efficiency.memory), detail: `${traffic.detail} at ${((dev.bandwidth * dev.efficiency.memory) / 1e9).toFixed(1)} GB/s` };
   const dispatches = dev.dispatchesFixed + c.numLayers * dev.dispatchesPerLayer;
   const overhead: Term = { name: 'dispatch overhead', seconds: dispatches * dev.dispatchSeconds + dev.submitSeconds, detail: `${dispatches} dispatches × ${(dev.dispatchSeconds * 1e6).toFixed(1)} µs + one submit ${(dev.submitSeconds * 1e6).toFixed(0)} µs` };
-  const deviceS = (dev.overlap ? Math.max(computeS, memory.seconds) : computeS + memory.seconds) + overhead.seconds;
-  const device: Term = { name: 'device', seconds: deviceS, detail: dev.overlap ? 'max(compute, memory) + overhead' : 'compute + memory + overhead (CPU-emulated: one set of cores)' };
+  // Workers sharing one device each get 1/W of it (their kernels run at the same time on the
+  // same cores: the synchronous step keeps them in phase).
+  const share = p.workersShareDevice ? W : 1;
+  const deviceS = share * ((dev.overlap ? Math.max(computeS, memory.seconds) : computeS + memory.seconds) + overhead.seconds);
+  const device: Term = { name: 'device', seconds: deviceS, detail: `${dev.overlap ? 'max(compute, memory) + overhead' : 'compute + memory + overhead (CPU-emulated: one set of cores)'}${share > 1 ? ` × ${share} (${W} workers share the device)` : ''}` };
 
   let store_: Term, network: Term;
   const allReduce = W > 1 ? ((2 * (W - 1)) / W) * params.nonEmbedding * 4 : 0;
@@ -278,19 +334,22 @@ export function plan(p: PlanInput): Plan {
     network = { name: 'network', seconds: allReduce / dev.network, detail: `all-reduce ${formatBytes(allReduce)} per worker per step` };
   } else {
     const reads = (misses * W) / (primaries * dev.redis.readsPerSec);
-    const updates = (uniqueRows * W) / (primaries * dev.redis.updatesPerSec);
-    store_ = { name: 'store (redis)', seconds: reads + updates, detail: `${W} workers × (${Math.round(misses)} missed reads, ${Math.round(uniqueRows)} row updates) over ${primaries} primaries at ${dev.redis.readsPerSec} reads/s, ${dev.redis.updatesPerSec} updates/s each (${dev.redis.source})` };
+    const updates = unionRows / (primaries * dev.redis.updatesPerSec);
+    store_ = { name: 'store (redis)', seconds: reads + updates, detail: `${W} worker(s) × ${Math.round(misses)} ${freshEachStep ? 'rows read fresh (cache invalidated each step)' : 'missed reads'}, ${Math.round(unionRows)} row updates (each row once) over ${primaries} primaries at ${dev.redis.readsPerSec} reads/s, ${dev.redis.updatesPerSec} updates/s each (${dev.redis.source})` };
     // Reads fetch the weights (the Redis Function applies row-wise Adam server-side); updates send
     // f32 gradient rows; ≈ 40 B of key and protocol per row.
     const rowTraffic = misses * (rowB >= 8 * d ? 4 * d : 2 * d) + misses * 40 + uniqueRows * (4 * d + 40);
     network = { name: 'network', seconds: (rowTraffic + allReduce) / dev.network, detail: `${formatBytes(rowTraffic)} row traffic + ${formatBytes(allReduce)} all-reduce per worker per step at ${(dev.network / 1e9).toFixed(1)} GB/s` };
   }
+  if (W > 1 && p.allReduceVia === 'redis') network = redisAllReduceTerm(W, params.nonEmbedding, store === 'device' ? 0 : uniqueRows, d, dev);
   // A CPU-emulated device runs the store's host work on the same cores: it adds, not overlaps.
-  const seconds = dev.overlap ? Math.max(deviceS, store_.seconds, network.seconds) : Math.max(deviceS + store_.seconds, network.seconds);
+  // With W > 1 the synchronous steps of worker_sync.ts run their all-reduce after the backward
+  // on the same cores, so on such a device the network term adds too.
+  const seconds = dev.overlap ? Math.max(deviceS, store_.seconds, network.seconds) : W > 1 ? deviceS + store_.seconds + network.seconds : Math.max(deviceS + store_.seconds, network.seconds);
   const top = [device, store_, network].sort((a, b) => b.seconds - a.seconds)[0]!;
   const binding = top === device ? [...compute, memory, overhead].sort((a, b) => b.seconds - a.seconds)[0]!.name : top.name;
   // Redis primaries so that the store keeps up with the device (≤ the device time).
-  const perPrimaryS = (misses * W) / dev.redis.readsPerSec + (uniqueRows * W) / dev.redis.updatesPerSec;
+  const perPrimaryS = (misses * W) / dev.redis.readsPerSec + unionRows / dev.redis.updatesPerSec;
   const primariesForThroughput = store === 'redis' ? Math.max(1, Math.ceil(perPrimaryS / Math.max(deviceS, 1e-12))) : 0;
 
   const examples = p.users;
