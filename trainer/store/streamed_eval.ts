@@ -12,6 +12,7 @@ import { uploadBatch } from '../../model/batch.js';
 import type { Encoder } from '../../model/encoder.js';
 import { batchEvalExamples, MetricAccumulator, type EvalExamples, type MetricResult } from '../data/index.js';
 import type { EmbeddingStore } from './store.js';
+import { evalTokenBudget } from '../eval.js';
 
 /** Scales each row of `w` ([n, d]) to unit L2 norm in place (as trainer/eval normalisedItems). */
 export function normaliseRows(w: Float32Array, d: number): Float32Array {
@@ -45,7 +46,7 @@ export interface StreamedEvalOptions {
 export async function userVectors(gpu: Gpu, enc: Encoder, ex: EvalExamples, o: StreamedEvalOptions): Promise<Float32Array> {
   const d = enc.items.dim;
   const out = new Float32Array(ex.count * d);
-  for (const eb of batchEvalExamples(ex, o.queryBatch ?? 256)) {
+  for (const eb of batchEvalExamples(ex, o.queryBatch ?? 256, evalTokenBudget(gpu, enc))) {
     const Q = eb.users.length;
     const items = o.mapItems ? await o.mapItems(eb.items) : eb.items;
     const b = uploadBatch(gpu, { seqOffsets: eb.seqOffsets, items, timestamps: eb.timestamps, nextTimestamps: eb.targetTimestamps }, o.maxLen, o.encoderRows);
