@@ -17,6 +17,9 @@ export interface Encoder {
   readonly gpu: Gpu;
   readonly items: EmbeddingTable;
   readonly dense: DenseParams;
+  /** Floats per token of the forward pass's widest [L, ·] activation: evaluation bounds the
+   *  tokens of one batch by it, so no activation outgrows a storage binding at long N. */
+  readonly tokenWidth: number;
   forward(rec: Recorder, b: GpuBatch, opts: { train: boolean; seed: number }): EncoderForward;
   /** Writes every dense gradient; returns the gradient w.r.t. the gathered input item rows. */
   backward(rec: Recorder, f: EncoderForward, dOut: Tensor<'f32'>): { dItemRows: Tensor<'f32'>; release(): void };

@@ -66,6 +66,10 @@ export class HstuModel implements Encoder {
   readonly dense: DenseParams;
   readonly items: EmbeddingTable;
   readonly width: number;
+  /** The widest [L, ·] activation: n·W_uvqk ([L, width]) or the [L, d] ones. */
+  get tokenWidth(): number {
+    return Math.max(this.width, this.dims.dim);
+  }
 
   constructor(
     readonly gpu: Gpu,

@@ -102,6 +102,10 @@ export class SasrecModel implements Encoder {
   readonly dims: SasrecDims;
   /** Per-head dim d / H. */
   readonly dh: number;
+  /** The widest [L, ·] activation: the fused key/value projection [L, 2d]. */
+  get tokenWidth(): number {
+    return 2 * this.dims.dim;
+  }
 
   constructor(
     readonly gpu: Gpu,

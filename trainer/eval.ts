@@ -23,6 +23,13 @@ export async function normalisedItems(enc: Encoder): Promise<Float32Array> {
   return w;
 }
 
+/** Most history tokens one evaluation batch may hold: the encoder's widest [L, ·] activation
+ *  must fit one storage binding (256 users of 2,048 tokens at d = 64 would not). */
+export function evalTokenBudget(gpu: Gpu, enc: Pick<Encoder, 'tokenWidth'>): number {
+  const limit = Math.min(gpu.device.limits.maxStorageBufferBindingSize, gpu.device.limits.maxBufferSize);
+  return Math.max(1, Math.floor(limit / 4 / enc.tokenWidth));
+}
+
 export async function evaluateRetrieval(
   gpu: Gpu,
   enc: Encoder,
@@ -35,6 +42,8 @@ export async function evaluateRetrieval(
      *  are computed too (MetricResult.beyond; trainer/data/beyond_accuracy.ts). */
     popularity?: ItemPopularity;
     beyondK?: number;
+    /** Cap on history tokens per batch below evalTokenBudget (tests use tiny ones). */
+    maxTokens?: number;
   },
 ): Promise<MetricResult> {
   const numItems = enc.items.rows;
@@ -49,7 +58,7 @@ export async function evaluateRetrieval(
   const maxBinding = gpu.device.limits.maxStorageBufferBindingSize;
   const batchSize = Math.max(1, Math.min(256, Math.floor(maxBinding / 4 / numItems)));
   try {
-    for (const eb of batchEvalExamples(examples, batchSize)) {
+    for (const eb of batchEvalExamples(examples, batchSize, Math.min(o.maxTokens ?? Infinity, evalTokenBudget(gpu, enc)))) {
       const Q = eb.users.length;
       const b = uploadBatch(gpu, { seqOffsets: eb.seqOffsets, items: eb.items, timestamps: eb.timestamps, nextTimestamps: eb.targetTimestamps }, o.maxLen, numItems);
       const rec = gpu.recorder('eval');

@@ -39,6 +39,21 @@ describe('ranks file', () => {
     expect(mean(mrr)).toBeCloseTo(final.mrr, 12);
   }, 120_000);
 
+  it('with --evalMaxUsers=n the file holds the n evaluated users (it threw: "expected 37 ranks, got n")', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ranks-max-'));
+    const data = tinyLog(dir);
+    const out = join(dir, 'run');
+    const common = ['--data', data, '--format', 'ml-100k'];
+    await trainCommand([...common, '--dim=8', '--numLayers=1', '--maxLen=12', '--epochs=1', '--numNegatives=4', '--batchSize=16', '--evalMaxUsers=5', '--out', out]);
+    const all = join(dir, 'all.json');
+    await evalCommand(['--checkpoint', join(out, 'best.hstu'), ...common, '--ranks', all]);
+    const r = readRanksFile(all);
+    expect([r.test.users.length, r.validation.users.length]).toEqual([5, 5]);
+    expect(r.test.users).toEqual(['1', '2', '3', '4', '5']); // the first five examples, in user order
+    const final = JSON.parse(readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').at(-1)!);
+    expect(r.test.ranks.reduce((s, x) => s + ndcg(x, 10), 0) / 5).toBeCloseTo(final['ndcg@10'], 12);
+  }, 120_000);
+
   it.each([1, 2])('ranking (rankingEvalGroup %i): eval --ranks writes each test candidate\'s like label and P(like); their AUC is the run\'s test AUC', async (g) => {
     const dir = mkdtempSync(join(tmpdir(), 'ranks-rank-'));
     const data = tinyLog(dir);

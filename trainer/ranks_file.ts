@@ -5,6 +5,7 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { Config } from '../model/config.js';
 import type { Interactions, MetricResult, Split } from './data/index.js';
+import { firstExamples } from './store/streamed_eval.js';
 
 export const RANKS_FORMAT = 'hstu-webgpu/ranks/1';
 export const RANKING_PREDICTIONS_FORMAT = 'hstu-webgpu/ranking-predictions/1';
@@ -42,8 +43,9 @@ export function writeRanksFile(
     model: r.config.model,
     seed: r.config.seed,
     numItems: r.data.numItems - 1,
-    validation: splitRanks(r.data, r.split.validation.users, r.validation),
-    test: splitRanks(r.data, r.split.test.users, r.test),
+    // With evalMaxUsers the metrics cover only the first examples (trainer/store/train_eval.ts).
+    validation: splitRanks(r.data, firstExamples(r.split.validation, r.config.evalMaxUsers).users, r.validation),
+    test: splitRanks(r.data, firstExamples(r.split.test, r.config.evalMaxUsers).users, r.test),
   };
   writeJsonAtomically(path, out);
 }

@@ -101,6 +101,39 @@ describe('batchEvalExamples', () => {
     }
   });
 
+  it('maxTokens: batches stay within the token budget, are as full as it allows, and hold the same examples', () => {
+    const sp = leaveLastOut(buildSequences(randomLog(5, 40)), { maxHistory: 9 });
+    const ex = sp.test;
+    const hist = (e: number) => ex.historyOffsets[e + 1]! - ex.historyOffsets[e]!;
+    const flat = (bs: ReturnType<typeof batchEvalExamples>) => {
+      const o = { users: [] as number[], items: [] as number[], targets: [] as number[], excl: [] as number[][] };
+      for (const b of bs) {
+        o.users.push(...b.users);
+        o.items.push(...b.items);
+        o.targets.push(...b.targets);
+        for (let k = 0; k < b.users.length; k++) o.excl.push(Array.from(b.excludeItems.subarray(b.excludeOffsets[k]!, b.excludeOffsets[k + 1]!)));
+      }
+      return o;
+    };
+    const whole = flat(batchEvalExamples(ex, 1000));
+    for (const [size, budget] of [[7, 1], [7, 8], [7, 9], [3, 20], [1000, 25]] as const) {
+      let k0 = 0;
+      for (const b of batchEvalExamples(ex, size, budget)) {
+        const B = b.users.length;
+        expect(b.exampleStart).toBe(k0);
+        expect(B).toBeGreaterThanOrEqual(1);
+        expect(B).toBeLessThanOrEqual(size);
+        const tokens = b.seqOffsets[B]!;
+        if (B > 1) expect(tokens).toBeLessThanOrEqual(budget);
+        if (B < size && k0 + B < ex.count) expect(tokens + hist(k0 + B)).toBeGreaterThan(budget); // the next one did not fit
+        k0 += B;
+      }
+      expect(k0).toBe(ex.count);
+      expect(flat(batchEvalExamples(ex, size, budget))).toEqual(whole);
+    }
+    expect(() => batchEvalExamples(ex, 7, 0).next()).toThrow(/maxTokens ≥ 1/);
+  });
+
   it('a re-consumed target is not excluded', () => {
     const x = fromTriples([[0, 1, 1], [0, 2, 2], [0, 1, 3], [0, 1, 4]]);
     const sp = leaveLastOut(buildSequences(x));

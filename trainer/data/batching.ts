@@ -143,14 +143,21 @@ export interface EvalBatch {
   excludeItems: Uint32Array;
 }
 
-/** Evaluation batches in example order (no shuffling). */
-export function* batchEvalExamples(ex: EvalExamples, batchSize: number): Generator<EvalBatch> {
+/**
+ * Evaluation batches in example order (no shuffling): at most `batchSize` examples and, when
+ * given, at most `maxTokens` history tokens (a batch ends before the example that would pass
+ * it; an example longer than `maxTokens` alone still forms a batch). Long histories (N = 2048
+ * and up) otherwise make one batch's activations outgrow a storage binding.
+ */
+export function* batchEvalExamples(ex: EvalExamples, batchSize: number, maxTokens = Infinity): Generator<EvalBatch> {
   checkPositiveInt('batchSize', batchSize);
+  if (!(maxTokens >= 1)) throw new Error(`batchEvalExamples: expected maxTokens ≥ 1, got ${maxTokens}`);
   const stamp = new Uint32Array(ex.numItems); // stamp[item] = k + 1 when item seen for example k
   let stampId = 0;
   const src = ex.source;
-  for (let start = 0; start < ex.count; start += batchSize) {
-    const b = Math.min(batchSize, ex.count - start);
+  for (let start = 0, b = 0; start < ex.count; start += b) {
+    b = 1;
+    while (b < batchSize && start + b < ex.count && ex.historyOffsets[start + b + 1]! - ex.historyOffsets[start]! <= maxTokens) b++;
     const h0 = ex.historyOffsets[start]!;
     const h1 = ex.historyOffsets[start + b]!;
     const seqOffsets = new Uint32Array(b + 1);

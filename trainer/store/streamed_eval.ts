@@ -14,6 +14,7 @@ import { batchEvalExamples, BeyondAccuracyAccumulator, MetricAccumulator, type E
 import { listExclusions } from '../eval_top_lists.js';
 import type { EmbeddingStore } from './store.js';
 import { streamedTopK } from './streamed_topk.js';
+import { evalTokenBudget } from '../eval.js';
 
 /** Scales each row of `w` ([n, d]) to unit L2 norm in place (as trainer/eval normalisedItems). */
 export function normaliseRows(w: Float32Array, d: number): Float32Array {
@@ -54,7 +55,7 @@ export interface StreamedEvalOptions {
 export async function userVectors(gpu: Gpu, enc: Encoder, ex: EvalExamples, o: StreamedEvalOptions): Promise<Float32Array> {
   const d = enc.items.dim;
   const out = new Float32Array(ex.count * d);
-  for (const eb of batchEvalExamples(ex, o.queryBatch ?? 256)) {
+  for (const eb of batchEvalExamples(ex, o.queryBatch ?? 256, evalTokenBudget(gpu, enc))) {
     const Q = eb.users.length;
     const items = o.mapItems ? await o.mapItems(eb.items) : eb.items;
     const b = uploadBatch(gpu, { seqOffsets: eb.seqOffsets, items, timestamps: eb.timestamps, nextTimestamps: eb.targetTimestamps }, o.maxLen, o.encoderRows);
