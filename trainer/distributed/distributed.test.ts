@@ -131,6 +131,11 @@ describe.skipIf(!up)('distributed pieces on the local cluster', () => {
     // submit on a loaded CPU does: the heartbeat threads keep beating.
     const until = Date.now() + 1500;
     while (Date.now() < until) { /* busy */ }
+    // Read before any timer of this thread can beat again (a main-thread heartbeat's keys have
+    // expired by now): both heartbeats must still be there.
+    const beats = await a.redis.mget(a.key('hb:0'), a.key('hb:1'));
+    expect(beats.map((v) => v !== null)).toEqual([true, true]);
+    await a.checkPeers();
     await Promise.all([a.barrier('after-busy'), b.barrier('after-busy')]);
     await Promise.all([a.close(), b.close()]);
   });
