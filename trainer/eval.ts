@@ -8,7 +8,7 @@ import { prepareExclusions, RANK_NON_FINITE, rankTargets, uploadExclusions } fro
 import { uploadBatch } from '../model/batch.js';
 import type { Encoder } from '../model/encoder.js';
 import { batchEvalExamples, BeyondAccuracyAccumulator, MetricAccumulator, type EvalExamples, type ItemPopularity, type MetricResult } from './data/index.js';
-import { recordTopLists } from './eval_top_lists.js';
+import { readTopLists, recordTopLists } from './eval_top_lists.js';
 
 /** Item table rows L2-normalised on the CPU (done once per evaluation; rows are few and small). */
 export async function normalisedItems(enc: Encoder): Promise<Float32Array> {
@@ -44,6 +44,9 @@ export async function evaluateRetrieval(
     beyondK?: number;
     /** Cap on history tokens per batch below evalTokenBudget (tests use tiny ones). */
     maxTokens?: number;
+    /** Where the top lists are selected: 'device' (the topk kernel) or 'host' (from the read-back
+     *  score matrix); default host on CPU adapters, device on GPUs (eval_top_lists.ts). */
+    topLists?: 'device' | 'host';
   },
 ): Promise<MetricResult> {
   const numItems = enc.items.rows;
@@ -77,7 +80,8 @@ export async function evaluateRetrieval(
       const targets = gpu.u32(eb.targets, [Q], 'eval:targets');
       const ranks = gpu.empty([Q], 'u32', 'eval:ranks');
       rankTargets(rec, scores, targets, excl.offsets, excl.ids, ranks, { numQueries: Q, numItems });
-      const lists = beyond && recordTopLists(rec, gpu, userVecs, items, eb, beyond.k);
+      const onHost = (o.topLists ?? (gpu.deviceClass === 'cpu' ? 'host' : 'device')) === 'host';
+      const lists = beyond && (onHost ? readTopLists(gpu, scores, eb, beyond.k) : recordTopLists(rec, gpu, userVecs, items, eb, beyond.k));
       await rec.submit();
       if (lists) {
         await lists.collect(beyond!);

@@ -8,7 +8,7 @@ import { createEncoder } from '../model/encoder.js';
 import { initParams } from '../model/params.js';
 import { BeyondAccuracyAccumulator, EMPTY_SLOT, itemCounts, itemPopularity, type EvalBatch } from './data/index.js';
 import { evaluateRetrieval } from './eval.js';
-import { listExclusions, recordTopLists } from './eval_top_lists.js';
+import { hostTopLists, listExclusions, recordTopLists } from './eval_top_lists.js';
 import { tinyRunConfig, tinyRunData } from './tiny_run.js';
 import { prepareSplit } from './train.js';
 
@@ -57,6 +57,42 @@ describe('top-K lists for beyond-accuracy metrics', () => {
     expect(acc.kept.flat()).toEqual(Array.from(ref.ids));
     expect(acc.kept[2]!.filter((id) => id !== EMPTY_SLOT)).toHaveLength(3);
     expect(acc.kept.flat()).not.toContain(0);
+  });
+
+  it('host lists (CPU adapters) equal the float64 reference: ties, NaN, ±0, −Infinity, short rows, ids ≥ n ignored', () => {
+    for (const [Q, n, k] of [[7, 41, 10], [3, 7, 10], [2, 1, 3]] as const) {
+      let s = 777 + n;
+      const rnd = () => ((s = (s * 1103515245 + 12345) >>> 0) >>> 16) % 7;
+      const scores = Float32Array.from({ length: Q * n }, () => (rnd() - 3) / 2); // dyadic: many exact ties
+      const put = (q: number, i: number, v: number) => { if (q < Q && i < n) scores[q * n + i] = v; };
+      put(0, 3, NaN); put(0, 9, NaN); put(1, 2, -0); put(1, 5, 0); put(1, 6, Infinity); put(2, 4, -Infinity); put(0, 0, 100);
+      const hist = Array.from({ length: Q }, (_, q) => (q === 3 ? Array.from({ length: n - 3 }, (_, i) => i) : [0, q + 1, n + 5]).sort((a, b) => a - b));
+      const excl = { offsets: Uint32Array.from([0, ...hist.map((_, q) => hist.slice(0, q + 1).flat().length)]), ids: Uint32Array.from(hist.flat()) };
+      const got = hostTopLists(scores, Q, n, excl, k);
+      for (let q = 0; q < Q; q++) {
+        const ref = topKRef([1], scores.subarray(q * n, (q + 1) * n), 1, n, 1, k, [0, hist[q]!.length], hist[q]!);
+        expect(Array.from(got.subarray(q * k, (q + 1) * k)), `Q ${Q} n ${n} row ${q}`).toEqual(Array.from(ref.ids));
+      }
+      if (Q > 3) expect(Array.from(got.subarray(3 * k, 4 * k)).filter((id) => id !== EMPTY_SLOT)).toHaveLength(3);
+      expect(Array.from(got)).not.toContain(0); // the padding id is excluded everywhere (row 0's score 100 included)
+    }
+  });
+
+  it('evaluateRetrieval: host and device lists give the same beyond-accuracy metrics', async () => {
+    const c = tinyRunConfig();
+    const data = tinyRunData();
+    const split = prepareSplit(data, c);
+    const enc = await createEncoder(gpu, c, data.numItems, initParams(c, data.numItems - 1, c.seed));
+    try {
+      const popularity = itemPopularity(itemCounts(split.train));
+      const host = await evaluateRetrieval(gpu, enc, split.test, { maxLen: c.maxLen, popularity, topLists: 'host' });
+      const device = await evaluateRetrieval(gpu, enc, split.test, { maxLen: c.maxLen, popularity, topLists: 'device' });
+      expect(host.beyond!.lists).toBe(split.test.count);
+      expect(host.beyond).toEqual(device.beyond);
+      expect(Array.from(host.ranks)).toEqual(Array.from(device.ranks));
+    } finally {
+      enc.release();
+    }
   });
 
   it('evaluateRetrieval: one list per example, coverage/bias in range, ranks unchanged', async () => {

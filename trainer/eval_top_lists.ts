@@ -4,9 +4,13 @@
 // excluded, ties to the smaller id — the rank rule of trainer/data/metrics.ts — so a list holds
 // the target exactly when its rank is < K (up to f32 summation order: the top-k kernel computes
 // its own dot products). Only [batch, K] ids come back to the host.
+// On CPU adapters (lavapipe) the selection kernels cost more than the whole rest of an
+// evaluation (Amazon Beauty: 12k items, 22k users, ~3x the ranks-only time), while reading the
+// batch's score matrix back is a memcpy: there `readTopLists` selects the same lists on the host
+// from the evaluation's own scores (hostTopLists, same order rule).
 import type { Gpu, Recorder, Tensor } from '../kernels/gpu/index.js';
 import { topK } from '../kernels/topk/topk.js';
-import type { BeyondAccuracyAccumulator, EvalBatch } from './data/index.js';
+import { EMPTY_SLOT, type BeyondAccuracyAccumulator, type EvalBatch } from './data/index.js';
 
 export interface PendingTopLists {
   /** After the recorder's submit: adds each example's list to `acc`. */
@@ -45,5 +49,52 @@ export function recordTopLists(rec: Recorder, gpu: Gpu, userVecs: Tensor<'f32'>,
     release() {
       [exclOffsets, exclIds, topIds, topScores].forEach((t) => t.release());
     },
+  };
+}
+
+/**
+ * Top-k of every row of `scores` [Q, n] (row-major), best first, ties to the smaller id, the ids
+ * of `excl` (CSR per row; ids ≥ n ignored) and NaN scores never returned, short rows padded with
+ * EMPTY_SLOT: the rule of the topk kernel, on the host. Returns [Q, k] ids.
+ */
+export function hostTopLists(scores: Float32Array, Q: number, n: number, excl: { offsets: Uint32Array; ids: Uint32Array }, k: number): Uint32Array {
+  if (scores.length < Q * n) throw new Error(`hostTopLists: expected ≥ ${Q}·${n} scores, got ${scores.length}`);
+  const out = new Uint32Array(Q * k).fill(EMPTY_SLOT);
+  const topS = new Float64Array(k);
+  const stamp = new Uint32Array(n); // stamp[id] = q + 1 when id is excluded for row q
+  for (let q = 0; q < Q; q++) {
+    for (let e = excl.offsets[q]!; e < excl.offsets[q + 1]!; e++) {
+      const id = excl.ids[e]!;
+      if (id < n) stamp[id] = q + 1;
+    }
+    const row = q * n, ids = out.subarray(q * k, (q + 1) * k);
+    let m = 0;
+    for (let i = 0; i < n; i++) {
+      const s = scores[row + i]!;
+      // Ascending ids: a later item equal to the k-th best loses the tie, so only strictly better ones enter.
+      if (s !== s || (m === k && !(s > topS[k - 1]!)) || stamp[i] === q + 1) continue;
+      let j = m < k ? m++ : k - 1;
+      while (j > 0 && topS[j - 1]! < s) {
+        topS[j] = topS[j - 1]!;
+        ids[j] = ids[j - 1]!;
+        j--;
+      }
+      topS[j] = s;
+      ids[j] = i;
+    }
+  }
+  return out;
+}
+
+/** The top lists of a batch selected on the host from its [Q, numItems] score matrix (read back
+ *  after the recorder's submit; `scores` must stay alive until collect has run). */
+export function readTopLists(gpu: Gpu, scores: Tensor<'f32'>, eb: EvalBatch, k: number): PendingTopLists {
+  const [Q, n] = scores.shape as [number, number];
+  return {
+    async collect(acc) {
+      const ids = hostTopLists(await gpu.read(scores), Q, n, listExclusions(eb), k);
+      for (let q = 0; q < Q; q++) acc.add(ids.subarray(q * k, (q + 1) * k));
+    },
+    release() {},
   };
 }
