@@ -1,13 +1,13 @@
 // Full-ranking retrieval evaluation on the GPU: every example's target is ranked against ALL
 // items by cosine (the user's output vs L2-normalised item embeddings), with the user's other
 // history items excluded (history filtering). Metrics: HR@K, NDCG@K, MRR (trainer/data/metrics).
-import type { Gpu } from '../kernels/gpu/index.js';
+import type { Gpu, Recorder, Tensor } from '../kernels/gpu/index.js';
 import { matmul } from '../kernels/matmul/matmul.js';
 import { gatherDense } from '../kernels/embedding/dense_gather.js';
 import { prepareExclusions, RANK_NON_FINITE, rankTargets, uploadExclusions } from '../kernels/rank/rank.js';
 import { uploadBatch } from '../model/batch.js';
 import type { Encoder } from '../model/encoder.js';
-import { batchEvalExamples, BeyondAccuracyAccumulator, MetricAccumulator, type EvalExamples, type ItemPopularity, type MetricResult } from './data/index.js';
+import { batchEvalExamples, BeyondAccuracyAccumulator, MetricAccumulator, type EvalBatch, type EvalExamples, type ItemPopularity, type MetricResult } from './data/index.js';
 import { readTopLists, recordTopLists } from './eval_top_lists.js';
 
 /** Item table rows L2-normalised on the CPU (done once per evaluation; rows are few and small). */
@@ -28,6 +28,21 @@ export async function normalisedItems(enc: Encoder): Promise<Float32Array> {
 export function evalTokenBudget(gpu: Gpu, enc: Pick<Encoder, 'tokenWidth'>): number {
   const limit = Math.min(gpu.device.limits.maxStorageBufferBindingSize, gpu.device.limits.maxBufferSize);
   return Math.max(1, Math.floor(limit / 4 / enc.tokenWidth));
+}
+
+/** Records the gather of each example's last history token from the encoder's output `out`
+ *  ([tokens, d]) into `userVecs` [Q, d] (the user vector both evaluation paths score). */
+export function recordLastTokenVectors(rec: Recorder, gpu: Gpu, out: Tensor<'f32'>, eb: Pick<EvalBatch, 'seqOffsets' | 'exampleStart'>, d: number): { last: Tensor<'u32'>; userVecs: Tensor<'f32'> } {
+  const Q = eb.seqOffsets.length - 1;
+  const lastIdx = new Uint32Array(Q);
+  for (let q = 0; q < Q; q++) {
+    if (eb.seqOffsets[q + 1] === eb.seqOffsets[q]) throw new Error(`eval: example ${eb.exampleStart + q} has an empty history`);
+    lastIdx[q] = eb.seqOffsets[q + 1]! - 1;
+  }
+  const last = gpu.u32(lastIdx, [Q], 'eval:last');
+  const userVecs = gpu.empty([Q, d], 'f32', 'eval:user');
+  gatherDense(rec, out, last, userVecs, Q, d);
+  return { last, userVecs };
 }
 
 export async function evaluateRetrieval(
@@ -66,14 +81,7 @@ export async function evaluateRetrieval(
       const b = uploadBatch(gpu, { seqOffsets: eb.seqOffsets, items: eb.items, timestamps: eb.timestamps, nextTimestamps: eb.targetTimestamps }, o.maxLen, numItems);
       const rec = gpu.recorder('eval');
       const f = enc.forward(rec, b, { train: false, seed: 0 });
-      const lastIdx = new Uint32Array(Q);
-      for (let q = 0; q < Q; q++) {
-        if (eb.seqOffsets[q + 1] === eb.seqOffsets[q]) throw new Error(`eval: example ${eb.exampleStart + q} has an empty history`);
-        lastIdx[q] = eb.seqOffsets[q + 1]! - 1;
-      }
-      const last = gpu.u32(lastIdx, [Q], 'eval:last');
-      const userVecs = gpu.empty([Q, d], 'f32', 'eval:user');
-      gatherDense(rec, f.out, last, userVecs, Q, d);
+      const { last, userVecs } = recordLastTokenVectors(rec, gpu, f.out, eb, d);
       const scores = gpu.empty([Q, numItems], 'f32', 'eval:scores');
       matmul(rec, userVecs, items, scores, { m: Q, n: numItems, k: d, transB: true });
       const excl = uploadExclusions(gpu, prepareExclusions(eb.targets, { offsets: eb.excludeOffsets, ids: eb.excludeItems }, numItems));

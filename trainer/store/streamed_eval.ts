@@ -6,7 +6,6 @@
 // [users × items] matrix exists anywhere (the largest buffer is [queryBatch, chunk + queryBatch]).
 import type { Gpu, Tensor } from '../../kernels/gpu/index.js';
 import { matmul } from '../../kernels/matmul/matmul.js';
-import { gatherDense } from '../../kernels/embedding/dense_gather.js';
 import { prepareExclusions, RANK_NON_FINITE, rankTargetsChunk, uploadExclusions } from '../../kernels/rank/rank.js';
 import { uploadBatch } from '../../model/batch.js';
 import type { Encoder } from '../../model/encoder.js';
@@ -14,7 +13,7 @@ import { batchEvalExamples, BeyondAccuracyAccumulator, MetricAccumulator, type E
 import { listExclusions } from '../eval_top_lists.js';
 import type { EmbeddingStore } from './store.js';
 import { streamedTopK } from './streamed_topk.js';
-import { evalTokenBudget } from '../eval.js';
+import { evalTokenBudget, recordLastTokenVectors } from '../eval.js';
 
 /** Scales each row of `w` ([n, d]) to unit L2 norm in place (as trainer/eval normalisedItems). */
 export function normaliseRows(w: Float32Array, d: number): Float32Array {
@@ -56,19 +55,11 @@ export async function userVectors(gpu: Gpu, enc: Encoder, ex: EvalExamples, o: S
   const d = enc.items.dim;
   const out = new Float32Array(ex.count * d);
   for (const eb of batchEvalExamples(ex, o.queryBatch ?? 256, evalTokenBudget(gpu, enc))) {
-    const Q = eb.users.length;
     const items = o.mapItems ? await o.mapItems(eb.items) : eb.items;
     const b = uploadBatch(gpu, { seqOffsets: eb.seqOffsets, items, timestamps: eb.timestamps, nextTimestamps: eb.targetTimestamps }, o.maxLen, o.encoderRows);
     const rec = gpu.recorder('eval:users');
     const f = enc.forward(rec, b, { train: false, seed: 0 });
-    const lastIdx = new Uint32Array(Q);
-    for (let q = 0; q < Q; q++) {
-      if (eb.seqOffsets[q + 1] === eb.seqOffsets[q]) throw new Error(`eval: example ${eb.exampleStart + q} has an empty history`);
-      lastIdx[q] = eb.seqOffsets[q + 1]! - 1;
-    }
-    const last = gpu.u32(lastIdx, [Q], 'eval:last');
-    const user = gpu.empty([Q, d], 'f32', 'eval:user');
-    gatherDense(rec, f.out, last, user, Q, d);
+    const { last, userVecs: user } = recordLastTokenVectors(rec, gpu, f.out, eb, d);
     await rec.submit();
     out.set(await gpu.read(user), eb.exampleStart * d);
     [last, user].forEach((t) => t.release());
