@@ -4,7 +4,8 @@
 // Also the process's CPU time per command (lavapipe's threads included): on a loaded machine it
 // tracks the work done where wall time tracks the load.
 // Usage: tsx scripts/profile-step-synthetic.ts [items=1000000] [rows=4096] [R=128] [d=64]
-import { createGpu, Recorder } from '../kernels/gpu/index.js';
+import { createGpu } from '../kernels/gpu/index.js';
+import { printProfile, profileCommands } from './command_profile.js';
 import { Rng } from '../kernels/testing/rng.js';
 import { applyOverrides, defaultConfig } from '../model/config.js';
 import { createEncoder } from '../model/encoder.js';
@@ -34,39 +35,9 @@ for (let s = 0; s < 2; s++) {
   await trainStep(gpu, enc, c, batch(), s, c.lr, items + 1);
   console.log(`step ${s}: ${(performance.now() - t0).toFixed(0)} ms`);
 }
-const times = new Map<string, { ms: number; n: number; cpu: number }>();
-const cpuMs = (c: NodeJS.CpuUsage) => (c.user + c.system) / 1000;
-type Open = { cmds: { kind: string; kernel?: { name: string } }[] };
-const proto = Recorder.prototype as unknown as { submit: (this: Recorder) => Promise<void> };
-const origSubmit = proto.submit;
-proto.submit = async function (this: Recorder) {
-  const self = this as unknown as Open;
-  const cmds = self.cmds;
-  self.cmds = [];
-  for (const cmd of cmds) {
-    self.cmds = [cmd];
-    const t0 = performance.now();
-    const c0 = process.cpuUsage();
-    await origSubmit.call(this);
-    await gpu.sync();
-    const name = cmd.kind === 'dispatch' ? cmd.kernel!.name : 'copy';
-    const e = times.get(name) ?? { ms: 0, n: 0, cpu: 0 };
-    e.ms += performance.now() - t0;
-    e.cpu += cpuMs(process.cpuUsage(c0));
-    e.n++;
-    times.set(name, e);
-  }
-};
 const tb = batch();
-const t0 = performance.now();
-const c0 = process.cpuUsage();
-await trainStep(gpu, enc, c, tb, 2, c.lr, items + 1);
-const total = performance.now() - t0;
-const totalCpu = cpuMs(process.cpuUsage(c0));
-const sum = [...times.values()].reduce((a, e) => a + e.ms, 0);
-const sumCpu = [...times.values()].reduce((a, e) => a + e.cpu, 0);
-times.set('host (outside commands)', { ms: total - sum, n: 1, cpu: totalCpu - sumCpu });
-console.log(`profiled step at ${items} items: ${total.toFixed(0)} ms wall, ${sum.toFixed(0)} ms in commands; CPU ${totalCpu.toFixed(0)} ms, ${sumCpu.toFixed(0)} ms in commands`);
-for (const [name, e] of [...times.entries()].sort((a, b) => b[1].ms - a[1].ms)) console.log(`${name.padEnd(40)} ${e.ms.toFixed(1).padStart(9)} ms  ${String(e.n).padStart(4)} calls  ${((100 * e.ms) / total).toFixed(1).padStart(5)}%  CPU ${e.cpu.toFixed(1).padStart(8)} ms`);
+const prof = await profileCommands(gpu, () => trainStep(gpu, enc, c, tb, 2, c.lr, items + 1));
+console.log(`profiled step at ${items} items: ${prof.wallMs.toFixed(0)} ms wall, ${prof.commandsMs.toFixed(0)} ms in commands; CPU ${prof.cpuMs.toFixed(0)} ms, ${prof.commandsCpuMs.toFixed(0)} ms in commands`);
+printProfile(prof);
 enc.release();
 gpu.dispose();
