@@ -2,6 +2,7 @@
 import { createNavigatorGpu } from './webgpu.js';
 import { BufferPool, Tensor, numel, type DType, type TypedArrayOf } from './buffers.js';
 import { GpuError } from './errors.js';
+import { setGpuPolling } from './event_polling.js';
 import { flags } from './flags.js';
 import { PipelineCache } from './pipelines.js';
 import { Recorder, UniformArena } from './recorder.js';
@@ -168,6 +169,7 @@ export async function createGpu(opts: GpuOptions = {}): Promise<Gpu> {
   if (choice === 'gpu' && isCpu) {
     throw new GpuError(`HSTU_ADAPTER=gpu but the only adapter is a CPU one (${description}).\nHINT: install your GPU's Vulkan driver, or use HSTU_ADAPTER=auto.`);
   }
+  setGpuPolling(pollModeFor(flags().gpuPoll, isCpu));
 
   const requiredLimits: Record<string, number> = {};
   for (const name of RAISED_LIMITS) {
@@ -186,6 +188,12 @@ export async function createGpu(opts: GpuOptions = {}): Promise<Gpu> {
     deviceClass: isCpu ? 'cpu' : 'gpu',
     features: [...device.features].sort(),
   });
+}
+
+function pollModeFor(choice: string, isCpu: boolean): 'spin' | 'sleep' {
+  if (choice === 'auto') return isCpu ? 'sleep' : 'spin';
+  if (choice === 'spin' || choice === 'sleep') return choice;
+  throw new GpuError(`HSTU_GPU_POLL=${choice} is not a polling mode.\nHINT: use auto (default), spin or sleep.`);
 }
 
 /** Runs `fn` with a fresh Gpu and always disposes it. */

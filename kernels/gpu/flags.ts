@@ -21,6 +21,10 @@ export interface Flags {
   lossPath: string;
   /** HSTU_TIMESTAMPS=0: never use timestamp queries for timing (fall back to submit-and-wait). */
   timestamps: boolean;
+  /** HSTU_GPU_POLL: how to wait for GPU work (see kernels/gpu/event_polling.ts). `auto` (default):
+   *  `sleep` on a CPU adapter, `spin` on a real GPU; `spin`: Dawn's busy poll; `sleep`: poll every
+   *  1 ms after the first 0.2 ms of a wait, leaving the cores to the kernels. */
+  gpuPoll: string;
 }
 
 let cached: Flags | undefined;
@@ -35,6 +39,7 @@ export function flags(): Flags {
     matmulVariant: (env.HSTU_MATMUL ?? '').trim(),
     lossPath: (env.HSTU_LOSS_PATH ?? '').trim(),
     timestamps: env.HSTU_TIMESTAMPS !== '0',
+    gpuPoll: (env.HSTU_GPU_POLL ?? 'auto').trim() || 'auto',
   };
   return cached;
 }
