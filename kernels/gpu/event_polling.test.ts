@@ -41,6 +41,14 @@ describe('GPU event polling', () => {
     expect(polls).toBeLessThan(60);
   });
 
+  it('each new wait starts with the spin window, however long the previous one was', async () => {
+    setGpuPolling('sleep', 0.5);
+    await pollFor(() => {}, 20); // the previous wait ends on 1 ms timers
+    const timeouts = vi.spyOn(globalThis, 'setTimeout');
+    await pollFor(() => {}, 0.3); // a new, short wait right after it
+    expect(timeouts).not.toHaveBeenCalled();
+  });
+
   it('spin mode restores the original setImmediate', async () => {
     setGpuPolling('sleep');
     setGpuPolling('spin');
