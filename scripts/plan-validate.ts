@@ -23,7 +23,8 @@ import { plan, type PlanInput } from '../model/plan/plan.js';
 import { generateSynthetic, type Interactions, type SyntheticOptions } from '../trainer/data/index.js';
 import { trainStep } from '../trainer/train.js';
 import { HostTier, checkHostTierTraining, createHostItemStore, encoderInitForHostTier } from '../trainer/store/host_tier.js';
-import { attentionCostOf, attentionFitOf, attentionResiduals, calibrate, dispatchCosts, meanCoresAtBest, ratesOf, timeCases } from './plan-calibrate.js';
+import { attentionCostOf, attentionFitOf, attentionResiduals, calibrate, CALIBRATION_CONFIG, CALIBRATION_CONFIGS, dispatchCosts, meanCoresAtBest, ratesOf, timeCases } from './plan-calibrate.js';
+import { bestHost, calibrateStepHost } from './plan-calibrate-step-host.js';
 import { lengthsOf, median, validationBatches, withLiveBytes } from './plan-validate-measure.js';
 import { redisWorkersRow } from './plan-validate-redis.js';
 import { calibrateHostTier } from './plan-calibrate-host.js';
@@ -208,6 +209,8 @@ export async function runCalibrateAndValidate(o: { profile: string; validate: bo
       let dispatchBest = { dispatchSeconds: file.dispatchSeconds, submitSeconds: file.submitSeconds };
       let hostTierBest = file.hostTierRowsPerSec ?? 0;
       let redisBest = file.redis;
+      let hostBest = file.host;
+      const calData = generateSynthetic();
       const quiet = () => {};
       const between = async () => {
         await timeCases(gpu, rateCases, best, 1, 1);
@@ -228,6 +231,8 @@ export async function runCalibrateAndValidate(o: { profile: string; validate: bo
           const again = await calibrateRedis(log, o.redis);
           if (again.primaries) redisBest = { ...redisBest, readsPerSec: Math.max(redisBest.readsPerSec, again.readsPerSec), updatesPerSec: Math.max(redisBest.updatesPerSec, again.updatesPerSec), bytesPerSec: Math.max(redisBest.bytesPerSec ?? 0, again.bytesPerSec ?? 0), roundTripSeconds: Math.min(redisBest.roundTripSeconds ?? Infinity, again.roundTripSeconds ?? Infinity) };
         }
+        // The step's host costs (JS only, a fraction of a second): once per row, best kept.
+        if (hostBest) hostBest = bestHost(hostBest, await calibrateStepHost(gpu, calData, CALIBRATION_CONFIGS, CALIBRATION_CONFIG, hostBest.readsPerStep, quiet));
         const data = generateSynthetic(row.data);
         const load0 = loadavg()[0]!;
         log(`validate ${row.name}: ${row.what} (${data.numItems - 1} items, ${data.numUsers} users)`);
@@ -243,12 +248,12 @@ export async function runCalibrateAndValidate(o: { profile: string; validate: bo
           rowGpu.dispose();
         }
       }
-      const cal: CalibrationFile = { ...file, ...dispatchBest, hostTierRowsPerSec: hostTierBest || undefined, redis: redisBest, rates: ratesOf(best), attention: attentionFitOf(best), attentionCost: attentionCostOf(best), measuredAt: new Date().toISOString() };
+      const cal: CalibrationFile = { ...file, ...dispatchBest, hostTierRowsPerSec: hostTierBest || undefined, ...(hostBest ? { host: hostBest } : {}), redis: redisBest, rates: ratesOf(best), attention: attentionFitOf(best), attentionCost: attentionCostOf(best), measuredAt: new Date().toISOString() };
       save(cal);
       const r = cal.rates;
       const a = cal.attentionCost!;
       log(`the calibration kernels' best timings used ${meanCoresAtBest(best).toFixed(2)} cores on average (CPU time / wall time of this process)`);
-      log(`best over the run: dispatch ${(cal.dispatchSeconds * 1e6).toFixed(1)} µs, submit ${(cal.submitSeconds * 1e6).toFixed(0)} µs; host tier ${Math.round(hostTierBest)} missed rows/s; redis ${cal.redis.readsPerSec} reads/s, ${cal.redis.updatesPerSec} updates/s per primary, ${((cal.redis.bytesPerSec ?? 0) / 1e6).toFixed(0)} MB/s, round trip ${((cal.redis.roundTripSeconds ?? 0) * 1e3).toFixed(2)} ms (${cal.redis.source})`);
+      log(`best over the run: dispatch ${(cal.dispatchSeconds * 1e6).toFixed(1)} µs, submit ${(cal.submitSeconds * 1e6).toFixed(0)} µs; step host work ${cal.host ? `${(cal.host.slotSeconds * 1e9).toFixed(1)} ns per gathered-loss slot, ${(cal.host.commandSeconds * 1e6).toFixed(1)} µs per recorded command, ${(cal.host.readSeconds * 1e6).toFixed(0)} µs per read back (${cal.host.readsPerStep} per step)` : 'not measured'}; host tier ${Math.round(hostTierBest)} missed rows/s; redis ${cal.redis.readsPerSec} reads/s, ${cal.redis.updatesPerSec} updates/s per primary, ${((cal.redis.bytesPerSec ?? 0) / 1e6).toFixed(0)} MB/s, round trip ${((cal.redis.roundTripSeconds ?? 0) * 1e3).toFixed(2)} ms (${cal.redis.source})`);
       log(`rates (best over the run): dense ${r.dense.toFixed(2)}, attention ${r.attention.toFixed(2)} GFLOP/s pooled; attention per workgroup iteration ${a.baseNs.toFixed(2)} ns + ${a.perWidthNs.toFixed(3)} ns × (dqk + dv) + ${a.unalignedNs.toFixed(2)} ns per unaligned operand + ${a.stagedHistNs.toFixed(2)} ns per staged dQ iteration (${a.fit}: ${attentionResiduals(best, a)}), loss ${r.loss.toFixed(2)} (per-position catalogue) / ${(r.lossGathered ?? NaN).toFixed(2)} (gathered) / ${r.lossShared.toFixed(2)} (shared) GFLOP/s, memory-bound ${r.memory.toFixed(2)} GB/s`);
       const results: ValidationResult[] = [];
       for (const { row, data, m } of measured) {
@@ -259,7 +264,7 @@ export async function runCalibrateAndValidate(o: { profile: string; validate: bo
         const p = predictStep(row, cal, data, m.stepLengths[fastest]!);
         const peak = Math.max(p.tiers.device.perDevice, predictStep(row, cal, data, m.peakLengths).tiers.device.perDevice);
         const terms: Record<string, number> = {};
-        for (const t of [...p.step.compute, p.step.memory, p.step.overhead, ...(p.step.store.seconds ? [p.step.store] : [])]) terms[t.name] = t.seconds;
+        for (const t of [...p.step.compute, p.step.memory, p.step.overhead, ...(p.step.host.seconds ? [p.step.host] : []), ...(p.step.store.seconds ? [p.step.store] : [])]) terms[t.name] = t.seconds;
         if (p.step.network.seconds) terms[p.step.network.name] = p.step.network.seconds;
         const res: ValidationResult = { name: row.name, what: row.what, predictedStep: p.step.seconds, measuredStep: m.stepSeconds[fastest]!, stepError: p.step.seconds / m.stepSeconds[fastest]! - 1, predictedPeak: peak, measuredPeak: m.peakBytes, peakError: peak / m.peakBytes - 1, poolBytes: m.poolBytes, binding: p.step.binding, terms, stepSeconds: m.stepSeconds, load: m.load, cores: m.stepCores?.[fastest], ...(m.perWorker ? { perWorker: m.perWorker } : {}) };
         results.push(res);
