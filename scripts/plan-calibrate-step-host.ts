@@ -7,9 +7,10 @@
 //                  negative draws (model/retrieval_negatives.ts) and gatheredLoss's recording with
 //                  its slot plan (distinct rows, CSR), as recordRetrievalLoss runs them, at the
 //                  calibration configs' first batches; pooled Σ time / Σ slots, best of `reps`
-//   commandSeconds the JS recording of one command: recordGradients of the dispatch-count step
-//                  (scripts/plan-calibrate.ts dispatchCounts) at 2 layers minus at 1 layer, over
-//                  the commands the extra layer records (the loss's host work cancels out)
+//   commandSeconds the JS recording of one command: recordGradients at the calibration configs'
+//                  first batches with shared negatives (no per-slot work), Σ time / Σ commands
+//                  (the batch upload and the embedding scatter plans ride on the commands; a
+//                  difference of 2 and 1 layers was tried first and came out 2-65 µs under load)
 //   readSeconds    one gpu.read of a 4-byte tensor with the queue idle: the copy's submit,
 //                  mapAsync and the poll's wake-up (kernels/gpu/event_polling.ts), median of 20
 // Nothing recorded here is submitted: the recorders are dropped and their tensors released.
@@ -95,32 +96,30 @@ export async function readLatency(gpu: Gpu, n = 20): Promise<number> {
 
 /**
  * The step's host costs on this machine. `configs` are the calibration configs (their batches set
- * the slots), `commandConfig` the dispatch-count step's config (recorded at 1 and 2 layers, B = 8),
- * `readsPerStep` what dispatchCounts counted in a real trainStep.
+ * the slots and the recorded steps), `readsPerStep` what dispatchCounts counted in a real trainStep.
  */
-export async function calibrateStepHost(gpu: Gpu, data: Interactions, configs: Config[], commandConfig: Config, readsPerStep: number, log: (s: string) => void, reps = 3): Promise<HostStepCosts> {
+export async function calibrateStepHost(gpu: Gpu, data: Interactions, configs: Config[], readsPerStep: number, log: (s: string) => void, reps = 3): Promise<HostStepCosts> {
   const slot = await slotSeconds(gpu, data, configs, reps);
-  const rec: { seconds: number; commands: number }[] = [];
-  for (const layers of [1, 2]) {
-    const c = applyOverrides(commandConfig, { numLayers: layers, batchSize: 8 });
+  let time = 0, commands = 0;
+  for (const cfg of configs) {
+    const c = applyOverrides(cfg, { negativeSampling: 'shared' });
     const enc = await createEncoder(gpu, c, data.numItems, initParams(c, data.numItems - 1, c.seed));
     try {
-      rec.push(recordingOf(gpu, enc, c, firstBatch(data, c), data.numItems, reps + 2));
+      const r = recordingOf(gpu, enc, c, firstBatch(data, c), data.numItems, reps);
+      time += r.seconds;
+      commands += r.commands;
     } finally {
       enc.release();
     }
   }
-  const extra = rec[1]!.commands - rec[0]!.commands;
-  if (!(extra > 0)) throw new Error(`calibration: a second layer recorded ${extra} more commands. HINT: this is a bug in scripts/plan-calibrate-step-host.ts`);
-  // Under load the difference can come out ≤ 0: then the 2-layer step's mean per command.
-  const per = rec[1]!.seconds > rec[0]!.seconds ? (rec[1]!.seconds - rec[0]!.seconds) / extra : rec[1]!.seconds / rec[1]!.commands;
+  const per = time / commands;
   const read = await readLatency(gpu);
   const h: HostStepCosts = {
     slotSeconds: slot.seconds,
     commandSeconds: per,
     readSeconds: read,
     readsPerStep,
-    source: `measured here: draws + gathered-loss recording over ${slot.slots} slots, recording of ${extra} commands (a layer), ${readsPerStep} reads per step at the median of 20`,
+    source: `measured here: draws + gathered-loss recording over ${slot.slots} slots, recording of ${commands} commands (shared-negative steps), ${readsPerStep} reads per step at the median of 20`,
   };
   log(`  step host work: ${(h.slotSeconds * 1e9).toFixed(1)} ns per gathered-loss slot, ${(h.commandSeconds * 1e6).toFixed(1)} µs per recorded command, ${(h.readSeconds * 1e6).toFixed(0)} µs per read back (${readsPerStep} per step)`);
   return h;

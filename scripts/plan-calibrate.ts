@@ -333,7 +333,7 @@ export async function calibrate(gpu: Gpu, log: (s: string) => void, redisAddress
   log(`  dispatch ${(costs.dispatchSeconds * 1e6).toFixed(1)} µs, submit ${(costs.submitSeconds * 1e6).toFixed(0)} µs`);
   const { readsPerStep, ...counts } = await dispatchCounts(gpu, data);
   log(`  ${counts.dispatchesPerLayer} commands per layer, ${counts.dispatchesFixed} per step outside the layers, ${readsPerStep} reads back per step`);
-  const host = await calibrateStepHost(gpu, data, CALIBRATION_CONFIGS, CALIBRATION_CONFIG, readsPerStep, log);
+  const host = await calibrateStepHost(gpu, data, CALIBRATION_CONFIGS, readsPerStep, log);
   const upload = await uploadRate(gpu);
   log(`  upload ${(upload / 1e9).toFixed(2)} GB/s`);
   log(`calibrate: kernel rates at ${CALIBRATION_NAME} (bench-suite cases, checked against the float64 references)`);

@@ -23,7 +23,7 @@ import { plan, type PlanInput } from '../model/plan/plan.js';
 import { generateSynthetic, type Interactions, type SyntheticOptions } from '../trainer/data/index.js';
 import { trainStep } from '../trainer/train.js';
 import { HostTier, checkHostTierTraining, createHostItemStore, encoderInitForHostTier } from '../trainer/store/host_tier.js';
-import { attentionCostOf, attentionFitOf, attentionResiduals, calibrate, CALIBRATION_CONFIG, CALIBRATION_CONFIGS, dispatchCosts, meanCoresAtBest, ratesOf, timeCases } from './plan-calibrate.js';
+import { attentionCostOf, attentionFitOf, attentionResiduals, calibrate, CALIBRATION_CONFIGS, dispatchCosts, meanCoresAtBest, ratesOf, timeCases } from './plan-calibrate.js';
 import { bestHost, calibrateStepHost } from './plan-calibrate-step-host.js';
 import { lengthsOf, median, validationBatches, withLiveBytes } from './plan-validate-measure.js';
 import { redisWorkersRow } from './plan-validate-redis.js';
@@ -188,8 +188,11 @@ export function formatValidation(rows: ValidationResult[]): string {
   return [line(head), line(w.map((n) => '-'.repeat(n))), ...cells.map(line)].join('\n');
 }
 
-export async function runCalibrateAndValidate(o: { profile: string; validate: boolean; json: boolean; steps?: number; redis?: string }): Promise<void> {
+export async function runCalibrateAndValidate(o: { profile: string; validate: boolean; json: boolean; steps?: number; redis?: string; rows?: string[] }): Promise<void> {
   const log = (s: string) => (o.json ? process.stderr : process.stdout).write(s + '\n');
+  const rows = validationRows(o.redis).filter((r) => !o.rows || o.rows.includes(r.name));
+  const unknown = (o.rows ?? []).filter((n) => !validationRows(o.redis).some((r) => r.name === n));
+  if (unknown.length) throw new Error(`validate: no row named ${unknown.join(', ')}. HINT: --rows takes some of ${validationRows(o.redis).map((r) => r.name).join(', ')}`);
   const gpu = await createGpu();
   try {
     const { file, rateCases, best } = await calibrate(gpu, log, o.redis);
@@ -220,7 +223,7 @@ export async function runCalibrateAndValidate(o: { profile: string; validate: bo
       };
       const measured: { row: ValidationRow; data: Interactions; m: Measured }[] = [];
       const skipped: { name: string; why: string }[] = [];
-      for (const row of validationRows(o.redis)) {
+      for (const row of rows) {
         const why = await row.unavailable?.();
         if (why) {
           skipped.push({ name: row.name, why });
@@ -232,7 +235,7 @@ export async function runCalibrateAndValidate(o: { profile: string; validate: bo
           if (again.primaries) redisBest = { ...redisBest, readsPerSec: Math.max(redisBest.readsPerSec, again.readsPerSec), updatesPerSec: Math.max(redisBest.updatesPerSec, again.updatesPerSec), bytesPerSec: Math.max(redisBest.bytesPerSec ?? 0, again.bytesPerSec ?? 0), roundTripSeconds: Math.min(redisBest.roundTripSeconds ?? Infinity, again.roundTripSeconds ?? Infinity) };
         }
         // The step's host costs (JS only, a fraction of a second): once per row, best kept.
-        if (hostBest) hostBest = bestHost(hostBest, await calibrateStepHost(gpu, calData, CALIBRATION_CONFIGS, CALIBRATION_CONFIG, hostBest.readsPerStep, quiet));
+        if (hostBest) hostBest = bestHost(hostBest, await calibrateStepHost(gpu, calData, CALIBRATION_CONFIGS, hostBest.readsPerStep, quiet));
         const data = generateSynthetic(row.data);
         const load0 = loadavg()[0]!;
         log(`validate ${row.name}: ${row.what} (${data.numItems - 1} items, ${data.numUsers} users)`);
