@@ -18,6 +18,7 @@ import type { CalibrationFile } from '../model/plan/devices.js';
 import { attentionFeatures, attentionSeconds, fitAttentionCost, type AttentionCost } from '../model/plan/attention_cost.js';
 import { calibrateRedis } from './plan-calibrate-redis.js';
 import { calibrateHostTier } from './plan-calibrate-host.js';
+import { calibrateStepHost } from './plan-calibrate-step-host.js';
 import { batchTrainSequences, generateSynthetic, type Interactions } from '../trainer/data/index.js';
 import { prepareSplit, trainStep } from '../trainer/train.js';
 import { buildCases, type Case } from './bench-suite-cases.js';
@@ -262,8 +263,9 @@ export async function dispatchCosts(gpu: Gpu): Promise<{ dispatchSeconds: number
   return { dispatchSeconds: many.ms / 1000, submitSeconds: Math.max(0, (one.ms - many.ms) / 1000) };
 }
 
-/** Dispatches (and copies) one training step records, counted at 1 and 2 layers. */
-async function dispatchCounts(gpu: Gpu, data: Interactions): Promise<{ dispatchesPerLayer: number; dispatchesFixed: number }> {
+/** Dispatches (and copies) one training step records, counted at 1 and 2 layers, and the reads
+ *  back to the host the 2-layer step waits for. */
+async function dispatchCounts(gpu: Gpu, data: Interactions): Promise<{ dispatchesPerLayer: number; dispatchesFixed: number; readsPerStep: number }> {
   const proto = Recorder.prototype as unknown as { dispatch: (...a: unknown[]) => unknown; copy: (...a: unknown[]) => unknown };
   const orig = { dispatch: proto.dispatch, copy: proto.copy };
   let n = 0;
@@ -276,6 +278,12 @@ async function dispatchCounts(gpu: Gpu, data: Interactions): Promise<{ dispatche
     return orig.copy.apply(this, a);
   };
   const counts: number[] = [];
+  const read = gpu.read;
+  let reads = 0;
+  gpu.read = function (this: Gpu, ...a: Parameters<Gpu['read']>) {
+    reads++;
+    return read.apply(this, a);
+  } as Gpu['read'];
   try {
     for (const layers of [1, 2]) {
       const c = applyOverrides(CALIBRATION_CONFIG, { numLayers: layers, batchSize: 8 });
@@ -283,15 +291,17 @@ async function dispatchCounts(gpu: Gpu, data: Interactions): Promise<{ dispatche
       const tb = batchTrainSequences(split.train, { batchSize: c.batchSize, maxLen: c.maxLen, shuffleSeed: c.seed, epoch: 0 }).next().value!;
       const enc = await createEncoder(gpu, c, data.numItems, initParams(c, data.numItems - 1, c.seed));
       n = 0;
-      await trainStep(gpu, enc, c, tb, 0, c.lr, data.numItems);
+      reads = 0;
+      await trainStep(gpu, enc, c, tb, 1, c.lr, data.numItems, { firstStep: 0 }); // not the first step: no parameter probe
       counts.push(n);
       enc.release();
     }
   } finally {
     proto.dispatch = orig.dispatch;
     proto.copy = orig.copy;
+    delete (gpu as Partial<Gpu>).read;
   }
-  return { dispatchesPerLayer: counts[1]! - counts[0]!, dispatchesFixed: 2 * counts[0]! - counts[1]! };
+  return { dispatchesPerLayer: counts[1]! - counts[0]!, dispatchesFixed: 2 * counts[0]! - counts[1]!, readsPerStep: reads };
 }
 
 async function uploadRate(gpu: Gpu): Promise<number> {
@@ -321,8 +331,9 @@ export async function calibrate(gpu: Gpu, log: (s: string) => void, redisAddress
   log(`  matmul ${ceil.matmulGflops.toFixed(2)} GFLOP/s, copy ${ceil.copyGBps.toFixed(2)} GB/s`);
   const costs = await dispatchCosts(gpu);
   log(`  dispatch ${(costs.dispatchSeconds * 1e6).toFixed(1)} µs, submit ${(costs.submitSeconds * 1e6).toFixed(0)} µs`);
-  const counts = await dispatchCounts(gpu, data);
-  log(`  ${counts.dispatchesPerLayer} commands per layer, ${counts.dispatchesFixed} per step outside the layers`);
+  const { readsPerStep, ...counts } = await dispatchCounts(gpu, data);
+  log(`  ${counts.dispatchesPerLayer} commands per layer, ${counts.dispatchesFixed} per step outside the layers, ${readsPerStep} reads back per step`);
+  const host = await calibrateStepHost(gpu, data, CALIBRATION_CONFIGS, readsPerStep, log);
   const upload = await uploadRate(gpu);
   log(`  upload ${(upload / 1e9).toFixed(2)} GB/s`);
   log(`calibrate: kernel rates at ${CALIBRATION_NAME} (bench-suite cases, checked against the float64 references)`);
@@ -353,6 +364,7 @@ export async function calibrate(gpu: Gpu, log: (s: string) => void, redisAddress
     deviceMemoryBytes: gpu.deviceClass === 'cpu' ? totalmem() : Number(limits.maxBufferSize),
     redis: await calibrateRedis(log, redisAddress),
     hostTierRowsPerSec: await calibrateHostTier(gpu, log),
+    host,
     calibrationConfig: CALIBRATION_NAME,
   };
   return { file, rateCases, best };

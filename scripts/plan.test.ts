@@ -67,6 +67,12 @@ describe('plan CLI', () => {
     expect(parsePlanArgs(['--validate']).redis).toBe('127.0.0.1:7100');
     expect(parsePlanArgs(['--validate', '--redis', '127.0.0.1:7500']).redis).toBe('127.0.0.1:7500');
   });
+
+  it('--rows picks validation rows by name', () => {
+    expect(parsePlanArgs(['--validate']).rows).toBeUndefined();
+    expect(parsePlanArgs(['--validate', '--rows', 'device-small, host-cache-10%']).rows).toEqual(['device-small', 'host-cache-10%']);
+    expect(() => parsePlanArgs(['--validate', '--rows'])).toThrow(/--rows needs a value/);
+  });
 });
 
 describe('calibration: attention as per-(pair × head) + per-FLOP cost', () => {

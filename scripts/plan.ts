@@ -19,7 +19,7 @@ export const DEFAULT_REDIS = '127.0.0.1:7100';
 
 export const USAGE = `usage: npm run plan -- --preset NAME | --config FILE [options] [--key=value ...]
        npm run plan -- --calibrate [--profile FILE] [--redis ADDR]
-       npm run plan -- --validate [--json] [--profile FILE] [--redis ADDR]
+       npm run plan -- --validate [--json] [--profile FILE] [--redis ADDR] [--rows A,B]
        npm run plan -- --list
   --preset NAME     one of: ${presetNames().join(', ')}
   --config FILE     a model config (trainer/configs/...); needs --items
@@ -37,6 +37,7 @@ export const USAGE = `usage: npm run plan -- --preset NAME | --config FILE [opti
                     uses a committed snapshot of the CI machine, with a note)
   --redis ADDR      --calibrate/--validate: the local Redis Cluster (default ${DEFAULT_REDIS}) whose
                     rows/s are measured and on which the 2-worker row trains
+  --rows A,B        --validate: only these rows (the whole calibration still runs first)
   --key=value       any model config key (model/config.ts), e.g. --batchSize=64`;
 
 export interface PlanArgs {
@@ -58,6 +59,8 @@ export interface PlanArgs {
   json: boolean;
   profile: string;
   redis: string;
+  /** --validate: the rows to run (all when absent). */
+  rows?: string[];
   overrides: string[];
 }
 
@@ -105,6 +108,7 @@ export function parsePlanArgs(argv: readonly string[]): PlanArgs {
       a.redis = value(++i, f);
       if (!/^[^:\s]+:\d+$/.test(a.redis)) throw new Error(`--redis: expected host:port, got '${a.redis}'. HINT: --redis 127.0.0.1:7100 (npm run cluster -- start)`);
     }
+    else if (f === '--rows') a.rows = value(++i, f).split(',').map((x) => x.trim()).filter(Boolean);
     else if (/^--[A-Za-z0-9_]+=/.test(f)) a.overrides.push(f);
     else throw new Error(`unknown argument '${f}'. HINT:\n${USAGE}`);
   }
@@ -179,7 +183,7 @@ async function main(argv: string[]): Promise<void> {
   if (a.mode === 'list') return void console.log(list());
   if (a.mode === 'calibrate' || a.mode === 'validate') {
     const { runCalibrateAndValidate } = await import('./plan-validate.js');
-    return runCalibrateAndValidate({ profile: a.profile, validate: a.mode === 'validate', json: a.json, redis: a.redis });
+    return runCalibrateAndValidate({ profile: a.profile, validate: a.mode === 'validate', json: a.json, redis: a.redis, rows: a.rows });
   }
   let cal = readCalibration(a.profile);
   if (!cal && a.device.toLowerCase() === 'local') {

@@ -41,6 +41,9 @@ export interface DeviceProfile {
   /** Missed rows/s the host tier's device cache handles (fetch, upload, dirty write-back) as
    *  measured here; absent: a missed row costs only its bytes over hostLink. */
   hostTierRowsPerSec?: number;
+  /** The step's host work as measured here (scripts/plan-calibrate-step-host.ts); absent: not
+   *  priced (published devices: nothing ran on them). */
+  host?: HostStepCosts;
   /** Which loss path the trainer's cost rule picks here (model/loss_path.ts). */
   deviceClass: 'cpu' | 'gpu';
   /** Whether efficiencies were measured here (calibration) or assumed. */
@@ -72,6 +75,23 @@ export interface RedisRates {
   bytesPerSec?: number;
   roundTripSeconds?: number;
   primaries?: number;
+}
+
+/**
+ * What a training step does on the host, serially with the device (the step records every kernel,
+ * then submits, then waits), none of which the kernel rates include (a kernel is timed from its
+ * submit): per slot of the per-position gathered loss (the P·K negative draws and the slot plan:
+ * distinct rows, CSR), per recorded command (the JS that records it: its tensors, uniform block,
+ * host-side plans of the embedding scatter), and per read back to the host (the copy's submit,
+ * mapAsync and the poll's wake-up, on top of the device work it waits for).
+ */
+export interface HostStepCosts {
+  slotSeconds: number;
+  commandSeconds: number;
+  readSeconds: number;
+  /** Reads per step of trainer/train.ts's trainStep (the loss and the gradient norms). */
+  readsPerStep: number;
+  source: string;
 }
 
 /** DESIGN §7's Redis figures (loopback, d = 64, measured on the project's CI machine). */
@@ -147,6 +167,8 @@ export interface CalibrationFile {
   attentionCost?: AttentionCost;
   /** Missed rows/s of the host tier's device cache (scripts/plan-calibrate-host.ts); absent in older files. */
   hostTierRowsPerSec?: number;
+  /** The step's host work (scripts/plan-calibrate-step-host.ts); absent in older files. */
+  host?: HostStepCosts;
   /** The adapter's class (lavapipe: 'cpu'); absent: 'cpu'. */
   deviceClass?: 'cpu' | 'gpu';
   dispatchSeconds: number;
@@ -181,6 +203,7 @@ export function localProfile(cal: CalibrationFile): DeviceProfile {
     ...(cal.attention ? { attentionPairHeadSeconds: cal.attention.pairHeadNs * 1e-9 } : {}),
     ...(cal.attentionCost ? { attentionCost: cal.attentionCost } : {}),
     ...(cal.hostTierRowsPerSec ? { hostTierRowsPerSec: cal.hostTierRowsPerSec } : {}),
+    ...(cal.host ? { host: cal.host } : {}),
     efficiencySource: 'measured',
     deviceClass: cal.deviceClass ?? 'cpu',
     overlap: false,

@@ -37,7 +37,7 @@ export function formatPlan(p: Plan): string {
   h('activation memory per layer');
   lines.push(`  paper (bf16, fused): ${p.activation.paperPerLayerPerToken} B per token (${c.model === 'hstu' ? '14d' : '33d'} × 2 B); ours (f32): ${p.activation.oursPerLayerPerToken} B per token; per layer per step (${p.activation.model}): ${formatBytes(p.activation.perLayerPerStep)}`);
   h('step time (per worker)');
-  for (const x of [...s.compute, s.memory, s.overhead, s.device, s.store, s.network]) lines.push(`  ${x.name.padEnd(20)} ${formatSeconds(x.seconds).padStart(10)}   ${x.detail}`);
+  for (const x of [...s.compute, s.memory, s.overhead, s.host, s.device, s.store, s.network]) lines.push(`  ${x.name.padEnd(20)} ${formatSeconds(x.seconds).padStart(10)}   ${x.detail}`);
   lines.push(`  step                 ${formatSeconds(s.seconds).padStart(10)}   BINDING: ${s.binding}`);
   lines.push(`  rows touched per step ${num(Math.round(s.uniqueRows))}, device-cache hit rate ${(100 * s.cacheHitRate).toFixed(1)}%`);
   h('time and cost');

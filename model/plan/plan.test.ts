@@ -222,3 +222,36 @@ describe('plan: W = 2 workers on Redis, as worker_sync.ts runs them on one CPU-e
     expect(pp.step.store.seconds).toBeCloseTo((2 * pp.step.uniqueRows) / 3e5 + 27200 / 3e4, 2);
   });
 });
+
+describe('plan: the step\'s host work (HostStepCosts) on a calibrated device', () => {
+  const host = { slotSeconds: 1e-8, commandSeconds: 1e-5, readSeconds: 1e-4, readsPerStep: 2, source: 'hand' };
+  const cpuHost: DeviceProfile = { ...toy, deviceClass: 'cpu', overlap: false, dispatchesFixed: 10, dispatchesPerLayer: 5, host };
+  const lens = Array.from({ length: 10 }, () => 40); // 400 positions
+
+  it('slots × slot cost + commands × command cost + reads × read cost, added to the device time', () => {
+    const p = plan(input({ device: cpuHost, items: 1e6, lossAsImplemented: true, stepLengths: lens }));
+    expect(p.lossPath).toBe('gathered');
+    // 400 positions × (32 negatives + the positive) = 13,200 slots × 10 ns = 132 µs; commands
+    // 10 + 2 layers × 5 = 20 × 10 µs = 200 µs; 2 reads × 100 µs = 200 µs: 532 µs.
+    expect(p.step.host.seconds).toBeCloseTo(13200e-8 + 20e-5 + 2e-4, 15);
+    const kernels = p.step.compute.reduce((a, t) => a + t.seconds, 0) + p.step.memory.seconds + p.step.overhead.seconds;
+    expect(p.step.device.seconds).toBeCloseTo(kernels + 532e-6, 15);
+    // Shared negatives have no per-position slots: commands and reads only (400 µs).
+    const shared = plan(input({ device: cpuHost, items: 1e6, lossAsImplemented: true, stepLengths: lens, config: applyOverrides(config, { negativeSampling: 'shared' }) }));
+    expect(shared.step.host.seconds).toBeCloseTo(20e-5 + 2e-4, 15);
+    // Published devices measured nothing: no host term.
+    expect(plan(input({ stepLengths: lens })).step.host.seconds).toBe(0);
+  });
+
+  it("2 workers on Redis: worker_sync's reads, host work not shared, the cache's per-row work in the store", () => {
+    const dev: DeviceProfile = { ...cpuHost, hostTierRowsPerSec: 1e5, redis: { readsPerSec: 1e5, updatesPerSec: 1e4, bytesPerSec: 1e8, roundTripSeconds: 1e-4, primaries: 3, source: 'toy' } };
+    const shared = applyOverrides(config, { negativeSampling: 'shared', numNegatives: 32 });
+    const two = plan(input({ config: shared, device: dev, items: 1e9, store: 'redis', cacheRows: 1e4, redisPrimaries: 3, lossAsImplemented: true, stepLengths: lens, workers: 2, workersShareDevice: true, allReduceVia: 'redis' }));
+    // Reads: the loss, 11 dense tensors (pos_emb + 2 layers × 5), the item-row gradients = 13.
+    expect(two.step.host.seconds).toBeCloseTo(20e-5 + 13e-4, 15);
+    const kernels = two.step.compute.reduce((a, t) => a + t.seconds, 0) + two.step.memory.seconds + two.step.overhead.seconds;
+    expect(two.step.device.seconds).toBeCloseTo(2 * kernels + two.step.host.seconds, 15);
+    // Store: 2 × 832 reads / 3e5 + 1632 updates / 3e4 + 832 rows into the cache at 1e5 rows/s.
+    expect(two.step.store.seconds).toBeCloseTo((2 * 832) / 3e5 + 1632 / 3e4 + 832 / 1e5, 6);
+  });
+});

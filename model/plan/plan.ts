@@ -10,10 +10,15 @@
 //   memory   = bytes moved (activations written and read back, weights, gradients, AdamW, the
 //              embedding rows gathered and updated) / (bandwidth × efficiency_memory)
 //   overhead = dispatches × dispatch cost + one submit
-//   device   = max(compute, memory) + overhead on a GPU (a kernel is bound by one of them);
-//              compute + memory + overhead on a CPU-emulated device (the same cores do both)
-//   store    = host: missed rows fetched and written back over the host link;
+//   host     = where measured (the local device): the step's host work, serial with the device —
+//              slots of the gathered loss (P·K draws + slot plan) + recorded commands + reads
+//              back, each × its calibrated seconds (HostStepCosts in devices.ts)
+//   device   = max(compute, memory) + overhead + host on a GPU (a kernel is bound by one of them);
+//              compute + memory + overhead + host on a CPU-emulated device (the same cores do both)
+//   store    = host: missed rows fetched and written back over the host link (or the host tier's
+//              measured per-row work where slower);
 //              redis: (missed reads / reads per s + row updates / updates per s) / primaries
+//              + the device cache's per-row work of the rows read (the host tier's rate)
 //   network  = per worker: Redis row traffic + ring all-reduce of dense gradients 2(W−1)/W · 4P
 //   step     = max(device, store, network): the next batch's rows are prefetched while this step
 //              computes, and the all-reduce overlaps backward. The largest term is THE BINDING TERM.
@@ -21,6 +26,7 @@ import { expectedExampleFlops, flopShapeOf, paramCounts, type FlopBreakdown } fr
 import { resolvedDqk, resolvedDv, type Config } from '../config.js';
 import type { DeviceProfile } from './devices.js';
 import { attentionFeatures, attentionSeconds } from './attention_cost.js';
+import { paramLayout } from '../params.js';
 import { perPositionLossPath, type LossPath } from '../loss_path.js';
 import { negativesPerPosition } from '../retrieval_negatives.js';
 import { activationBytes, denseBytes, expectedUniqueRows, formatBytes, GiB, redisBytesPerRow, REDIS_VERSION_BYTES, rowBytes, ROW_FORMATS, trainingRowFormat, type RowFormat } from './memory.js';
@@ -101,7 +107,7 @@ export interface Plan {
   lossPath: LossPath | null;
   flops: { perExample: FlopBreakdown; perStep: number; attentionPairHeads: number; perStepByClass: { dense: number; attention: number; loss: number }; tokensPerExample: number; tokensPerStep: number };
   activation: { paperPerLayerPerToken: number; oursPerLayerPerToken: number; perLayerPerStep: number; model: 'paper' | 'ours' };
-  step: { compute: Term[]; memory: Term; overhead: Term; device: Term; store: Term; network: Term; seconds: number; binding: string; uniqueRows: number; cacheHitRate: number };
+  step: { compute: Term[]; memory: Term; overhead: Term; host: Term; device: Term; store: Term; network: Term; seconds: number; binding: string; uniqueRows: number; cacheHitRate: number };
   epoch: { examples: number; steps: number; seconds: number; usd: number };
   run: { seconds: number; usd: number };
   notes: string[];
@@ -169,6 +175,20 @@ export function redisAllReduceTerm(W: number, denseParams: number, rowsPerWorker
   const seconds = bytes / rate + REDIS_STEP_ROUND_TRIPS * rtt + REDIS_STEP_SYNC_POINTS * REDIS_POLL_SECONDS / 2;
   return { name: 'network', seconds, detail: `all-reduce + row all-gather through Redis: ${formatBytes(bytes)} through the cluster per step ((1 + W)·W buffers of ${formatBytes(perRank)}) at ${(rate / 1e6).toFixed(0)} MB/s${dev.redis.bytesPerSec ? '' : ' (the network rate: no Redis bytes/s measured)'} + ${REDIS_STEP_ROUND_TRIPS} round trips × ${(rtt * 1e3).toFixed(2)} ms + ${REDIS_STEP_SYNC_POINTS} waits × ${(REDIS_POLL_SECONDS * 500).toFixed(0)} ms (half the poll interval)` };
 }
+
+/**
+ * The step's host work where the profile measured it (HostStepCosts): `slots` of the gathered
+ * per-position loss, `commands` recorded, `reads` back to the host; zero (and says so) otherwise.
+ */
+export function hostTerm(dev: DeviceProfile, slots: number, commands: number, reads: number): Term {
+  const h = dev.host;
+  if (!h) return { name: 'host work', seconds: 0, detail: `not priced: ${dev.name} has no measured host costs (npm run plan -- --calibrate measures them here)` };
+  const seconds = slots * h.slotSeconds + commands * h.commandSeconds + reads * h.readSeconds;
+  return { name: 'host work', seconds, detail: `${slots.toExponential(3)} gathered-loss slots × ${(h.slotSeconds * 1e9).toFixed(1)} ns + ${commands} commands recorded × ${(h.commandSeconds * 1e6).toFixed(1)} µs + ${reads} reads back × ${(h.readSeconds * 1e6).toFixed(0)} µs (${h.source})` };
+}
+
+/** Reads back per step of worker_sync.ts's step: the loss, every dense gradient tensor, the item-row gradients. */
+export const workerReadsPerStep = (c: Config): number => 2 + paramLayout(c, 1).filter((s) => s.name !== 'item_emb').length;
 
 export function plan(p: PlanInput): Plan {
   checkInput(p);
@@ -311,11 +331,17 @@ export function plan(p: PlanInput): Plan {
   const memory: Term = { name: 'memory traffic', seconds: traffic.bytes / (dev.bandwidth * dev.efficiency.memory), detail: `${traffic.detail} at ${((dev.bandwidth * dev.efficiency.memory) / 1e9).toFixed(1)} GB/s` };
   const dispatches = dev.dispatchesFixed + c.numLayers * dev.dispatchesPerLayer;
   const overhead: Term = { name: 'dispatch overhead', seconds: dispatches * dev.dispatchSeconds + dev.submitSeconds, detail: `${dispatches} dispatches × ${(dev.dispatchSeconds * 1e6).toFixed(1)} µs + one submit ${(dev.submitSeconds * 1e6).toFixed(0)} µs` };
+  // The host's share of the step: the gathered loss's P·K slots (per-position path as
+  // implemented), every recorded command, and the reads back (trainStep's, or worker_sync.ts's).
+  const gatheredSlots = p.lossAsImplemented && lossPath === 'gathered' ? tokensPerStep * K : 0;
+  const reads = W > 1 && p.allReduceVia === 'redis' ? workerReadsPerStep(c) : (dev.host?.readsPerStep ?? 0);
+  const host = hostTerm(dev, gatheredSlots, dispatches, reads);
   // Workers sharing one device each get 1/W of it (their kernels run at the same time on the
-  // same cores: the synchronous step keeps them in phase).
+  // same cores: the synchronous step keeps them in phase). Their host work is one JS thread
+  // each, side by side: not multiplied.
   const share = p.workersShareDevice ? W : 1;
-  const deviceS = share * ((dev.overlap ? Math.max(computeS, memory.seconds) : computeS + memory.seconds) + overhead.seconds);
-  const device: Term = { name: 'device', seconds: deviceS, detail: `${dev.overlap ? 'max(compute, memory) + overhead' : 'compute + memory + overhead (CPU-emulated: one set of cores)'}${share > 1 ? ` × ${share} (${W} workers share the device)` : ''}` };
+  const deviceS = share * ((dev.overlap ? Math.max(computeS, memory.seconds) : computeS + memory.seconds) + overhead.seconds) + host.seconds;
+  const device: Term = { name: 'device', seconds: deviceS, detail: `${dev.overlap ? 'max(compute, memory) + overhead' : 'compute + memory + overhead (CPU-emulated: one set of cores)'}${share > 1 ? ` × ${share} (${W} workers share the device)` : ''}${host.seconds ? ' + host work' : ''}` };
 
   let store_: Term, network: Term;
   const allReduce = W > 1 ? ((2 * (W - 1)) / W) * params.nonEmbedding * 4 : 0;
@@ -333,9 +359,12 @@ export function plan(p: PlanInput): Plan {
     store_ = { name: 'store (host)', seconds: Math.max(bytes / dev.hostLink, rowS), detail: `${Math.round(misses)} missed rows (hit rate ${(100 * cacheHitRate).toFixed(1)}%) fetched and written back: ${formatBytes(bytes)} over ${(dev.hostLink / 1e9).toFixed(0)} GB/s${dev.hostTierRowsPerSec ? `, or at ${Math.round(dev.hostTierRowsPerSec)} rows/s of host-tier work` : ''}` };
     network = { name: 'network', seconds: allReduce / dev.network, detail: `all-reduce ${formatBytes(allReduce)} per worker per step` };
   } else {
-    const reads = (misses * W) / (primaries * dev.redis.readsPerSec);
+    const readS = (misses * W) / (primaries * dev.redis.readsPerSec);
     const updates = unionRows / (primaries * dev.redis.updatesPerSec);
-    store_ = { name: 'store (redis)', seconds: reads + updates, detail: `${W} worker(s) × ${Math.round(misses)} ${freshEachStep ? 'rows read fresh (cache invalidated each step)' : 'missed reads'}, ${Math.round(unionRows)} row updates (each row once) over ${primaries} primaries at ${dev.redis.readsPerSec} reads/s, ${dev.redis.updatesPerSec} updates/s each (${dev.redis.source})` };
+    // The rows read go into each worker's device cache: the same per-row host work (map, LRU,
+    // unpack, upload) as a host-tier miss, on each worker's own thread (not × W).
+    const cacheS = dev.hostTierRowsPerSec ? misses / dev.hostTierRowsPerSec : 0;
+    store_ = { name: 'store (redis)', seconds: readS + updates + cacheS, detail: `${W} worker(s) × ${Math.round(misses)} ${freshEachStep ? 'rows read fresh (cache invalidated each step)' : 'missed reads'}, ${Math.round(unionRows)} row updates (each row once) over ${primaries} primaries at ${dev.redis.readsPerSec} reads/s, ${dev.redis.updatesPerSec} updates/s each (${dev.redis.source})${cacheS ? `; the rows read into the device cache at ${Math.round(dev.hostTierRowsPerSec!)} rows/s of host-tier work` : ''}` };
     // Reads fetch the weights (the Redis Function applies row-wise Adam server-side); updates send
     // f32 gradient rows; ≈ 40 B of key and protocol per row.
     const rowTraffic = misses * (rowB >= 8 * d ? 4 * d : 2 * d) + misses * 40 + uniqueRows * (4 * d + 40);
@@ -347,7 +376,7 @@ export function plan(p: PlanInput): Plan {
   // on the same cores, so on such a device the network term adds too.
   const seconds = dev.overlap ? Math.max(deviceS, store_.seconds, network.seconds) : W > 1 ? deviceS + store_.seconds + network.seconds : Math.max(deviceS + store_.seconds, network.seconds);
   const top = [device, store_, network].sort((a, b) => b.seconds - a.seconds)[0]!;
-  const binding = top === device ? [...compute, memory, overhead].sort((a, b) => b.seconds - a.seconds)[0]!.name : top.name;
+  const binding = top === device ? [...compute, memory, overhead, host].sort((a, b) => b.seconds - a.seconds)[0]!.name : top.name;
   // Redis primaries so that the store keeps up with the device (≤ the device time).
   const perPrimaryS = (misses * W) / dev.redis.readsPerSec + unionRows / dev.redis.updatesPerSec;
   const primariesForThroughput = store === 'redis' ? Math.max(1, Math.ceil(perPrimaryS / Math.max(deviceS, 1e-12))) : 0;
@@ -378,7 +407,7 @@ export function plan(p: PlanInput): Plan {
     lossPath,
     flops: { perExample, perStep, attentionPairHeads, perStepByClass, tokensPerExample: perExample.tokens, tokensPerStep },
     activation: { paperPerLayerPerToken: act.paperPerToken, oursPerLayerPerToken: act.retainedPerToken + act.backwardPerToken, perLayerPerStep, model: actModel },
-    step: { compute, memory, overhead, device, store: store_, network, seconds, binding, uniqueRows, cacheHitRate },
+    step: { compute, memory, overhead, host, device, store: store_, network, seconds, binding, uniqueRows, cacheHitRate },
     epoch: { examples, steps, seconds: epochS, usd: epochUsd },
     run: { seconds: epochS * p.epochs, usd: epochUsd * p.epochs },
     notes,
