@@ -8,7 +8,12 @@ cd "$(dirname "$0")/.."
 
 say() { echo "[bootstrap] $*" >&2; }
 
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# Reinstall when the lock file's content differs from the one node_modules was installed from
+# (a stamp holding its hash). Not by modification time: a fresh checkout or worktree has a lock file
+# newer than an existing node_modules that is already right (e.g. one shared through a symlink).
+lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
+stamp=node_modules/.hstu-lock-sha256
+if [ ! -d node_modules ] || [ "$(cat "$stamp" 2>/dev/null)" != "$lock_hash" ]; then
   say "installing npm dependencies (npm ci)"
   if ! npm ci --no-audit --no-fund --loglevel=silent; then
     # Some npm 11 releases record only this platform's optional packages (rollup/esbuild
@@ -17,6 +22,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
     say "npm ci refused the lock file; falling back to npm install (same locked versions)"
     npm install --no-audit --no-fund --loglevel=error
   fi
+  echo "$lock_hash" > "$stamp"
 fi
 
 probe() { node scripts/probe-adapter.mjs >/dev/null 2>&1; }
