@@ -157,6 +157,34 @@ describe('planGatheredSlots', () => {
     }
   });
 
+  it('equals a plain Map-based plan, ids at 32-row word edges included', () => {
+    // The reference: local index = rank among the sorted distinct ids; CSR by a stable sort.
+    const reference = (ids: Uint32Array, K: number, weights: Float32Array, extra: Uint32Array) => {
+      const uniqueIds = [...new Set([...ids, ...extra])].sort((a, b) => a - b);
+      const rank = new Map(uniqueIds.map((id, l) => [id, l]));
+      const slots = Array.from(ids, (id) => rank.get(id)!);
+      const live: [number, number][] = [];
+      for (let i = 0; i < ids.length; i++) {
+        const r = Math.floor(i / K);
+        if (weights[r] !== 0 && (i % K === 0 || slots[i] !== slots[r * K])) live.push([slots[i]!, i]);
+      }
+      live.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+      const segOffsets = Array.from({ length: uniqueIds.length + 1 }, (_, l) => live.filter(([x]) => x < l).length);
+      return { uniqueIds, slots, order: live.map(([, i]) => i), segOffsets };
+    };
+    const rng = new Rng(5);
+    for (const [numRows, P, K] of [[70, 30, 4], [64, 9, 3], [33, 5, 7], [100_003, 50, 6], [1 << 20, 20, 9]] as const) {
+      const edge = [0, 31, 32, 63, numRows - 1, numRows - 2].filter((x) => x >= 0 && x < numRows);
+      const draw = () => (rng.next() < 0.3 ? edge[rng.int(0, edge.length - 1)]! : rng.int(0, numRows - 1));
+      const ids = Uint32Array.from({ length: P * K }, draw);
+      const weights = Float32Array.from({ length: P }, () => (rng.next() < 0.2 ? 0 : 1));
+      const extra = Uint32Array.from({ length: 6 }, draw);
+      const plan = planGatheredSlots(ids, K, numRows, weights, Math.ceil(numRows / 3), extra);
+      const want = reference(ids, K, weights, extra);
+      for (const k of ['uniqueIds', 'slots', 'order', 'segOffsets'] as const) expect([...plan[k]], `${k} at ${numRows} rows`).toEqual(want[k]);
+    }
+  });
+
   it('rejects an id outside the table and leaves its scratch clean', () => {
     expect(() => planGatheredSlots(Uint32Array.from([1, 2, 10]), 3, 10)).toThrow(/got 10 at slot 2.*HINT/);
     const plan = planGatheredSlots(Uint32Array.from([2, 1, 1]), 3, 10);
