@@ -75,7 +75,8 @@ export function gatheredLoss(
   const loss = t(gpu.empty([1], 'f32', 'loss:loss'));
   const dOut = t(gpu.empty([P, d], 'f32', 'loss:d_out'));
   const totalU = chunks.reduce((a, ch) => a + ch.plan.uniqueIds.length, 0);
-  const itemGrads = t(gpu.empty([totalU, d], 'f32', 'loss:item_grads'));
+  // One chunk: its own output is the batch's (written over its normalised rows where it can).
+  let itemGrads = whole ? undefined : t(gpu.empty([totalU, d], 'f32', 'loss:item_grads'));
   // One chunk: its plan's ids are the batch's (no copy).
   const itemIds = whole ? chunks[0]!.plan.uniqueIds : new Uint32Array(totalU);
   let itemIdsOnDevice: Tensor<'u32'> | undefined;
@@ -106,18 +107,20 @@ export function gatheredLoss(
     const outs = {
       rowLoss: whole ? rowLoss : t(gpu.empty([n], 'f32', 'loss:row_loss_chunk')),
       dU: whole ? dOut : t(gpu.empty([n, d], 'f32', 'loss:d_out_chunk')),
-      dItems: whole ? itemGrads : t(gpu.empty([U, d], 'f32', 'loss:d_items_chunk')),
       dItemsSq: itemGradRowSquares,
     };
     // Each chunk normalises by its own Σw; dLoss rescales that to the batch's.
-    owned.push(sampledSoftmaxGathered(rec, inputs, { P: n, K, U, d, temperature: c.temperature }, outs, { dLoss: totalW > 0 ? chunkW / totalW : 0 }));
-    if (!whole) {
+    const run = sampledSoftmaxGathered(rec, inputs, { P: n, K, U, d, temperature: c.temperature }, outs, { dLoss: totalW > 0 ? chunkW / totalW : 0 });
+    owned.push(run);
+    const dItems = t(run.dItems);
+    if (whole) itemGrads = dItems;
+    else {
       rec.copy(outs.rowLoss, rowLoss, n * 4, 0, r0 * 4);
       rec.copy(outs.dU, dOut, n * d * 4, 0, r0 * d * 4);
-      rec.copy(outs.dItems, itemGrads, U * d * 4, 0, u0 * d * 4);
+      rec.copy(dItems, itemGrads!, U * d * 4, 0, u0 * d * 4);
     }
     u0 += U;
   }
   weightedMeanLoss(rec, rowLoss, weights, loss);
-  return { loss, dOut, itemGrads, itemIds, coversIds, itemGradRowSquares, itemIdsOnDevice, release: () => owned.splice(0).forEach((x) => x.release()) };
+  return { loss, dOut, itemGrads: itemGrads!, itemIds, coversIds, itemGradRowSquares, itemIdsOnDevice, release: () => owned.splice(0).forEach((x) => x.release()) };
 }

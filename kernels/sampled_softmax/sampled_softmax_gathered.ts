@@ -28,17 +28,23 @@ export function gatheredRowStride(d: number): number {
   return 4 * Math.ceil(d / 4);
 }
 
-function kernel(name: 'norm_pad' | 'rows' | 'item_grad' | 'gather_norm', d: number, variant: GatheredVariant): KernelSource {
+function kernel(name: 'norm_pad' | 'rows' | 'item_grad' | 'gather_norm', d: number, variant: GatheredVariant, inPlace = false): KernelSource {
   if (name === 'gather_norm' && d % 4 === 0) return { name: 'sampled_softmax_gathered_gather_norm_sg4', wgsl: 'enable subgroups;\n' + SECTIONS.get('gather_norm_sg4')!, defines: { D4: d / 4 } };
   if (name === 'gather_norm') return { name: 'sampled_softmax_gathered_gather_norm_sg', wgsl: 'enable subgroups;\n' + SECTIONS.get('gather_norm_sg')!, defines: { C: Math.ceil(d / 8), STRIDE: gatheredRowStride(d) } };
   if (name === 'norm_pad') return { name: 'sampled_softmax_gathered_norm_pad', wgsl: SECTIONS.get(name)!, defines: { WG, STRIDE: gatheredRowStride(d) } };
   if (variant === 'lane') return { name: `sampled_softmax_gathered_${name}`, wgsl: SECTIONS.get(name)!, defines: { WG, D4: Math.ceil(d / 4) } };
   if (name === 'item_grad') {
-    // Whole-vec4 stores of the result where d % 4 == 0.
-    const [DE_T, STORE_DE] = d % 4 === 0
-      ? ['vec4<f32>', `de[it * ${d / 4}u + q4] = v;`]
-      : ['f32', 'let i0 = 4u * q4; for (var q = 0u; q < 4u; q++) { if (i0 + q < params.d) { de[it * params.d + i0 + q] = v[q]; } }'];
-    return { name: `sampled_softmax_gathered_item_grad_sg${d % 4 === 0 ? '4' : ''}`, wgsl: 'enable subgroups;\n' + SECTIONS.get('item_grad_sg')!, defines: { D4: Math.ceil(d / 4), DE_T, STORE_DE } };
+    // Whole-vec4 stores of the result where d % 4 == 0; in place over ê (same row width) there too.
+    if (inPlace && d % 4 !== 0) throw new Error(`sampled_softmax_gathered: the in-place item gradient needs d % 4 == 0, got d = ${d}`);
+    const [DE_T, STORE_DE] = inPlace
+      ? ['', `e_hat[it * ${d / 4}u + q4] = v;`]
+      : d % 4 === 0
+        ? ['vec4<f32>', `de[it * ${d / 4}u + q4] = v;`]
+        : ['f32', 'let i0 = 4u * q4; for (var q = 0u; q < 4u; q++) { if (i0 + q < params.d) { de[it * params.d + i0 + q] = v[q]; } }'];
+    const bindings = inPlace
+      ? { EHAT_ACCESS: 'read_write', DE_DECL: '', SQ_BINDING: 7 }
+      : { EHAT_ACCESS: 'read', DE_DECL: `@group(0) @binding(7) var<storage, read_write> de: array<${DE_T}>;`, SQ_BINDING: 8 };
+    return { name: `sampled_softmax_gathered_item_grad_sg${d % 4 === 0 ? '4' : ''}${inPlace ? '_in_place' : ''}`, wgsl: 'enable subgroups;\n' + SECTIONS.get('item_grad_sg')!, defines: { D4: Math.ceil(d / 4), STORE_DE, ...bindings } };
   }
   return { name: `sampled_softmax_gathered_${name}_sg`, wgsl: 'enable subgroups;\n' + SECTIONS.get(`${name}_sg`)!, defines: { D4: Math.ceil(d / 4) } };
 }
@@ -251,8 +257,11 @@ export interface GatheredOutputs {
   rowLoss: Tensor<'f32'>;
   /** [P, d] gradient w.r.t. u. */
   dU: Tensor<'f32'>;
-  /** [U, d] gradient w.r.t. each compact item row (positive and negative slots summed). */
-  dItems: Tensor<'f32'>;
+  /** [U, d] gradient w.r.t. each compact item row (positive and negative slots summed). Absent:
+   *  sampledSoftmaxGathered returns a new one, which the caller releases after its submit (with
+   *  the subgroup variant at d % 4 == 0 it is the normalised item rows' buffer, overwritten in
+   *  place: one [U, d] buffer and its write-allocate reads fewer, 105 MB each at 1M items). */
+  dItems?: Tensor<'f32'>;
   /** [U] Σ of each dItems row's squares (written by the item-gradient pass; scratch if absent). */
   dItemsSq?: Tensor<'f32'>;
 }
@@ -269,7 +278,7 @@ function expect(what: string, t: Tensor | undefined, dtype: string, shape: reado
  * (callers that run rows in chunks pass dLoss = chunk Σw / batch Σw and combine rowLoss with
  * weightedMeanLoss). Scratch is pooled and released after the caller's submit via `release()`.
  */
-export function sampledSoftmaxGathered(rec: Recorder, inp: GatheredInputs, s: GatheredShape, out: GatheredOutputs, opts: { dLoss?: number; variant?: GatheredVariant; rowsVariant?: GatheredVariant } = {}): { release(): void } {
+export function sampledSoftmaxGathered(rec: Recorder, inp: GatheredInputs, s: GatheredShape, out: GatheredOutputs, opts: { dLoss?: number; variant?: GatheredVariant; rowsVariant?: GatheredVariant } = {}): { release(): void; dItems: Tensor<'f32'> } {
   const { P, K, U, d } = s;
   for (const [k, v, lo] of [['P', P, 1], ['K', K, 1], ['U', U, 1], ['d', d, 1]] as const) {
     if (!Number.isInteger(v) || v < lo) throw new Error(`sampled_softmax_gathered: expected an integer ${k} ≥ ${lo}, got ${v}`);
@@ -296,7 +305,7 @@ export function sampledSoftmaxGathered(rec: Recorder, inp: GatheredInputs, s: Ga
   if (inp.logitOffsets) expect('logitOffsets', inp.logitOffsets, 'f32', [U]);
   expect('rowLoss', out.rowLoss, 'f32', [P]);
   expect('dU', out.dU, 'f32', [P, d]);
-  expect('dItems', out.dItems, 'f32', [U, d]);
+  if (out.dItems) expect('dItems', out.dItems, 'f32', [U, d]);
   if (out.dItemsSq) expect('dItemsSq', out.dItemsSq, 'f32', [U]);
   const gpu = rec.gpu;
   const variant = opts.variant ?? defaultGatheredVariant(gpu);
@@ -312,7 +321,9 @@ export function sampledSoftmaxGathered(rec: Recorder, inp: GatheredInputs, s: Ga
   const t = <T extends Tensor>(x: T) => (owned.push(x), x);
   const uHat = t(gpu.empty([P, stride], 'f32', 'sampled_softmax_gathered:u_hat'));
   const normU = t(gpu.empty([P, 2], 'f32', 'sampled_softmax_gathered:norm_u'));
-  const eHat = t(gpu.empty([U, stride], 'f32', 'sampled_softmax_gathered:e_hat'));
+  // Without a dItems buffer (subgroup variant, d % 4 == 0) ê's buffer later takes the gradient.
+  const inPlace = !out.dItems && variant === 'subgroup' && d % 4 === 0;
+  const eHat = t(gpu.empty([U, stride], 'f32', inPlace ? 'sampled_softmax_gathered:d_items' : 'sampled_softmax_gathered:e_hat'));
   const normE = t(gpu.empty([U, 2], 'f32', 'sampled_softmax_gathered:norm_e'));
   const coef = t(gpu.empty([P, K], 'f32', 'sampled_softmax_gathered:coef'));
   const invW = t(gpu.empty([1], 'f32', 'sampled_softmax_gathered:inv_w'));
@@ -346,11 +357,14 @@ export function sampledSoftmaxGathered(rec: Recorder, inp: GatheredInputs, s: Ga
   );
   const perWg = variant === 'subgroup' ? Math.ceil(U / MAX_WORKGROUPS) : 1;
   const dItemsSq = out.dItemsSq ?? t(gpu.empty([U], 'f32', 'sampled_softmax_gathered:d_items_sq'));
+  // In place: ê becomes the caller's gradient (no longer scratch released here).
+  if (inPlace) owned.splice(owned.indexOf(eHat), 1);
+  const dItems = out.dItems ?? (inPlace ? eHat : gpu.empty([U, d], 'f32', 'sampled_softmax_gathered:d_items'));
   rec.dispatch(
-    kernel('item_grad', d, variant),
-    [uHat, eHat, normE, coef, inp.order, inp.segOffsets, out.dItems, dItemsSq],
+    kernel('item_grad', d, variant, inPlace),
+    inPlace ? [uHat, eHat, normE, coef, inp.order, inp.segOffsets, dItemsSq] : [uHat, eHat, normE, coef, inp.order, inp.segOffsets, dItems, dItemsSq],
     variant === 'subgroup' ? Math.ceil(U / perWg) : Math.ceil(U / WG),
     new Params().u32(U).u32(K).u32(d).u32(perWg).done(),
   );
-  return { release: () => owned.splice(0).forEach((x) => x.release()) };
+  return { release: () => owned.splice(0).forEach((x) => x.release()), dItems };
 }
