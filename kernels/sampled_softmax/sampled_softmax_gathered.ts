@@ -159,7 +159,7 @@ export function planGatheredSlots(ids: Uint32Array, K: number, numRows: number, 
       wordBase[w] = u;
       while (x !== 0) {
         const low = x & -x;
-        uniqueIds[u++] = (w << 5) + 31 - Math.clz32(low);
+        uniqueIds[u++] = w * 32 + 31 - Math.clz32(low); // w * 32: ids ≥ 2^31 overflow a shift
         x ^= low;
       }
     }
