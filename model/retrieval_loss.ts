@@ -39,6 +39,9 @@ export interface RetrievalLoss {
   /** With coversIds: [itemIds.length] Σ of each itemGrads row's squares (the divergence guard
    *  sums these instead of re-reading itemGrads; trainer/item_gradients keeps them current). */
   itemGradRowSquares?: Tensor<'f32'>;
+  /** itemIds already on the device (the gathered path's upload), owned by this loss: the
+   *  optimizer's plan borrows it instead of uploading the ids again. */
+  itemIdsOnDevice?: Tensor<'u32'>;
   release(): void;
 }
 

@@ -22,6 +22,8 @@ export interface GatheredLossResult {
   coversIds?: boolean;
   /** With coversIds: [itemIds.length] Σ of each itemGrads row's squares (the guard's probe). */
   itemGradRowSquares?: Tensor<'f32'>;
+  /** itemIds on the device (one chunk: the gather's upload), for the optimizer's plan. */
+  itemIdsOnDevice?: Tensor<'u32'>;
   release(): void;
 }
 
@@ -73,14 +75,19 @@ export function gatheredLoss(
   const loss = t(gpu.empty([1], 'f32', 'loss:loss'));
   const dOut = t(gpu.empty([P, d], 'f32', 'loss:d_out'));
   const totalU = chunks.reduce((a, ch) => a + ch.plan.uniqueIds.length, 0);
-  const itemGrads = t(gpu.empty([totalU, d], 'f32', 'loss:item_grads'));
-  const itemIds = new Uint32Array(totalU);
+  // One chunk: its own output is the batch's (written over its normalised rows where it can).
+  let itemGrads = whole ? undefined : t(gpu.empty([totalU, d], 'f32', 'loss:item_grads'));
+  // One chunk: its plan's ids are the batch's (no copy).
+  const itemIds = whole ? chunks[0]!.plan.uniqueIds : new Uint32Array(totalU);
+  let itemIdsOnDevice: Tensor<'u32'> | undefined;
   // The per-row squared norms come with the gradient rows when those are the table's gradient.
   const itemGradRowSquares = coversIds ? t(gpu.empty([totalU], 'f32', 'loss:item_grads_sq')) : undefined;
   let u0 = 0;
   for (const { r0, n, plan } of chunks) {
     const U = plan.uniqueIds.length;
-    itemIds.set(plan.uniqueIds, u0);
+    if (!whole) itemIds.set(plan.uniqueIds, u0);
+    const idsT = t(gpu.upload(plan.uniqueIds, [U], 'u32', 'loss:unique_ids'));
+    if (whole) itemIdsOnDevice = idsT;
     const slice = (src: Tensor<'f32'>, width: number, role: string): Tensor<'f32'> => {
       if (whole) return src;
       const dst = t(gpu.empty(width === 1 ? [n] : [n, width], 'f32', `loss:${role}_chunk`));
@@ -89,7 +96,7 @@ export function gatheredLoss(
     };
     const inputs = {
       u: slice(out, d, 'u'),
-      items: { table: enc.items, ids: t(gpu.upload(plan.uniqueIds, [U], 'u32', 'loss:unique_ids')), shardStarts: plan.shardStarts },
+      items: { table: enc.items, ids: idsT, shardStarts: plan.shardStarts },
       slots: t(gpu.upload(plan.slots, [n, K], 'u32', 'loss:slots')),
       weights: slice(weights, 1, 'weights'),
       order: t(gpu.upload(plan.order.length ? plan.order : new Uint32Array(1), [Math.max(1, plan.order.length)], 'u32', 'loss:order')),
@@ -100,18 +107,20 @@ export function gatheredLoss(
     const outs = {
       rowLoss: whole ? rowLoss : t(gpu.empty([n], 'f32', 'loss:row_loss_chunk')),
       dU: whole ? dOut : t(gpu.empty([n, d], 'f32', 'loss:d_out_chunk')),
-      dItems: whole ? itemGrads : t(gpu.empty([U, d], 'f32', 'loss:d_items_chunk')),
       dItemsSq: itemGradRowSquares,
     };
     // Each chunk normalises by its own Σw; dLoss rescales that to the batch's.
-    owned.push(sampledSoftmaxGathered(rec, inputs, { P: n, K, U, d, temperature: c.temperature }, outs, { dLoss: totalW > 0 ? chunkW / totalW : 0 }));
-    if (!whole) {
+    const run = sampledSoftmaxGathered(rec, inputs, { P: n, K, U, d, temperature: c.temperature }, outs, { dLoss: totalW > 0 ? chunkW / totalW : 0 });
+    owned.push(run);
+    const dItems = t(run.dItems);
+    if (whole) itemGrads = dItems;
+    else {
       rec.copy(outs.rowLoss, rowLoss, n * 4, 0, r0 * 4);
       rec.copy(outs.dU, dOut, n * d * 4, 0, r0 * d * 4);
-      rec.copy(outs.dItems, itemGrads, U * d * 4, 0, u0 * d * 4);
+      rec.copy(dItems, itemGrads!, U * d * 4, 0, u0 * d * 4);
     }
     u0 += U;
   }
   weightedMeanLoss(rec, rowLoss, weights, loss);
-  return { loss, dOut, itemGrads, itemIds, coversIds, itemGradRowSquares, release: () => owned.splice(0).forEach((x) => x.release()) };
+  return { loss, dOut, itemGrads: itemGrads!, itemIds, coversIds, itemGradRowSquares, itemIdsOnDevice, release: () => owned.splice(0).forEach((x) => x.release()) };
 }

@@ -38,8 +38,9 @@ describe('item-table gradient: loss rows covering the input items', () => {
     };
     const general = await run({ coverIds: undefined });
     const covered = await run({});
-    // The covered path hands on the loss's own rows; the general one scatters into a new tensor.
-    expect([covered.label, general.label]).toEqual(['loss:item_grads', 'train:item_grad']);
+    // The covered path hands on the loss's own rows (its item-gradient output, written over its
+    // normalised rows); the general one scatters into a new tensor.
+    expect([covered.label, general.label]).toEqual(['sampled_softmax_gathered:d_items', 'train:item_grad']);
     expect(covered.rows).toEqual(general.rows);
     for (const id of items) expect(covered.rows).toContain(id);
     expect(covered.grad.length).toBe(general.grad.length);
@@ -81,7 +82,7 @@ describe('item-table gradient: loss rows covering the input items', () => {
       expect(covered.bits, `budget ${rows} rows`).toEqual(general.bits);
       labels.add(covered.label);
     }
-    expect([...labels].sort()).toEqual(['loss:item_grads', 'train:item_grad']);
+    expect([...labels].sort()).toEqual(['sampled_softmax_gathered:d_items', 'train:item_grad']);
     enc.release();
   });
 });

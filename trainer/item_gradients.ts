@@ -26,16 +26,17 @@ export interface ItemGradients {
 export function itemTableGradients(rec: Recorder, gpu: Gpu, inputIds: Uint32Array, dInputRows: Tensor<'f32'>, lossOut: RetrievalLoss, d: number, tableRows: number): ItemGradients {
   const L = inputIds.length;
   if (lossOut.coversIds) {
-    const plan = planDistinct(gpu, lossOut.itemIds, tableRows);
+    const plan = planDistinct(gpu, lossOut.itemIds, tableRows, lossOut.itemIdsOnDevice);
     const inPlan = planScatter(gpu, inputIds, tableRows);
     const inSum = gpu.empty([Math.max(1, inPlan.numUnique), d], 'f32', 'train:input_grad');
     scatterAddRows(rec, inPlan, dInputRows, d, inSum);
-    // Both id lists ascending: one merge walk finds each input id's row in the loss's.
+    // Both id lists ascending: each input id's row in the loss's by binary search from the
+    // previous one's (≈ 4k inputs against ≈ 410k loss rows at 1M items; a linear walk read them all).
     const at = new Uint32Array(inPlan.numUnique);
     const ids = lossOut.itemIds;
     for (let j = 0, u = 0; j < at.length; j++) {
       const id = inPlan.host.uniqueRows[j]!;
-      while (u < ids.length && ids[u]! < id) u++;
+      for (let hi = ids.length; u < hi;) { const mid = (u + hi) >>> 1; if (ids[mid]! < id) u = mid + 1; else hi = mid; }
       if (ids[u] !== id) throw new Error(`item gradients: input item ${id} is missing from the loss's rows although it reported covering them. HINT: this is a bug in the gathered loss's plan (planGatheredSlots extraIds)`);
       at[j] = u;
     }

@@ -292,4 +292,17 @@ describe('planDistinct', () => {
     expect(() => planDistinct(gpu, Uint32Array.of(3, 2), 10)).toThrow(/got 2 at position 1/);
     expect(() => planDistinct(gpu, Uint32Array.of(10), 10)).toThrow(/got 10 at position 0/);
   });
+
+  it('borrows already uploaded ids; builds the identity order and segments on the device on demand', async () => {
+    const ids = Uint32Array.of(1, 5, 6, 9);
+    const up = gpu.upload(ids, [4], 'u32', 'test:ids');
+    const p = planDistinct(gpu, ids, 10, up);
+    expect(p.uniqueRows).toBe(up);
+    expect(Array.from(await gpu.read(p.order))).toEqual([0, 1, 2, 3]);
+    expect(Array.from(await gpu.read(p.segOffsets))).toEqual([0, 1, 2, 3, 4]);
+    p.release();
+    expect(Array.from(await gpu.read(up))).toEqual([1, 5, 6, 9]); // still the owner's
+    up.release();
+    expect(() => planDistinct(gpu, ids, 10, gpu.upload(ids.subarray(0, 3), [3], 'u32', 'test:short'))).toThrow(/expected the uploaded ids as u32 \[4\]/);
+  });
 });

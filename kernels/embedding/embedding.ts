@@ -411,16 +411,35 @@ export function addRowsAt(rec: Recorder, src: Tensor<'f32'>, atT: Tensor<'u32'>,
 }
 
 /** The plan of ids that are already distinct and ascending: each its own one-position segment
- *  (what rowwiseAdam needs when the per-row gradients were summed elsewhere). */
-export function planDistinct(gpu: Gpu, uniqueRows: Uint32Array, rows: number): ScatterPlan {
+ *  (what rowwiseAdam needs when the per-row gradients were summed elsewhere). `onDevice`: the
+ *  same ids already uploaded (borrowed: release() leaves it to its owner). The identity
+ *  `order` and `segOffsets` (host and device) are built on first use only: the optimizer reads
+ *  just the rows (≈ 410k per step at 1M items, two 1.6 MB arrays and uploads saved). */
+export function planDistinct(gpu: Gpu, uniqueRows: Uint32Array, rows: number, onDevice?: Tensor<'u32'>): ScatterPlan {
   const n = uniqueRows.length;
   for (let u = 0; u < n; u++) {
     if (uniqueRows[u]! >= rows || (u > 0 && uniqueRows[u]! <= uniqueRows[u - 1]!)) throw new Error(`planDistinct: expected ascending distinct ids < ${rows}, got ${uniqueRows[u]} at position ${u}. HINT: use planScatter for ids with repeats`);
   }
+  if (onDevice && (onDevice.dtype !== 'u32' || onDevice.numel !== n)) throw new Error(`planDistinct: expected the uploaded ids as u32 [${n}], got ${onDevice.label} (${onDevice.dtype}, ${onDevice.numel} elements)`);
   // What planScatterHost would return for these ids, without sorting.
-  const order = new Uint32Array(n);
-  const segOffsets = new Uint32Array(n + 1);
-  for (let u = 0; u < n; u++) order[u] = segOffsets[u] = u;
-  segOffsets[n] = n;
-  return uploadPlan(gpu, { uniqueRows, segOffsets, order }, n);
+  let identity: Uint32Array | undefined, ends: Uint32Array | undefined;
+  const order = () => (identity ??= Uint32Array.from({ length: n }, (_, u) => u));
+  const segOffsets = () => (ends ??= Uint32Array.from({ length: n + 1 }, (_, u) => u));
+  const host = { uniqueRows, get order() { return order(); }, get segOffsets() { return segOffsets(); } };
+  const uniqueT = onDevice ?? gpu.upload(uniqueRows, [n], 'u32', 'embedding:plan_unique_rows');
+  let orderT: Tensor<'u32'> | undefined, segT: Tensor<'u32'> | undefined;
+  let released = false;
+  return {
+    uniqueRows: uniqueT,
+    numUnique: n,
+    get segOffsets() { return (segT ??= gpu.upload(segOffsets(), [n + 1], 'u32', 'embedding:plan_seg_offsets')); },
+    get order() { return (orderT ??= gpu.upload(order(), [n], 'u32', 'embedding:plan_order')); },
+    host,
+    count: n,
+    release() {
+      if (released) return;
+      released = true;
+      [onDevice ? undefined : uniqueT, orderT, segT].forEach((t) => t?.release());
+    },
+  };
 }

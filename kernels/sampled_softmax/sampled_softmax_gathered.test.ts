@@ -157,6 +157,34 @@ describe('planGatheredSlots', () => {
     }
   });
 
+  it('equals a plain Map-based plan, ids at 32-row word edges included', () => {
+    // The reference: local index = rank among the sorted distinct ids; CSR by a stable sort.
+    const reference = (ids: Uint32Array, K: number, weights: Float32Array, extra: Uint32Array) => {
+      const uniqueIds = [...new Set([...ids, ...extra])].sort((a, b) => a - b);
+      const rank = new Map(uniqueIds.map((id, l) => [id, l]));
+      const slots = Array.from(ids, (id) => rank.get(id)!);
+      const live: [number, number][] = [];
+      for (let i = 0; i < ids.length; i++) {
+        const r = Math.floor(i / K);
+        if (weights[r] !== 0 && (i % K === 0 || slots[i] !== slots[r * K])) live.push([slots[i]!, i]);
+      }
+      live.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+      const segOffsets = Array.from({ length: uniqueIds.length + 1 }, (_, l) => live.filter(([x]) => x < l).length);
+      return { uniqueIds, slots, order: live.map(([, i]) => i), segOffsets };
+    };
+    const rng = new Rng(5);
+    for (const [numRows, P, K] of [[70, 30, 4], [64, 9, 3], [33, 5, 7], [100_003, 50, 6], [1 << 20, 20, 9]] as const) {
+      const edge = [0, 31, 32, 63, numRows - 1, numRows - 2].filter((x) => x >= 0 && x < numRows);
+      const draw = () => (rng.next() < 0.3 ? edge[rng.int(0, edge.length - 1)]! : rng.int(0, numRows - 1));
+      const ids = Uint32Array.from({ length: P * K }, draw);
+      const weights = Float32Array.from({ length: P }, () => (rng.next() < 0.2 ? 0 : 1));
+      const extra = Uint32Array.from({ length: 6 }, draw);
+      const plan = planGatheredSlots(ids, K, numRows, weights, Math.ceil(numRows / 3), extra);
+      const want = reference(ids, K, weights, extra);
+      for (const k of ['uniqueIds', 'slots', 'order', 'segOffsets'] as const) expect([...plan[k]], `${k} at ${numRows} rows`).toEqual(want[k]);
+    }
+  });
+
   it('rejects an id outside the table and leaves its scratch clean', () => {
     expect(() => planGatheredSlots(Uint32Array.from([1, 2, 10]), 3, 10)).toThrow(/got 10 at slot 2.*HINT/);
     const plan = planGatheredSlots(Uint32Array.from([2, 1, 1]), 3, 10);
@@ -194,6 +222,49 @@ describe('sampled_softmax gathered: loss, dU and per-item gradients equal the fl
     expect(gatheredRowsVariant('subgroup', 10_000, 64)).toBe('subgroup');
     expect(gatheredRowsVariant('subgroup', 409_475, 64)).toBe('lane');
     expect(gatheredRowsVariant('lane', 1, 64)).toBe('lane');
+  });
+
+  // Without a dItems buffer the function returns one: at d % 4 == 0 (subgroup variant) the
+  // normalised rows' buffer, overwritten in place. Every output bit for bit as with a separate
+  // buffer, a NaN row of u included; from a tensor and from a sharded table.
+  it.each([[64, false], [12, true], [6, false], [8, true]] as const)('dItems written in place: the same bits as into a separate buffer (d %i, from a table: %s)', async (d, fromTable) => {
+    const P = 37, K = 9, numItems = 300;
+    const rng = new Rng(d + 11);
+    const u = rng.f32(P * d);
+    u[3 * d + 1] = NaN;
+    const itemsHost = rng.f32(numItems * d);
+    const ids = Uint32Array.from({ length: P * K }, () => rng.int(0, numItems - 1));
+    const weights = Float32Array.from({ length: P }, (_, r) => (r % 5 === 4 ? 0 : 1));
+    const table = fromTable ? new EmbeddingTable(gpu, numItems, d, 'items', { maxShardRows: 70 }) : undefined;
+    table?.upload(itemsHost);
+    const plan = planGatheredSlots(ids, K, numItems, weights, table?.shardRows);
+    const U = plan.uniqueIds.length;
+    const idsT = gpu.u32(plan.uniqueIds, [U], 'ids');
+    const inp = {
+      u: gpu.f32(u, [P, d], 'u'),
+      items: table ? { table, ids: idsT, shardStarts: plan.shardStarts } : gpu.f32(gatherRef(itemsHost, plan.uniqueIds, d), [U, d], 'items'),
+      slots: gpu.u32(plan.slots, [P, K], 'slots'),
+      weights: gpu.f32(weights, [P], 'w'),
+      order: gpu.u32(plan.order, [plan.order.length], 'order'),
+      segOffsets: gpu.u32(plan.segOffsets, [U + 1], 'seg'),
+    };
+    const bits = async (t: Tensor) => Array.from(new Uint32Array((await gpu.read(t as Tensor<'f32'>)).buffer));
+    const results: number[][][] = [];
+    for (const separate of [true, false]) {
+      const out = { rowLoss: gpu.empty([P], 'f32', 'rowLoss'), dU: gpu.empty([P, d], 'f32', 'dU'), dItems: separate ? gpu.empty([U, d], 'f32', 'dItems') : undefined, dItemsSq: gpu.empty([U], 'f32', 'dItemsSq') };
+      const rec = gpu.recorder();
+      const run = sampledSoftmaxGathered(rec, inp, { P, K, U, d, temperature: 0.05 }, out, {});
+      await rec.submit();
+      expect(run.dItems.shape).toEqual([U, d]);
+      results.push([await bits(out.rowLoss), await bits(out.dU), await bits(run.dItems), await bits(out.dItemsSq)]);
+      run.release();
+      [out.rowLoss, out.dU, run.dItems, out.dItemsSq].forEach((t) => t.release());
+    }
+    ['rowLoss', 'dU', 'dItems', 'dItemsSq'].forEach((k, i) => expect(results[1]![i], k).toEqual(results[0]![i]));
+    expect(results[0]![2]!.some((b) => (b & 0x7f800000) === 0x7f800000 && (b & 0x7fffff) !== 0)).toBe(true); // the NaN row reached some items
+    [...Object.values(inp)].forEach((t) => (t instanceof Tensor ? t.release() : undefined));
+    idsT.release();
+    table?.dispose();
   });
 
   it.each([[undefined, 3], ['lane', 3], [undefined, 8]] as const)('NaN in one row of u stays NaN in that row and never turns finite (rows pass %s, d %i)', async (rowsVariant, d) => {

@@ -303,6 +303,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 // Subgroup variant of `item_grad`: a workgroup of 8 lanes per item, lanes over the vector as in
 // rows_sg; each batch of 8 slots is loaded one per lane and shared with subgroupShuffle.
 // STORE_DE writes a lane's vec4 of the result: whole vec4s where d % 4 == 0 (DE_T vec4<f32>).
+// In place (EHAT_ACCESS read_write, d % 4 == 0): the result overwrites the item's own ê row; each
+// lane writes only the vec4s it has itself read, after its last read of them.
 const C4: u32 = ({{D4}}u + 7u) / 8u;
 struct Params {
   items: u32,
@@ -312,13 +314,13 @@ struct Params {
 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> u_hat: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> e_hat: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, {{EHAT_ACCESS}}> e_hat: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> norm_e: array<f32>;
 @group(0) @binding(4) var<storage, read> coef: array<f32>;
 @group(0) @binding(5) var<storage, read> order: array<u32>;
 @group(0) @binding(6) var<storage, read> seg: array<u32>;
-@group(0) @binding(7) var<storage, read_write> de: array<{{DE_T}}>;
-@group(0) @binding(8) var<storage, read_write> row_sq: array<f32>;
+{{DE_DECL}}
+@group(0) @binding({{SQ_BINDING}}) var<storage, read_write> row_sq: array<f32>;
 
 @compute @workgroup_size(8)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {
