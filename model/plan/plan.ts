@@ -235,12 +235,13 @@ export function plan(p: PlanInput): Plan {
   if (c.task === 'ranking') lossScratch = tokensPerStep * (c.headHidden + 4) * 4;
   else if (p.lossAsImplemented && lossPath === 'gathered') {
     // model/retrieval_loss_gathered.ts + kernels/sampled_softmax_gathered as they allocate, for U
-    // distinct rows of the P·K slots: û [P, stride], ê [U, stride], norms, coef, slots and order
-    // [P, K], dOut [P, d], item grads [U, d], ids/offsets; then the embedding's forward/backward
-    // rows (6 [P, d]), the input gradient rows [P, d] and the summed rows to scatter [U + P, d].
+    // distinct rows of the P·K slots: û [P, stride], ê [U, stride] (the item gradient is written
+    // over it in place), norms, coef, slots and order [P, K], dOut [P, d], one more [U, d], ids/
+    // offsets; then the embedding's forward/backward rows (6 [P, d]), the input gradient rows
+    // [P, d] and the summed rows to scatter [U + P, d].
     const P = tokensPerStep, stride = 4 * Math.ceil(d / 4);
     const U = Math.min(p.items, expectedUniqueRows(P * K, p.items));
-    lossScratch = 4 * (P * stride + U * stride + 2 * P + 2 * U + 3 * P * K + 3 * P + P * d + 2 * U * d + 2 * U) + 4 * (7 * P * d + (U + P) * d);
+    lossScratch = 4 * (P * stride + U * stride + 2 * P + 2 * U + 3 * P * K + 3 * P + P * d + U * d + 2 * U) + 4 * (7 * P * d + (U + P) * d);
   } else if (p.lossAsImplemented) {
     // trainer/retrieval_loss.ts + kernels/sampled_softmax as they allocate: Rn negative columns
     // (every item per-position, R shared); pos/neg rows, dOut, item grads, dPos, dNeg, û, ê, and
