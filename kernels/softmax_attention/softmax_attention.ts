@@ -12,7 +12,7 @@ const WGSL_DOT = readFileSync(new URL('./softmax_attention_bwd_dot.wgsl', import
 /** Largest per-head dim we compile for (rows live in registers / private memory, and the unrolled
  *  loops' compile time grows with dk, dv: ~13 s for the forward and ~20 s for the backward at
  *  d = 50 on lavapipe, once per process unless Mesa's shader cache has them). */
-export const MAX_HEAD_DIM = 128;
+export const MAX_HEAD_DIM = 256;
 /** Storage buffers the dK/dV pass binds. */
 const BWD_STORAGE_BUFFERS = 10;
 
