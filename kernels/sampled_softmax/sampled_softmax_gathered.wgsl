@@ -100,20 +100,23 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     let j = slots[sb + t];
     if (j == p) { continue; }
     let eb = j * {{D4}}u;
+    // The row is loaded once: on a CPU adapter both branches below run under a lane mask, so
+    // re-reading ê there cost two more gathers of the row per slot (same values, same bits).
+    var e: array<vec4<f32>, {{D4}}>;
     var dj = 0.0;
-    for (var q = 0u; q < {{D4}}u; q++) { dj += dot(uh[q], e_hat[eb + q]); }
+    for (var q = 0u; q < {{D4}}u; q++) { e[q] = e_hat[eb + q]; dj += dot(uh[q], e[q]); }
     var l = dj * params.inv_temp;
     if (params.has_off != 0u) { l -= offsets[j]; }
     coef[sb + t] = l;
     if (l > m) {
       let f = exp(m - l);
       s = s * f + 1.0;
-      for (var q = 0u; q < {{D4}}u; q++) { acc[q] = acc[q] * f + e_hat[eb + q]; }
+      for (var q = 0u; q < {{D4}}u; q++) { acc[q] = acc[q] * f + e[q]; }
       m = l;
     } else {
       let f = exp(l - m);
       s += f;
-      for (var q = 0u; q < {{D4}}u; q++) { acc[q] += f * e_hat[eb + q]; }
+      for (var q = 0u; q < {{D4}}u; q++) { acc[q] += f * e[q]; }
     }
   }
   let lse = m + log(s);
