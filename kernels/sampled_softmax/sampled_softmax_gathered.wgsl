@@ -356,15 +356,18 @@ fn item_grad(it: u32, lane: u32) {
     }
   }
   let eb = it * {{D4}}u + lane;
+  // ê's vec4s are read once: the stores of the in-place variant alias e_hat, so a second read
+  // below could not be merged with the first (one gather per vec4 and lane saved, same bits).
+  var e: array<vec4<f32>, C4>;
   var ed = 0.0;
-  for (var c = 0u; c < C4; c++) { if (live[c]) { ed += dot(e_hat[eb + 8u * c], acc[c]); } }
+  for (var c = 0u; c < C4; c++) { if (live[c]) { e[c] = e_hat[eb + 8u * c]; ed += dot(e[c], acc[c]); } }
   ed = subgroupAdd(ed);
   let ne = norm_e[it * 2u];
   let ke = norm_e[it * 2u + 1u];
   var sq = 0.0;
   for (var c = 0u; c < C4; c++) {
     if (!live[c]) { continue; }
-    let v = (acc[c] - ke * ed * e_hat[eb + 8u * c]) / ne;
+    let v = (acc[c] - ke * ed * e[c]) / ne;
     store_de(it, lane + 8u * c, v);
     sq += dot(v, v); // components past d are 0 (zero-padded û and ê), or NaN with the row
   }
