@@ -205,9 +205,13 @@ describe('sampled_softmax gathered: loss, dU and per-item gradients equal the fl
     { P: 20, R: 6, d: 6, numItems: 23, tau: 0.05, table: 'bf16', offsets: true },
     { P: 67, R: 13, d: 5, numItems: 40, tau: 0.2, offsets: true, variant: 'lane' },
     { P: 33, R: 9, d: 13, numItems: 40, tau: 0.05, table: 'f32', variant: 'lane' },
-    // One lane per row under the subgroup passes (what large compact tables run).
+    // One lane per row under the subgroup passes (what CPU adapters and large compact tables run).
     { P: 67, R: 13, d: 5, numItems: 40, tau: 0.2, offsets: true, rowsVariant: 'lane' },
     { P: 33, R: 9, d: 64, numItems: 40, tau: 0.05, table: 'f32', rowsVariant: 'lane' },
+    // The subgroup rows pass (what GPUs run on small compact tables).
+    { P: 67, R: 13, d: 5, numItems: 40, tau: 0.2, offsets: true, rowsVariant: 'subgroup' },
+    { P: 33, R: 9, d: 64, numItems: 40, tau: 0.05, table: 'f32', rowsVariant: 'subgroup' },
+    { P: 40, R: 128, d: 50, numItems: 1682, tau: 0.05, rowsVariant: 'subgroup' },
     { P: 21, R: 11, d: 64, numItems: 30, tau: 0.05, table: 'f32' },
     { P: 21, R: 11, d: 12, numItems: 30, tau: 0.1, table: 'f32', offsets: true },
   ];
@@ -215,13 +219,14 @@ describe('sampled_softmax gathered: loss, dU and per-item gradients equal the fl
     await runAndCheck(c, 500 + i);
   });
 
-  it('the rows pass runs one lane per row once the compact table outgrows ROWS_LANE_BYTES', () => {
+  it('the rows pass runs one lane per row on CPU adapters, and on GPUs once the compact table outgrows ROWS_LANE_BYTES', () => {
     const maxSg = Math.floor(ROWS_LANE_BYTES / (gatheredRowStride(64) * 4));
     expect(gatheredRowsVariant('subgroup', maxSg, 64)).toBe('subgroup');
     expect(gatheredRowsVariant('subgroup', maxSg + 1, 64)).toBe('lane');
-    expect(gatheredRowsVariant('subgroup', 10_000, 64)).toBe('subgroup');
-    expect(gatheredRowsVariant('subgroup', 409_475, 64)).toBe('lane');
+    expect(gatheredRowsVariant('subgroup', 10_000, 64, 'gpu')).toBe('subgroup');
+    expect(gatheredRowsVariant('subgroup', 409_475, 64, 'gpu')).toBe('lane');
     expect(gatheredRowsVariant('lane', 1, 64)).toBe('lane');
+    for (const U of [1, 1682, 10_000, 409_475]) expect(gatheredRowsVariant('subgroup', U, 64, 'cpu')).toBe('lane');
   });
 
   // Without a dItems buffer the function returns one: at d % 4 == 0 (subgroup variant) the
@@ -267,7 +272,7 @@ describe('sampled_softmax gathered: loss, dU and per-item gradients equal the fl
     table?.dispose();
   });
 
-  it.each([[undefined, 3], ['lane', 3], [undefined, 8]] as const)('NaN in one row of u stays NaN in that row and never turns finite (rows pass %s, d %i)', async (rowsVariant, d) => {
+  it.each([[undefined, 3], ['lane', 3], ['subgroup', 3], [undefined, 8]] as const)('NaN in one row of u stays NaN in that row and never turns finite (rows pass %s, d %i)', async (rowsVariant, d) => {
     const P = 5, K = 4, U = 6;
     const rng = new Rng(3);
     const u = rng.f32(P * d);

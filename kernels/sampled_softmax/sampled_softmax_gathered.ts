@@ -54,19 +54,20 @@ export function defaultGatheredVariant(gpu: Gpu): GatheredVariant {
   return subgroupVariantSupported(gpu) ? 'subgroup' : 'lane';
 }
 
-/** Bytes of the compact normalised table past which the `rows` kernel runs one lane per row even
- *  in the subgroup variant. Each row reads K random rows of that table: the subgroup kernel's 8
- *  lanes fetch one row at a time (latency-bound once the table falls out of cache), one lane per
- *  row fetches 8 rows at once. Set at one core's L2 (4 MiB on the lavapipe machine). Measured
- *  there, CPU ms of the rows pass (P = 4096, K = 129, d = 64; BENCHMARKS.md "Catalogue-
- *  independent step … 2026-12-07, second pass"): rows_sg / rows 89–93 / 117–120 at 10k items
- *  (2.5 MB), 160–196 / 121–132 at 30k (7.7 MB), 263–296 / 167–206 at 100k, 336–416 / 207–244 at
- *  1M. */
+/** Bytes of the compact normalised table past which the `rows` pass runs one lane per row even
+ *  in the subgroup variant on a GPU (a rule measured on lavapipe before the lane kernel loaded
+ *  each slot's row once; unmeasured on GPUs, kept there). Each row reads K random rows of that
+ *  table: the subgroup kernel's 8 lanes fetch one row at a time, one lane per row fetches 8 rows
+ *  at once. On a CPU adapter the lane kernel now wins at every size (BENCHMARKS.md "Fourth pass";
+ *  CPU ms of the rows pass, P = 4096, K = 129, d = 64, lane / subgroup: 38–40 / 49–76 at 10k
+ *  items, 37–39 / 52–54 at 30k, 44–52 / 77–85 at 100k; P = 12000, d = 50, 1,682 items: 70–75 /
+ *  96–103), so it runs there whatever the size. */
 export const ROWS_LANE_BYTES = 4 << 20;
 
-/** The kernel the `rows` pass uses: 'lane' for the lane variant and for large compact tables. */
-export function gatheredRowsVariant(variant: GatheredVariant, U: number, d: number): GatheredVariant {
-  return variant === 'subgroup' && U * gatheredRowStride(d) * 4 <= ROWS_LANE_BYTES ? 'subgroup' : 'lane';
+/** The kernel the `rows` pass uses: 'lane' for the lane variant, on CPU adapters, and for large
+ *  compact tables. */
+export function gatheredRowsVariant(variant: GatheredVariant, U: number, d: number, deviceClass: 'cpu' | 'gpu' = 'gpu'): GatheredVariant {
+  return variant === 'subgroup' && deviceClass === 'gpu' && U * gatheredRowStride(d) * 4 <= ROWS_LANE_BYTES ? 'subgroup' : 'lane';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -313,7 +314,7 @@ export function sampledSoftmaxGathered(rec: Recorder, inp: GatheredInputs, s: Ga
   if (variant === 'subgroup' && !subgroupVariantSupported(gpu)) throw new Error('sampled_softmax_gathered: the subgroup variant needs subgroups of ≥ 8 lanes. HINT: use variant \'lane\'.');
   const stride = gatheredRowStride(d);
   // The rows pass may run one lane per row while the other passes use subgroups (same coef).
-  const rowsVariant = opts.rowsVariant ?? gatheredRowsVariant(variant, U, d);
+  const rowsVariant = opts.rowsVariant ?? gatheredRowsVariant(variant, U, d, gpu.deviceClass);
   if (rowsVariant !== 'subgroup' && rowsVariant !== 'lane') throw new Error(`sampled_softmax_gathered: expected rowsVariant 'subgroup' or 'lane', got ${String(rowsVariant)}`);
   if (rowsVariant === 'subgroup' && variant !== 'subgroup') throw new Error('sampled_softmax_gathered: rowsVariant \'subgroup\' needs variant \'subgroup\'. HINT: leave rowsVariant unset.');
   const perRow = rowsVariant === 'subgroup' ? 1 : WG;
