@@ -8,8 +8,12 @@
 //   scale [items=10000,1000000] [rows=4096] [R=128] [d=64] [rounds=2] [steps=3]:
 //     whole HSTU training steps on synthetic batches (Zipf-ish items, B = rows/128 sequences of
 //     128) at each catalogue size, same L and R, loss path by the config's cost rule.
-// Usage: tsx scripts/bench-sampled-softmax.ts paths|scale [args...]; one JSON line per case
-// and round, then a summary.
+//   rows-variants [items=1682,10000,100000,1000000] [rows=4096] [R=128] [d=64] [reps=4]:
+//     the gathered loss's passes per kernel (CPU ms of the process, each pass submitted and
+//     waited for alone) with the rows pass forced to each variant, alternated in one process:
+//     the data behind gatheredRowsVariant's rule.
+// Usage: tsx scripts/bench-sampled-softmax.ts paths|scale|rows-variants [args...]; one JSON line
+// per case and round, then a summary.
 import { execFileSync } from 'node:child_process';
 import { createGpu } from '../kernels/gpu/index.js';
 import { EmbeddingTable } from '../kernels/embedding/embedding.js';
@@ -20,6 +24,9 @@ import { createEncoder, type Encoder } from '../model/encoder.js';
 import { initParams } from '../model/params.js';
 import { recordRetrievalLoss } from '../model/retrieval_loss.js';
 import { trainStep } from '../trainer/train.js';
+import { planGatheredSlots, sampledSoftmaxGathered, type GatheredVariant } from '../kernels/sampled_softmax/sampled_softmax_gathered.js';
+import { sampleNegativeIds } from '../kernels/sampled_softmax/negatives.js';
+import { profileCommands } from './command_profile.js';
 
 const [mode, ...rest] = process.argv.slice(2);
 const num = (i: number, dflt: number) => (rest[i] !== undefined ? Number(rest[i]) : dflt);
@@ -94,6 +101,52 @@ async function scaleCase(items: number, rows: number, R: number, d: number, step
   return { msPerStep: ms / steps, tokensPerSec: (1000 * tokens) / ms, cpuMsPerStep: cpu / steps };
 }
 
+/** CPU ms per kernel of the gathered passes with the rows pass as `rowsVariant`, the variants
+ *  alternated `reps` times on one table and one draw (uniform targets and negatives). */
+async function rowsVariantsCase(items: number, rows: number, R: number, d: number, reps: number): Promise<Record<string, number[]>> {
+  const gpu = await createGpu();
+  const rng = new Rng(7);
+  const K = R + 1;
+  const table = new EmbeddingTable(gpu, items + 1, d, 'items');
+  table.upload(rng.f32((items + 1) * d));
+  const ids = new Uint32Array(rows * K);
+  const neg = sampleNegativeIds(rows, R, items, 11);
+  for (let r = 0; r < rows; r++) {
+    ids[r * K] = rng.int(1, items);
+    for (let j = 0; j < R; j++) ids[r * K + 1 + j] = neg[r * R + j]! + 1;
+  }
+  const plan = planGatheredSlots(ids, K, items + 1, undefined, table.shardRows);
+  const U = plan.uniqueIds.length;
+  const inp = {
+    u: gpu.f32(rng.f32(rows * d), [rows, d], 'u'),
+    items: { table, ids: gpu.upload(plan.uniqueIds, [U], 'u32', 'ids'), shardStarts: plan.shardStarts },
+    slots: gpu.upload(plan.slots, [rows, K], 'u32', 'slots'),
+    weights: gpu.f32(new Float32Array(rows).fill(1), [rows], 'w'),
+    order: gpu.upload(plan.order, [plan.order.length], 'u32', 'order'),
+    segOffsets: gpu.upload(plan.segOffsets, [U + 1], 'u32', 'seg'),
+  };
+  const out = { rowLoss: gpu.empty([rows], 'f32', 'row_loss'), dU: gpu.empty([rows, d], 'f32', 'du') };
+  const cpu: Record<string, number[]> = {};
+  for (let rep = 0; rep <= reps; rep++) {
+    for (const rowsVariant of ['lane', 'subgroup'] as GatheredVariant[]) {
+      let run: { release(): void; dItems: { release(): void } } | undefined;
+      const prof = await profileCommands(gpu, async () => {
+        const rec = gpu.recorder('rows');
+        run = sampledSoftmaxGathered(rec, inp, { P: rows, K, U, d, temperature: 0.05 }, out, { rowsVariant });
+        await rec.submit();
+        await gpu.sync();
+      });
+      run!.release();
+      run!.dItems.release();
+      if (rep === 0) continue; // compiles
+      for (const [name, t] of prof.times) if (name.startsWith('sampled_softmax_gathered_')) (cpu[`${rowsVariant}:${name.slice('sampled_softmax_gathered_'.length)}`] ??= []).push(t.cpu);
+    }
+  }
+  table.dispose();
+  gpu.dispose();
+  return { U: [U], ...cpu };
+}
+
 function child(args: string[]): Record<string, number | string> {
   const out = execFileSync('npx', ['tsx', new URL(import.meta.url).pathname, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 1 << 24 });
   return JSON.parse(out.trim().split('\n').pop()!);
@@ -104,6 +157,17 @@ if (mode === 'child-loss') {
   console.log(JSON.stringify({ ms }));
 } else if (mode === 'child-scale') {
   console.log(JSON.stringify(await scaleCase(num(0, 0), num(1, 0), num(2, 0), num(3, 0), num(4, 3))));
+} else if (mode === 'child-rows') {
+  console.log(JSON.stringify(await rowsVariantsCase(num(0, 0), num(1, 0), num(2, 0), num(3, 0), num(4, 4))));
+} else if (mode === 'rows-variants') {
+  const sizes = (rest[0] ?? '1682,10000,100000,1000000').split(',').map(Number);
+  const [rows, R, d, reps] = [num(1, 4096), num(2, 128), num(3, 64), num(4, 4)];
+  for (const items of sizes) {
+    const res = child(['child-rows', String(items), String(rows), String(R), String(d), String(reps)]) as unknown as Record<string, number[]>;
+    const { U, ...passes } = res;
+    const fmt = (v: number[]) => { const s = [...v].sort((a, b) => a - b); return `${s[0]!.toFixed(0)}–${s[s.length - 1]!.toFixed(0)}`; };
+    console.log(JSON.stringify({ items, rows, R, dim: d, distinct: U![0], cpu_ms: Object.fromEntries(Object.entries(passes).map(([k, v]) => [k, fmt(v)])) }));
+  }
 } else if (mode === 'paths') {
   const [rows, R, d, rounds] = [num(0, 4096), num(1, 128), num(2, 50), num(3, 2)];
   const sizes = [256, 512, 1024, 1682, 3200];
@@ -147,5 +211,5 @@ if (mode === 'child-loss') {
     console.log(`round ${r}: step time at ${sizes[sizes.length - 1]} items / at ${sizes[0]} items = ${ratios[r]!.toFixed(2)}`);
   }
 } else {
-  throw new Error(`bench-sampled-softmax: expected mode 'paths' or 'scale', got '${mode}'. HINT: see the usage at the top of scripts/bench-sampled-softmax.ts`);
+  throw new Error(`bench-sampled-softmax: expected mode 'paths', 'loss-scale', 'scale' or 'rows-variants', got '${mode}'. HINT: see the usage at the top of scripts/bench-sampled-softmax.ts`);
 }
