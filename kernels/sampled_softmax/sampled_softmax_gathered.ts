@@ -58,10 +58,11 @@ export function defaultGatheredVariant(gpu: Gpu): GatheredVariant {
  *  in the subgroup variant on a GPU (a rule measured on lavapipe before the lane kernel loaded
  *  each slot's row once; unmeasured on GPUs, kept there). Each row reads K random rows of that
  *  table: the subgroup kernel's 8 lanes fetch one row at a time, one lane per row fetches 8 rows
- *  at once. On a CPU adapter the lane kernel now wins at every size (BENCHMARKS.md "Fourth pass";
- *  CPU ms of the rows pass, P = 4096, K = 129, d = 64, lane / subgroup: 38–40 / 49–76 at 10k
- *  items, 37–39 / 52–54 at 30k, 44–52 / 77–85 at 100k; P = 12000, d = 50, 1,682 items: 70–75 /
- *  96–103), so it runs there whatever the size. */
+ *  at once. On a CPU adapter the lane kernel now wins at every size, so it runs there whatever
+ *  the size. CPU ms of the rows pass, lane / subgroup, P = 4096, K = 129, d = 64 (`tsx
+ *  scripts/bench-sampled-softmax.ts rows-variants`; BENCHMARKS.md "Fourth pass"): 29–33 / 36–39
+ *  at 1,682 items, 34–35 / 45–48 at 10k, 45–48 / 81–104 at 100k, 58–62 / 134–142 at 1M; at the
+ *  ML-100K shape (P = 12000, d = 50, 1,682 items) 70–75 / 96–103. */
 export const ROWS_LANE_BYTES = 4 << 20;
 
 /** The kernel the `rows` pass uses: 'lane' for the lane variant, on CPU adapters, and for large
