@@ -200,7 +200,13 @@ export async function runCalibrateAndValidate(o: { profile: string; validate: bo
         const res: ValidationResult = { name: row.name, what: row.what, predictedStep: p.step.seconds, measuredStep: m.stepSeconds[fastest]!, stepError: p.step.seconds / m.stepSeconds[fastest]! - 1, predictedPeak: peak, measuredPeak: m.peakBytes, peakError: peak / m.peakBytes - 1, poolBytes: m.poolBytes, binding: p.step.binding, terms, stepSeconds: m.stepSeconds, load: m.load, cores: m.stepCores?.[fastest], ...(m.perWorker ? { perWorker: m.perWorker } : {}) };
         results.push(res);
         log(`${row.name}: predicted ${(res.predictedStep * 1e3).toFixed(0)} ms (${Object.entries(terms).map(([k, v]) => `${k} ${(v * 1e3).toFixed(0)}`).join(', ')}), measured ${(res.measuredStep * 1e3).toFixed(0)} ms (${pct(res.stepError)}); peak ${formatBytes(peak)} vs ${formatBytes(m.peakBytes)} (${pct(res.peakError)}; pool allocated ${formatBytes(m.poolBytes)})`);
-        if (m.stepMisses) log(`  ${p.step.store.name}: ${p.step.store.detail}; the judged step missed ${m.stepMisses[fastest]} rows`);
+        if (m.stepMisses) {
+          log(`  ${p.step.store.name}: ${p.step.store.detail}; the judged step missed ${m.stepMisses[fastest]} rows`);
+          // Side by side, the same step priced as before the whole-step calibration (ensure() alone).
+          const { hostTierStep: _, ...ensureOnly } = cal;
+          const q = predictStep(row, ensureOnly, data, m.stepLengths[fastest]!);
+          log(`  with the ensure() micro-benchmark's rate instead: predicted ${(q.step.seconds * 1e3).toFixed(0)} ms (${pct(q.step.seconds / res.measuredStep - 1)}; store (host) ${(q.step.store.seconds * 1e3).toFixed(0)} ms)`);
+        }
       }
       if (o.json) console.log(JSON.stringify({ device: file.adapter, calibration: cal, rows: results, skipped }, null, 2));
       else {
