@@ -72,6 +72,8 @@ export interface Measured {
   /** Host store: the device cache's misses and evictions in each timed step (its hooks included). */
   stepMisses?: number[];
   stepEvictions?: number[];
+  /** Host-store rows: the same steps on the device store (the device's part of the step). */
+  deviceStoreSeconds?: number[];
   perWorker?: { rank: number; medianStep: number; deviceBytes: number; maxRssBytes: number; split: Record<string, number> }[];
 }
 

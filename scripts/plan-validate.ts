@@ -178,6 +178,18 @@ export async function runCalibrateAndValidate(o: { profile: string; validate: bo
         } finally {
           rowGpu.dispose();
         }
+        // Host-store rows: the same config, batches and steps on the device store (not judged), so
+        // the error splits into the device's part and the host tier's (the store term's) part.
+        if (row.input?.store === 'host') {
+          const g = await createGpu();
+          try {
+            const d = await measureDeviceStore(g, applyOverrides(row.config, { embeddingStore: 'device', deviceCacheRows: 0 }), data, o.steps ?? 8, async () => {});
+            measured[measured.length - 1]!.m.deviceStoreSeconds = d.stepSeconds;
+            log(`  the same steps on the device store: ${d.stepSeconds.map((x) => (x * 1e3).toFixed(0)).join(', ')} ms`);
+          } finally {
+            g.dispose();
+          }
+        }
       }
       const cal: CalibrationFile = { ...file, ...dispatchBest, hostTierRowsPerSec: hostTierBest || undefined, ...(hostTierStep ? { hostTierStep } : {}), ...(hostBest ? { host: hostBest } : {}), redis: redisBest, rates: ratesOf(best), attention: attentionFitOf(best), attentionCost: attentionCostOf(best), measuredAt: new Date().toISOString() };
       save(cal);
@@ -205,6 +217,10 @@ export async function runCalibrateAndValidate(o: { profile: string; validate: bo
           // Side by side, the same step priced as before the whole-step calibration (ensure() alone).
           const { hostTierStep: _, ...ensureOnly } = cal;
           const q = predictStep(row, ensureOnly, data, m.stepLengths[fastest]!);
+          if (m.deviceStoreSeconds) {
+            const dev = Math.min(...m.deviceStoreSeconds), store = p.step.device.seconds;
+            log(`  split: the row's steps on the device store ${(dev * 1e3).toFixed(0)} ms at the fastest, device term ${(store * 1e3).toFixed(0)} ms (${pct(store / dev - 1)}); the host tier added ${((res.measuredStep - dev) * 1e3).toFixed(0)} ms to the judged step, store (host) priced ${(p.step.store.seconds * 1e3).toFixed(0)} ms (${pct(p.step.store.seconds / (res.measuredStep - dev) - 1)})`);
+          }
           log(`  with the ensure() micro-benchmark's rate instead: predicted ${(q.step.seconds * 1e3).toFixed(0)} ms (${pct(q.step.seconds / res.measuredStep - 1)}; store (host) ${(q.step.store.seconds * 1e3).toFixed(0)} ms)`);
         }
       }
