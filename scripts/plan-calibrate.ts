@@ -18,6 +18,7 @@ import type { CalibrationFile } from '../model/plan/devices.js';
 import { attentionFeatures, attentionSeconds, fitAttentionCost, type AttentionCost } from '../model/plan/attention_cost.js';
 import { calibrateRedis } from './plan-calibrate-redis.js';
 import { calibrateHostTier } from './plan-calibrate-host.js';
+import { calibrateHostTierSteps } from './plan-calibrate-host-steps.js';
 import { calibrateStepHost } from './plan-calibrate-step-host.js';
 import { batchTrainSequences, generateSynthetic, type Interactions } from '../trainer/data/index.js';
 import { prepareSplit, trainStep } from '../trainer/train.js';
@@ -364,6 +365,7 @@ export async function calibrate(gpu: Gpu, log: (s: string) => void, redisAddress
     deviceMemoryBytes: gpu.deviceClass === 'cpu' ? totalmem() : Number(limits.maxBufferSize),
     redis: await calibrateRedis(log, redisAddress),
     hostTierRowsPerSec: await calibrateHostTier(gpu, log),
+    hostTierStep: await calibrateHostTierSteps(gpu, log),
     host,
     calibrationConfig: CALIBRATION_NAME,
   };

@@ -15,39 +15,19 @@ import { loadavg } from 'node:os';
 import { dirname } from 'node:path';
 import { createGpu, type Gpu } from '../kernels/gpu/index.js';
 import { applyOverrides, defaultConfig, type Config } from '../model/config.js';
-import { createEncoder } from '../model/encoder.js';
-import { initParams } from '../model/params.js';
 import { localProfile, type CalibrationFile } from '../model/plan/devices.js';
 import { formatBytes } from '../model/plan/memory.js';
 import { plan, type PlanInput } from '../model/plan/plan.js';
 import { generateSynthetic, type Interactions, type SyntheticOptions } from '../trainer/data/index.js';
-import { trainStep } from '../trainer/train.js';
-import { HostTier, checkHostTierTraining, createHostItemStore, encoderInitForHostTier } from '../trainer/store/host_tier.js';
 import { attentionCostOf, attentionFitOf, attentionResiduals, calibrate, CALIBRATION_CONFIGS, dispatchCosts, meanCoresAtBest, ratesOf, timeCases } from './plan-calibrate.js';
 import { bestHost, calibrateStepHost } from './plan-calibrate-step-host.js';
-import { lengthsOf, median, validationBatches, withLiveBytes } from './plan-validate-measure.js';
+import { measureDeviceStore, measureHostStore, median, type Measured } from './plan-validate-measure.js';
 import { redisWorkersRow } from './plan-validate-redis.js';
 import { calibrateHostTier } from './plan-calibrate-host.js';
+import { calibrateHostTierSteps } from './plan-calibrate-host-steps.js';
 import { calibrateRedis } from './plan-calibrate-redis.js';
 
-export interface Measured {
-  /** Seconds of each timed step (after one warm-up step that compiles pipelines). */
-  stepSeconds: number[];
-  /** Peak bytes of live device buffers (pool tensors at their requested size + the item table). */
-  peakBytes: number;
-  /** Bytes the buffer pool allocated (power-of-two buckets, never returned): for information. */
-  poolBytes: number;
-  /** Lengths of the timed steps' examples, for the prediction. */
-  stepLengths: number[][];
-  /** Lengths of the warm-up step's examples: the largest batch, which sets the peak. */
-  peakLengths: number[];
-  /** Workers (the 2-worker row): each one's median step, peak device bytes, peak RSS and step split (ms). */
-  /** CPU cores this process used during each timed step (CPU time / wall time). */
-  stepCores?: number[];
-  /** 1-minute load average at the row's start and end (other processes on this machine). */
-  load?: [number, number];
-  perWorker?: { rank: number; medianStep: number; deviceBytes: number; maxRssBytes: number; split: Record<string, number> }[];
-}
+export { measureDeviceStore, measureHostStore, type Measured };
 
 export interface ValidationRow {
   name: string;
@@ -65,71 +45,6 @@ export interface ValidationRow {
    *  then `steps` timed steps, calling `between` after each (the runner re-times calibration
    *  kernels there, never while a step is timed). */
   measure(gpu: Gpu, c: Config, data: Interactions, steps: number, between: () => Promise<void>): Promise<Measured>;
-}
-
-/** The device store (today's trainer): encoder on the GPU, trainStep as train.ts runs it. */
-export function measureDeviceStore(gpu: Gpu, c: Config, data: Interactions, steps: number, between: () => Promise<void>): Promise<Measured> {
-  return measureSteps(gpu, c, data, steps, between, false);
-}
-
-/** The host store with a device cache of c.deviceCacheRows slots (trainer/store/host_tier.ts), as
- *  train.ts runs it: each step makes its rows resident (missed rows uploaded, evicted dirty rows
- *  written back), and after its submit prefetches the next batch's rows. */
-export function measureHostStore(gpu: Gpu, c: Config, data: Interactions, steps: number, between: () => Promise<void>): Promise<Measured> {
-  return measureSteps(gpu, c, data, steps, between, true);
-}
-
-/** Step numbers of the host store's cache-filling steps (their negatives differ from the timed steps'). */
-const WARM_STEP0 = 1000;
-
-async function measureSteps(gpu: Gpu, c: Config, data: Interactions, steps: number, between: () => Promise<void>, hostStore: boolean): Promise<Measured> {
-  // Largest batch first (the steady peak), full batches timed (plan-validate-measure.ts).
-  const { all: batches, full } = validationBatches(data, c);
-  const poolBefore = gpu.pool.bytesAllocated;
-  let tableRowsOnDevice = data.numItems;
-  const times: number[] = [], cores: number[] = [];
-  const lengths: number[][] = [];
-  let peakLengths: number[] = [];
-  const { peak } = await withLiveBytes(gpu, async () => {
-    const host = hostStore ? createHostItemStore(c, data.numItems) : undefined;
-    if (host) checkHostTierTraining(c, gpu, host.cacheRows, data.numItems);
-    const enc = await createEncoder(gpu, c, host ? host.cacheRows : data.numItems, host ? encoderInitForHostTier(c, data.numItems, host.cacheRows) : initParams(c, data.numItems - 1, c.seed));
-    const tier = host ? await HostTier.attach(host.store, enc) : undefined;
-    tableRowsOnDevice = enc.items.rows;
-    try {
-      // Timed steps use full batches only (B sequences), so they are alike and the fastest of them
-      // is the least disturbed by other processes, not merely the smallest.
-      for (let s = 0; s <= steps; s++) {
-        const tb = s === 0 ? batches[0]! : full[(s - 1) % full.length]!;
-        const next = s < steps ? full[s % full.length] : undefined;
-        const t0 = performance.now(), c0 = process.cpuUsage();
-        const loss = await trainStep(gpu, enc, c, tb, s, c.lr, data.numItems, undefined, tier, next);
-        const dt = (performance.now() - t0) / 1000;
-        const cpu = process.cpuUsage(c0);
-        if (!Number.isFinite(loss)) throw new Error(`validate: loss ${loss} at step ${s}`);
-        const lens = lengthsOf(tb);
-        if (s === 0) {
-          peakLengths = lens; // compiles pipelines: not timed
-          // Host store: untimed steps until the cache has evicted, so every timed step is in the
-          // steady state the planner prices (each miss evicts a dirty row). Before, the first 2–3
-          // timed steps filled an empty cache without a write-back and, being the fastest, judged
-          // the row (35 ms against 64–82 ms once full, BENCHMARKS.md "Run 5").
-          for (let k = 0; tier && tier.cache.stats.evictions === 0 && k < 32; k++) {
-            await trainStep(gpu, enc, c, full[k % full.length]!, WARM_STEP0 + k, c.lr, data.numItems, undefined, tier);
-          }
-          continue;
-        }
-        times.push(dt);
-        cores.push((cpu.user + cpu.system) / 1e6 / dt);
-        lengths.push(lens);
-        await between();
-      }
-    } finally {
-      enc.release();
-    }
-  });
-  const tableBytes = tableRowsOnDevice * (8 * c.dim + 4); // w, m (f32) and v per row (or cache slot), outside the pool
-  return { stepSeconds: times, peakBytes: peak + tableBytes, poolBytes: gpu.pool.bytesAllocated - poolBefore + tableBytes, stepLengths: lengths, peakLengths, stepCores: cores };
 }
 
 const cfg = (o: Partial<Config>) => applyOverrides(defaultConfig, { dropout: 0.2, ...o });
@@ -223,6 +138,7 @@ export async function runCalibrateAndValidate(o: { profile: string; validate: bo
       let hostTierBest = file.hostTierRowsPerSec ?? 0;
       let redisBest = file.redis;
       let hostBest = file.host;
+      let hostTierStep = file.hostTierStep;
       const calData = generateSynthetic();
       const quiet = () => {};
       const between = async () => {
@@ -244,6 +160,8 @@ export async function runCalibrateAndValidate(o: { profile: string; validate: bo
           const again = await calibrateRedis(log, o.redis);
           if (again.primaries) redisBest = { ...redisBest, readsPerSec: Math.max(redisBest.readsPerSec, again.readsPerSec), updatesPerSec: Math.max(redisBest.updatesPerSec, again.updatesPerSec), bytesPerSec: Math.max(redisBest.bytesPerSec ?? 0, again.bytesPerSec ?? 0), roundTripSeconds: Math.min(redisBest.roundTripSeconds ?? Infinity, again.roundTripSeconds ?? Infinity) };
         }
+        // The host tier's whole-step cost: again right before a host-store row, each width's best kept.
+        if (row.input?.store === 'host') hostTierStep = await calibrateHostTierSteps(gpu, log, hostTierStep);
         // The step's host costs (JS only, a fraction of a second): once per row, best kept.
         if (hostBest) hostBest = bestHost(hostBest, await calibrateStepHost(gpu, calData, CALIBRATION_CONFIGS, hostBest.readsPerStep, quiet));
         const data = generateSynthetic(row.data);
@@ -255,18 +173,30 @@ export async function runCalibrateAndValidate(o: { profile: string; validate: bo
           const m = await row.measure(rowGpu, row.config, data, o.steps ?? 8, between);
           m.load = [load0, loadavg()[0]!];
           measured.push({ row, data, m });
-          log(`  steps ${m.stepSeconds.map((x) => (x * 1e3).toFixed(0)).join(', ')} ms; peak ${formatBytes(m.peakBytes)}`);
+          log(`  steps ${m.stepSeconds.map((x) => (x * 1e3).toFixed(0)).join(', ')} ms; peak ${formatBytes(m.peakBytes)}${m.stepMisses ? `; cache misses ${m.stepMisses.join(', ')}, evictions ${m.stepEvictions!.join(', ')}` : ''}`);
           for (const w of m.perWorker ?? []) log(`  worker ${w.rank}: median step ${(w.medianStep * 1e3).toFixed(0)} ms (${Object.entries(w.split).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')} ms), device ${formatBytes(w.deviceBytes)}, peak RSS ${formatBytes(w.maxRssBytes)}`);
         } finally {
           rowGpu.dispose();
         }
+        // Host-store rows: the same config, batches and steps on the device store (not judged), so
+        // the error splits into the device's part and the host tier's (the store term's) part.
+        if (row.input?.store === 'host') {
+          const g = await createGpu();
+          try {
+            const d = await measureDeviceStore(g, applyOverrides(row.config, { embeddingStore: 'device', deviceCacheRows: 0 }), data, o.steps ?? 8, async () => {});
+            measured[measured.length - 1]!.m.deviceStoreSeconds = d.stepSeconds;
+            log(`  the same steps on the device store: ${d.stepSeconds.map((x) => (x * 1e3).toFixed(0)).join(', ')} ms`);
+          } finally {
+            g.dispose();
+          }
+        }
       }
-      const cal: CalibrationFile = { ...file, ...dispatchBest, hostTierRowsPerSec: hostTierBest || undefined, ...(hostBest ? { host: hostBest } : {}), redis: redisBest, rates: ratesOf(best), attention: attentionFitOf(best), attentionCost: attentionCostOf(best), measuredAt: new Date().toISOString() };
+      const cal: CalibrationFile = { ...file, ...dispatchBest, hostTierRowsPerSec: hostTierBest || undefined, ...(hostTierStep ? { hostTierStep } : {}), ...(hostBest ? { host: hostBest } : {}), redis: redisBest, rates: ratesOf(best), attention: attentionFitOf(best), attentionCost: attentionCostOf(best), measuredAt: new Date().toISOString() };
       save(cal);
       const r = cal.rates;
       const a = cal.attentionCost!;
       log(`the calibration kernels' best timings used ${meanCoresAtBest(best).toFixed(2)} cores on average (CPU time / wall time of this process)`);
-      log(`best over the run: dispatch ${(cal.dispatchSeconds * 1e6).toFixed(1)} µs, submit ${(cal.submitSeconds * 1e6).toFixed(0)} µs; step host work ${cal.host ? `${(cal.host.slotSeconds * 1e9).toFixed(1)} ns per gathered-loss slot, ${(cal.host.commandSeconds * 1e6).toFixed(1)} µs per recorded command, ${(cal.host.readSeconds * 1e6).toFixed(0)} µs per read back (${cal.host.readsPerStep} per step)` : 'not measured'}; host tier ${Math.round(hostTierBest)} missed rows/s; redis ${cal.redis.readsPerSec} reads/s, ${cal.redis.updatesPerSec} updates/s per primary, ${((cal.redis.bytesPerSec ?? 0) / 1e6).toFixed(0)} MB/s, round trip ${((cal.redis.roundTripSeconds ?? 0) * 1e3).toFixed(2)} ms (${cal.redis.source})`);
+      log(`best over the run: dispatch ${(cal.dispatchSeconds * 1e6).toFixed(1)} µs, submit ${(cal.submitSeconds * 1e6).toFixed(0)} µs; step host work ${cal.host ? `${(cal.host.slotSeconds * 1e9).toFixed(1)} ns per gathered-loss slot, ${(cal.host.commandSeconds * 1e6).toFixed(1)} µs per recorded command, ${(cal.host.readSeconds * 1e6).toFixed(0)} µs per read back (${cal.host.readsPerStep} per step)` : 'not measured'}; host tier ${Math.round(hostTierBest)} missed rows/s (ensure() alone)${cal.hostTierStep ? `, ${(cal.hostTierStep.baseSeconds * 1e6).toFixed(2)} µs + ${(cal.hostTierStep.perDimSeconds * 1e9).toFixed(1)} ns × d per missed row in whole steps` : ''}; redis ${cal.redis.readsPerSec} reads/s, ${cal.redis.updatesPerSec} updates/s per primary, ${((cal.redis.bytesPerSec ?? 0) / 1e6).toFixed(0)} MB/s, round trip ${((cal.redis.roundTripSeconds ?? 0) * 1e3).toFixed(2)} ms (${cal.redis.source})`);
       log(`rates (best over the run): dense ${r.dense.toFixed(2)}, attention ${r.attention.toFixed(2)} GFLOP/s pooled; attention per workgroup iteration ${a.baseNs.toFixed(2)} ns + ${a.perWidthNs.toFixed(3)} ns × (dqk + dv) + ${a.unalignedNs.toFixed(2)} ns per unaligned operand + ${a.stagedHistNs.toFixed(2)} ns per staged dQ iteration (${a.fit}: ${attentionResiduals(best, a)}), loss ${r.loss.toFixed(2)} (per-position catalogue) / ${(r.lossGathered ?? NaN).toFixed(2)} (gathered) / ${r.lossShared.toFixed(2)} (shared) GFLOP/s, memory-bound ${r.memory.toFixed(2)} GB/s`);
       const results: ValidationResult[] = [];
       for (const { row, data, m } of measured) {
@@ -282,6 +212,17 @@ export async function runCalibrateAndValidate(o: { profile: string; validate: bo
         const res: ValidationResult = { name: row.name, what: row.what, predictedStep: p.step.seconds, measuredStep: m.stepSeconds[fastest]!, stepError: p.step.seconds / m.stepSeconds[fastest]! - 1, predictedPeak: peak, measuredPeak: m.peakBytes, peakError: peak / m.peakBytes - 1, poolBytes: m.poolBytes, binding: p.step.binding, terms, stepSeconds: m.stepSeconds, load: m.load, cores: m.stepCores?.[fastest], ...(m.perWorker ? { perWorker: m.perWorker } : {}) };
         results.push(res);
         log(`${row.name}: predicted ${(res.predictedStep * 1e3).toFixed(0)} ms (${Object.entries(terms).map(([k, v]) => `${k} ${(v * 1e3).toFixed(0)}`).join(', ')}), measured ${(res.measuredStep * 1e3).toFixed(0)} ms (${pct(res.stepError)}); peak ${formatBytes(peak)} vs ${formatBytes(m.peakBytes)} (${pct(res.peakError)}; pool allocated ${formatBytes(m.poolBytes)})`);
+        if (m.stepMisses) {
+          log(`  ${p.step.store.name}: ${p.step.store.detail}; the judged step missed ${m.stepMisses[fastest]} rows`);
+          // Side by side, the same step priced as before the whole-step calibration (ensure() alone).
+          const { hostTierStep: _, ...ensureOnly } = cal;
+          const q = predictStep(row, ensureOnly, data, m.stepLengths[fastest]!);
+          if (m.deviceStoreSeconds) {
+            const dev = Math.min(...m.deviceStoreSeconds), store = p.step.device.seconds;
+            log(`  split: the row's steps on the device store ${(dev * 1e3).toFixed(0)} ms at the fastest, device term ${(store * 1e3).toFixed(0)} ms (${pct(store / dev - 1)}); the host tier added ${((res.measuredStep - dev) * 1e3).toFixed(0)} ms to the judged step, store (host) priced ${(p.step.store.seconds * 1e3).toFixed(0)} ms (${pct(p.step.store.seconds / (res.measuredStep - dev) - 1)})`);
+          }
+          log(`  with the ensure() micro-benchmark's rate instead: predicted ${(q.step.seconds * 1e3).toFixed(0)} ms (${pct(q.step.seconds / res.measuredStep - 1)}; store (host) ${(q.step.store.seconds * 1e3).toFixed(0)} ms)`);
+        }
       }
       if (o.json) console.log(JSON.stringify({ device: file.adapter, calibration: cal, rows: results, skipped }, null, 2));
       else {

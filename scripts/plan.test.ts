@@ -5,6 +5,7 @@ import { plan } from '../model/plan/plan.js';
 import { FALLBACK_CALIBRATION, type CalibrationFile } from '../model/plan/devices.js';
 import { parsePlanArgs, planInputOf } from './plan.js';
 import { attentionFitOf, type CaseBest } from './plan-calibrate.js';
+import { hostStepRate } from './plan-calibrate-host-steps.js';
 import type { Case } from './bench-suite-cases.js';
 
 const cal: CalibrationFile = {
@@ -93,5 +94,17 @@ describe('calibration: attention as per-(pair × head) + per-FLOP cost', () => {
     expect(fit.pairHeadNs).toBe(0);
     expect(fit.gflops).toBeCloseTo((3 * 1000 * 128 + 3 * 6000 * 128) / 0.06 / 1e9, 9);
     expect(fit.fit).toMatch(/pooled/);
+  });
+});
+
+describe('host tier calibration on whole steps', () => {
+  it('per missed row = the lowest (host step − fastest device step) / its misses, by hand', () => {
+    // Fastest device step 10 ms. Host steps: (50 − 10) / 5000 = 8 µs, (40 − 10) / 5000 = 6 µs,
+    // (45 − 10) / 7000 = 5 µs: the last sets the rate, 200,000 rows/s.
+    const r = hostStepRate([0.012, 0.010, 0.011], [0.050, 0.040, 0.045], [5000, 5000, 7000]);
+    expect(r.rowsPerSec).toBeCloseTo(200_000, 6);
+    expect(r).toMatchObject({ deviceStep: 0.010, hostStep: 0.045, misses: 7000 });
+    // Steps without misses or faster than the device step say nothing; none left: a clear error.
+    expect(() => hostStepRate([0.01], [0.009, 0.02], [100, 0])).toThrow(/HINT/);
   });
 });

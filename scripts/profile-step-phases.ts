@@ -1,6 +1,6 @@
 // Where one validation row's training step spends its wall time, by host phase: the planner's
 // device terms price the kernels; this shows what else a step does on the host (tsx
-// scripts/profile-step-phases.ts [row=device-small] [steps=8]). Each timed step of the row (run
+// scripts/profile-step-phases.ts [row=device-small] [steps=8] [device-store]). Each timed step of the row (run
 // as `npm run plan -- --validate` runs it, measureDeviceStore / measureHostStore, with a plain
 // gpu.sync() between steps) is split by timestamps taken around the Recorder's submits, the GPU
 // reads and syncs, and the host tier's hooks:
@@ -13,10 +13,14 @@
 import { createGpu, Gpu, Recorder } from '../kernels/gpu/index.js';
 import { generateSynthetic } from '../trainer/data/index.js';
 import { HostTier } from '../trainer/store/host_tier.js';
-import { validationRows } from './plan-validate.js';
+import { applyOverrides } from '../model/config.js';
+import { measureDeviceStore, validationRows } from './plan-validate.js';
 
 const name = process.argv[2] ?? 'device-small';
 const steps = Number(process.argv[3] ?? 8);
+// `device-store` as a third argument: the host row's config and batches on the device store (its
+// steps minus these are what the host tier adds: the planner's `store (host)` term).
+const onDevice = process.argv[4] === 'device-store';
 const row = validationRows().find((r) => r.name === name);
 if (!row || row.input?.workers) throw new Error(`profile-step-phases: no one-process validation row '${name}'. HINT: one of ${validationRows().filter((r) => !r.input?.workers).map((r) => r.name).join(', ')}`);
 
@@ -44,13 +48,15 @@ const data = generateSynthetic(row.data);
 const gpu = await createGpu();
 const bounds: [number, number][] = [];
 let syncedAt = -Infinity; // end of the previous step's `between` (the next step starts right after)
-const m = await row.measure(gpu, row.config, data, steps, async () => {
+const measure = onDevice ? measureDeviceStore : row.measure;
+const config = onDevice ? applyOverrides(row.config, { embeddingStore: 'device', deviceCacheRows: 0 }) : row.config;
+const m = await measure(gpu, config, data, steps, async () => {
   bounds.push([syncedAt, performance.now()]);
   await gpu.sync();
   syncedAt = performance.now();
 });
 gpu.dispose();
-console.log(`${row.name}: ${row.what}`);
+console.log(`${row.name}: ${row.what}${onDevice ? ' — on the device store' : ''}${m.stepMisses ? `; cache misses per step ${m.stepMisses.join(', ')}` : ''}`);
 console.log('step  wall ms  (span)      tier  record  encode (cmds)  wait   first submit at  waits');
 const totals = { wall: 0, tier: 0, record: 0, encode: 0, wait: 0 };
 bounds.forEach(([after, b], i) => {

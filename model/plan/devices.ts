@@ -41,6 +41,9 @@ export interface DeviceProfile {
   /** Missed rows/s the host tier's device cache handles (fetch, upload, dirty write-back) as
    *  measured here; absent: a missed row costs only its bytes over hostLink. */
   hostTierRowsPerSec?: number;
+  /** A host-tier missed row's cost inside whole training steps (scripts/plan-calibrate-host-steps.ts);
+   *  where present it prices the host store's missed rows instead of hostTierRowsPerSec. */
+  hostTierStep?: HostTierStepCost;
   /** The step's host work as measured here (scripts/plan-calibrate-step-host.ts); absent: not
    *  priced (published devices: nothing ran on them). */
   host?: HostStepCosts;
@@ -91,6 +94,22 @@ export interface HostStepCosts {
   readSeconds: number;
   /** Reads per step of trainer/train.ts's trainStep (the loss and the gradient norms). */
   readsPerStep: number;
+  source: string;
+}
+
+/**
+ * Seconds per missed row of the host tier as whole training steps see it (each miss evicting a
+ * dirty row): baseSeconds + perDimSeconds × d, fitted from the difference of host-store and
+ * device-store steps of one calibration config at two widths (model/plan/plan.ts
+ * fitHostTierStep). It holds what the ensure() micro-benchmark leaves out: finding the step's
+ * rows (negative draws), the next step's prefetch and its merge, dirty marks, and the uploads'
+ * copies, which the device runs at the step's first submit.
+ */
+export interface HostTierStepCost {
+  baseSeconds: number;
+  perDimSeconds: number;
+  /** The measured seconds per missed row at each calibration width (the fit's points). */
+  points?: { dim: number; seconds: number }[];
   source: string;
 }
 
@@ -167,6 +186,8 @@ export interface CalibrationFile {
   attentionCost?: AttentionCost;
   /** Missed rows/s of the host tier's device cache (scripts/plan-calibrate-host.ts); absent in older files. */
   hostTierRowsPerSec?: number;
+  /** A missed row's cost in whole host-store steps (scripts/plan-calibrate-host-steps.ts); absent in older files. */
+  hostTierStep?: HostTierStepCost;
   /** The step's host work (scripts/plan-calibrate-step-host.ts); absent in older files. */
   host?: HostStepCosts;
   /** The adapter's class (lavapipe: 'cpu'); absent: 'cpu'. */
@@ -203,6 +224,7 @@ export function localProfile(cal: CalibrationFile): DeviceProfile {
     ...(cal.attention ? { attentionPairHeadSeconds: cal.attention.pairHeadNs * 1e-9 } : {}),
     ...(cal.attentionCost ? { attentionCost: cal.attentionCost } : {}),
     ...(cal.hostTierRowsPerSec ? { hostTierRowsPerSec: cal.hostTierRowsPerSec } : {}),
+    ...(cal.hostTierStep ? { hostTierStep: cal.hostTierStep } : {}),
     ...(cal.host ? { host: cal.host } : {}),
     efficiencySource: 'measured',
     deviceClass: cal.deviceClass ?? 'cpu',

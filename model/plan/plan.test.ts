@@ -3,7 +3,7 @@ import { applyOverrides, defaultConfig } from '../config.js';
 import { exampleTrainingFlops, flopShapeOf } from '../flops.js';
 import { PUBLISHED_DEVICES, deviceProfile, type DeviceProfile } from './devices.js';
 import { formatPlan, planJson } from './format.js';
-import { plan, type PlanInput } from './plan.js';
+import { fitHostTierStep, hostTierRowSeconds, plan, type PlanInput } from './plan.js';
 import { preset, PRESETS } from './presets.js';
 import type { AttentionCost } from './attention_cost.js';
 
@@ -168,6 +168,37 @@ describe('plan: host tier on a CPU-emulated device', () => {
     expect(p.step.seconds).toBeCloseTo(p.step.device.seconds + p.step.store.seconds, 12);
     const gpu = plan(input({ device: { ...cpuHost, overlap: true }, items: 1e6, store: 'host', cacheRows: 1e5, lossAsImplemented: true, stepLengths: Array.from({ length: 10 }, () => 40) }));
     expect(gpu.step.seconds).toBe(Math.max(gpu.step.device.seconds, gpu.step.store.seconds, gpu.step.network.seconds));
+  });
+});
+
+describe('plan: the host tier priced per missed row of whole steps (a + b·d)', () => {
+  it('fits the line through two widths by hand, and keeps it non-negative', () => {
+    // d = 16: 6 µs per row, d = 64: 12 µs → slope 6 µs / 48 = 125 ns per float, base 6 − 2 = 4 µs.
+    const f = fitHostTierStep({ dim: 16, seconds: 6e-6 }, { dim: 64, seconds: 12e-6 }, 'hand');
+    expect(f.perDimSeconds).toBeCloseTo(125e-9, 15);
+    expect(f.baseSeconds).toBeCloseTo(4e-6, 15);
+    expect(hostTierRowSeconds(f, 32)).toBeCloseTo(8e-6, 15); // 4 + 32 × 0.125
+    expect(f.points).toEqual([{ dim: 16, seconds: 6e-6 }, { dim: 64, seconds: 12e-6 }]);
+    // A wider row measured cheaper (noise): no slope, both priced at the mean 9 µs.
+    const flat = fitHostTierStep({ dim: 16, seconds: 10e-6 }, { dim: 64, seconds: 8e-6 }, 'hand');
+    expect(flat.perDimSeconds).toBe(0);
+    expect(hostTierRowSeconds(flat, 1000)).toBeCloseTo(9e-6, 15);
+    // A slope steeper than the line through the origin: proportional to d through the wider point.
+    const steep = fitHostTierStep({ dim: 16, seconds: 1e-6 }, { dim: 64, seconds: 16e-6 }, 'hand');
+    expect(steep.baseSeconds).toBe(0);
+    expect(hostTierRowSeconds(steep, 32)).toBeCloseTo(8e-6, 15); // 32 × 16 µs / 64
+    expect(() => fitHostTierStep({ dim: 64, seconds: 1e-6 }, { dim: 16, seconds: 1e-6 }, 'hand')).toThrow(/dLo < dHi/);
+  });
+
+  it('replaces the ensure() rate in the host store term: misses × (a + b·d)', () => {
+    const step = { baseSeconds: 4e-6, perDimSeconds: 125e-9, source: 'hand' };
+    const cpuHost: DeviceProfile = { ...toy, deviceClass: 'cpu', overlap: false, hostTierRowsPerSec: 1e6, hostTierStep: step };
+    const p = plan(input({ device: cpuHost, items: 1e6, store: 'host', cacheRows: 1e5, lossAsImplemented: true, stepLengths: Array.from({ length: 10 }, () => 40) }));
+    const misses = p.step.uniqueRows * (1 - p.step.cacheHitRate);
+    // config d = 64: 4 + 64 × 0.125 = 12 µs per missed row (not 1 µs at the ensure() rate).
+    expect(p.step.store.seconds).toBeCloseTo(misses * 12e-6, 12);
+    expect(p.step.store.detail).toMatch(/12\.00 µs each of host-tier work in a step/);
+    expect(p.step.seconds).toBeCloseTo(p.step.device.seconds + p.step.store.seconds, 12);
   });
 });
 

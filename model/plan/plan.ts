@@ -16,7 +16,8 @@
 //   device   = max(compute, memory) + overhead + host on a GPU (a kernel is bound by one of them);
 //              compute + memory + overhead + host on a CPU-emulated device (the same cores do both)
 //   store    = host: missed rows fetched and written back over the host link (or the host tier's
-//              measured per-row work where slower);
+//              measured per-row work where slower: per missed row in whole steps, a + b·d, where
+//              calibrated, else the cache's ensure() alone);
 //              redis: (missed reads / reads per s + row updates / updates per s) / primaries
 //              + the device cache's per-row work of the rows read (the host tier's rate)
 //   network  = per worker: Redis row traffic + ring all-reduce of dense gradients 2(W−1)/W · 4P
@@ -24,7 +25,7 @@
 //              computes, and the all-reduce overlaps backward. The largest term is THE BINDING TERM.
 import { expectedExampleFlops, flopShapeOf, paramCounts, type FlopBreakdown } from '../flops.js';
 import { resolvedDqk, resolvedDv, type Config } from '../config.js';
-import type { DeviceProfile } from './devices.js';
+import type { DeviceProfile, HostTierStepCost } from './devices.js';
 import { attentionFeatures, attentionSeconds } from './attention_cost.js';
 import { paramLayout } from '../params.js';
 import { perPositionLossPath, type LossPath } from '../loss_path.js';
@@ -185,6 +186,23 @@ export function hostTerm(dev: DeviceProfile, slots: number, commands: number, re
   if (!h) return { name: 'host work', seconds: 0, detail: `not priced: ${dev.name} has no measured host costs (npm run plan -- --calibrate measures them here)` };
   const seconds = slots * h.slotSeconds + commands * h.commandSeconds + reads * h.readSeconds;
   return { name: 'host work', seconds, detail: `${slots.toExponential(3)} gathered-loss slots × ${(h.slotSeconds * 1e9).toFixed(1)} ns + ${commands} commands recorded × ${(h.commandSeconds * 1e6).toFixed(1)} µs + ${reads} reads back × ${(h.readSeconds * 1e6).toFixed(0)} µs (${h.source})` };
+}
+
+/** Seconds per host-tier missed row at width d (HostTierStepCost in devices.ts). */
+export const hostTierRowSeconds = (k: HostTierStepCost, d: number): number => k.baseSeconds + k.perDimSeconds * d;
+
+/**
+ * The line through two calibration widths' seconds per missed row (dLo < dHi). The slope is kept
+ * ≥ 0 (a wider row never costs less: a negative slope is the noise of two timings, and then both
+ * widths are priced at their mean); the base ≥ 0 likewise.
+ */
+export function fitHostTierStep(lo: { dim: number; seconds: number }, hi: { dim: number; seconds: number }, source: string): HostTierStepCost {
+  if (!(hi.dim > lo.dim) || !(lo.seconds > 0) || !(hi.seconds > 0)) throw new Error(`host tier fit: expected two widths dLo < dHi with positive seconds per row, got ${lo.dim}: ${lo.seconds}, ${hi.dim}: ${hi.seconds}. HINT: internal`);
+  let perDim = (hi.seconds - lo.seconds) / (hi.dim - lo.dim);
+  let base = lo.seconds - perDim * lo.dim;
+  if (perDim < 0) [perDim, base] = [0, (lo.seconds + hi.seconds) / 2];
+  if (base < 0) [perDim, base] = [hi.seconds / hi.dim, 0];
+  return { baseSeconds: base, perDimSeconds: perDim, points: [lo, hi], source };
 }
 
 /** Reads back per step of worker_sync.ts's step: the loss, every dense gradient tensor, the item-row gradients. */
@@ -354,10 +372,13 @@ export function plan(p: PlanInput): Plan {
     network = { name: 'network', seconds: (allReduce + allToAll) / dev.network, detail: `all-reduce ${formatBytes(allReduce)} + row all-to-all ${formatBytes(allToAll)} per worker per step at ${(dev.network / 1e9).toFixed(1)} GB/s` };
   } else if (store === 'host') {
     const bytes = 2 * misses * rowB;
-    // A missed row costs its bytes over the link, or the host tier's measured per-row work
-    // (map, LRU, chunk read, dirty write-back) where that is slower (a CPU-emulated device).
-    const rowS = dev.hostTierRowsPerSec ? misses / dev.hostTierRowsPerSec : 0;
-    store_ = { name: 'store (host)', seconds: Math.max(bytes / dev.hostLink, rowS), detail: `${Math.round(misses)} missed rows (hit rate ${(100 * cacheHitRate).toFixed(1)}%) fetched and written back: ${formatBytes(bytes)} over ${(dev.hostLink / 1e9).toFixed(0)} GB/s${dev.hostTierRowsPerSec ? `, or at ${Math.round(dev.hostTierRowsPerSec)} rows/s of host-tier work` : ''}` };
+    // A missed row costs its bytes over the link, or the host tier's measured per-row work where
+    // that is slower (a CPU-emulated device): as whole steps see it where calibrated (draws,
+    // prefetch, map, LRU, chunk read, dirty write-back, the uploads' copies), else ensure() alone.
+    const rowSeconds = dev.hostTierStep ? hostTierRowSeconds(dev.hostTierStep, d) : dev.hostTierRowsPerSec ? 1 / dev.hostTierRowsPerSec : 0;
+    const rowS = misses * rowSeconds;
+    const how = dev.hostTierStep ? `, or ${(rowSeconds * 1e6).toFixed(2)} µs each of host-tier work in a step (${(dev.hostTierStep.baseSeconds * 1e6).toFixed(2)} µs + ${(dev.hostTierStep.perDimSeconds * 1e9).toFixed(1)} ns × d = ${d}; ${dev.hostTierStep.source})` : dev.hostTierRowsPerSec ? `, or at ${Math.round(dev.hostTierRowsPerSec)} rows/s of host-tier work (ensure() alone)` : '';
+    store_ = { name: 'store (host)', seconds: Math.max(bytes / dev.hostLink, rowS), detail: `${Math.round(misses)} missed rows (hit rate ${(100 * cacheHitRate).toFixed(1)}%) fetched and written back: ${formatBytes(bytes)} over ${(dev.hostLink / 1e9).toFixed(0)} GB/s${how}` };
     network = { name: 'network', seconds: allReduce / dev.network, detail: `all-reduce ${formatBytes(allReduce)} per worker per step` };
   } else {
     const readS = (misses * W) / (primaries * dev.redis.readsPerSec);
