@@ -62,7 +62,7 @@ export function defaultGatheredVariant(gpu: Gpu): GatheredVariant {
  *  the size. CPU ms of the rows pass, lane / subgroup, P = 4096, K = 129, d = 64 (`tsx
  *  scripts/bench-sampled-softmax.ts rows-variants`; BENCHMARKS.md "Fourth pass"): 29–33 / 36–39
  *  at 1,682 items, 34–35 / 45–48 at 10k, 45–48 / 81–104 at 100k, 58–62 / 134–142 at 1M; at the
- *  ML-100K shape (P = 12000, d = 50, 1,682 items) 70–75 / 96–103. */
+ *  ML-100K shape (P = 12000, d = 50, 1,682 items) 74–88 / 100–112. */
 export const ROWS_LANE_BYTES = 4 << 20;
 
 /** The kernel the `rows` pass uses: 'lane' for the lane variant, on CPU adapters, and for large
