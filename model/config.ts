@@ -55,8 +55,14 @@ export const defaultConfig = {
    *  the catalogue size), or 'auto' = the cost rule in model/retrieval_loss.ts. Env
    *  HSTU_LOSS_PATH overrides it. Both give the same loss and gradients for the same draws. */
   sampledSoftmaxPath: 'auto' as 'auto' | 'catalogue' | 'gathered',
-  /** tau: logits = cos(u, item) / tau. */
+  /** tau: logits = sim(u, item) / tau (sim per `similarity`). */
   temperature: 0.05,
+  /** Retrieval logit before the 1/tau scale, in the loss and in evaluation / serving ranking:
+   *  'cosine' (default, the paper): cos(u, e), u and the item rows L2-normalised; 'dot': the plain
+   *  dot product u·e of the raw rows, so item norms can carry popularity (eSASRec / RecTools'
+   *  SASRecModel; use --similarity=dot --temperature=1 for their logits u·e). Items are then
+   *  ranked by u·e over the raw rows. Checkpoints without the key load as 'cosine'. */
+  similarity: 'cosine' as 'cosine' | 'dot',
   /** Sequences per batch. */
   batchSize: 128,
   /** Learning rate (AdamW). */
@@ -160,6 +166,7 @@ export const configEnums: { [K in ConfigKey]?: readonly string[] } = {
   task: ['retrieval', 'ranking'],
   negativeSampling: ['per-position', 'shared'],
   sampledSoftmaxPath: ['auto', 'catalogue', 'gathered'],
+  similarity: ['cosine', 'dot'],
   lastQueryTime: ['next', 'own'],
   lrSchedule: ['constant', 'cosine', 'linear-warmup'],
   embeddingOptimizer: ['rowwise-adam', 'adam'],
@@ -316,6 +323,10 @@ export function validateConfig(c: Config): void {
   }
   if (c.oocShuffleBuffer < 1 || c.oocEvalUsers < 0) throw new Error(`config keys 'oocShuffleBuffer' ≥ 1 and 'oocEvalUsers' ≥ 0 expected, got ${c.oocShuffleBuffer}, ${c.oocEvalUsers}`);
   if (!(c.temperature > 0)) throw new Error(`config key 'temperature': expected > 0, got ${c.temperature}`);
+  // Also for configs built in code (not through checkValue's enum check).
+  if (c.similarity !== 'cosine' && c.similarity !== 'dot') {
+    throw new Error(`config key 'similarity': expected 'cosine' | 'dot', got ${JSON.stringify(c.similarity)}. HINT: 'cosine' is the paper's logit, 'dot' the plain u·e of eSASRec (with --temperature=1).`);
+  }
   for (const k of ['beta1', 'beta2'] as const) if (!(c[k] >= 0 && c[k] < 1)) throw new Error(`config key '${k}': expected in [0, 1), got ${c[k]}`);
   if ((c.dqk === 0 || c.dv === 0 || c.model === 'sasrec') && c.dim % c.numHeads !== 0) {
     throw new Error(`config: expected dim divisible by numHeads (for auto dqk/dv or SASRec), got dim ${c.dim}, numHeads ${c.numHeads}`);
@@ -348,3 +359,6 @@ export function resolvedNormaliser(c: Config, n: number, k: number): number {
   if (!c.normalizeByLength) return c.maxLen;
   return Math.max(1, n - k + (k > 0 ? 1 : 0));
 }
+
+/** The retrieval logit's similarity (config `similarity`): 'cosine' or 'dot'. */
+export type Similarity = Config['similarity'];

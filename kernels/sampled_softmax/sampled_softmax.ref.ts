@@ -1,5 +1,7 @@
 // Float64 references for the sampled-softmax loss, written from the math (see the WGSL header):
-// the forward loss and its analytic backward.
+// the forward loss and its analytic backward, for cosine logits cos(u, e)/τ and for dot logits
+// (u·e)/τ (similarity 'dot': no normalisation; written out on its own below, not as the kernels'
+// n(x) = 1 trick, so the two are checked against each other).
 // The sampler is production code (./negatives.ts, what training draws from); the reference uses
 // it under its historical name so the GPU sampler is checked against the same definition.
 export { sampleNegativeIds as sampleNegativesRef } from './negatives.js';
@@ -23,6 +25,8 @@ export interface LossRefInput {
   /** Per negative slot (indexed like negIds): subtracted from that negative's logit, l_j =
    *  cos/τ − offset_j (the log-Q correction of a non-uniform sampler); absent = 0. */
   negLogitOffset?: ArrayLike<number>;
+  /** 'cosine' (default) or 'dot': l = (u·e)/τ of the raw rows (eps unused). */
+  similarity?: 'cosine' | 'dot';
 }
 
 /** Gathers table rows by id: out[i] = table[ids[i]] (each row d wide). */
@@ -53,7 +57,7 @@ export function sampledSoftmaxRef(x: LossRefInput): LossRef {
     if (w === 0) continue;
     const u = rowOf(x.u, r * d, d);
     const nu = Math.max(norm(u), eps);
-    const logit = (e: number[]) => dot(u, e) / (nu * Math.max(norm(e), eps)) / tau;
+    const logit = x.similarity === 'dot' ? (e: number[]) => dot(u, e) / tau : (e: number[]) => dot(u, e) / (nu * Math.max(norm(e), eps)) / tau;
     const logits = [logit(rowOf(x.posEmb, r * d, d))];
     for (let j = 0; j < R; j++) {
       const slot = x.shared ? j : r * R + j;
@@ -75,8 +79,9 @@ export interface GradRef {
 }
 
 /** Analytic gradient of dLoss·loss: chain rule through softmax-CE, the 1/τ scale, the cosine and
- *  the clamped L2 normalisation x̂ = x / max(‖x‖, eps). */
+ *  the clamped L2 normalisation x̂ = x / max(‖x‖, eps) (dot: sampledSoftmaxDotBackwardRef). */
 export function sampledSoftmaxBackwardRef(x: LossRefInput, dLoss = 1): GradRef {
+  if (x.similarity === 'dot') return sampledSoftmaxDotBackwardRef(x, dLoss);
   const { P, R, d, temperature: tau, eps } = x;
   const dU = new Float64Array(P * d);
   const dPos = new Float64Array(P * d);
@@ -119,6 +124,41 @@ export function sampledSoftmaxBackwardRef(x: LossRefInput, dLoss = 1): GradRef {
     });
     const ua = dot(uh, a);
     for (let i = 0; i < d; i++) dU[r * d + i] = (a[i]! - (nuRaw > eps ? ua * uh[i]! : 0)) / nu;
+  }
+  return { dU, dPos, dNeg };
+}
+
+/** Analytic gradient of dLoss·loss for dot logits l_k = (u·e_k)/τ − off_k: with
+ *  c_k = dLoss·w/Σw · (p_k − [k = 0]) / τ (the gradient w.r.t. u·e_k),
+ *  dL/du = Σ_k c_k e_k and dL/de_k = c_k u (masked slots and weight-0 rows: 0). */
+function sampledSoftmaxDotBackwardRef(x: LossRefInput, dLoss: number): GradRef {
+  const { P, R, d, temperature: tau } = x;
+  const dU = new Float64Array(P * d);
+  const dPos = new Float64Array(P * d);
+  const dNeg = new Float64Array((x.shared ? 1 : P) * R * d);
+  let sw = 0;
+  for (let r = 0; r < P; r++) sw += x.weights ? x.weights[r]! : 1;
+  if (sw === 0) return { dU, dPos, dNeg };
+  for (let r = 0; r < P; r++) {
+    const w = x.weights ? x.weights[r]! : 1;
+    if (w === 0) continue;
+    const u = rowOf(x.u, r * d, d);
+    const items: { e: number[]; out: Float64Array; at: number; off: number }[] = [{ e: rowOf(x.posEmb, r * d, d), out: dPos, at: r * d, off: 0 }];
+    for (let j = 0; j < R; j++) {
+      const slot = x.shared ? j : r * R + j;
+      if (x.negIds[slot] !== x.posIds[r]) items.push({ e: rowOf(x.negEmb, slot * d, d), out: dNeg, at: slot * d, off: x.negLogitOffset?.[slot] ?? 0 });
+    }
+    const logits = items.map(({ e, off }) => dot(u, e) / tau - off);
+    const m = Math.max(...logits);
+    const z = logits.reduce((s, l) => s + Math.exp(l - m), 0);
+    const scale = (dLoss * w) / sw;
+    items.forEach((it, k) => {
+      const c = (scale * (Math.exp(logits[k]! - m) / z - (k === 0 ? 1 : 0))) / tau;
+      for (let i = 0; i < d; i++) {
+        dU[r * d + i]! += c * it.e[i]!;
+        it.out[it.at + i]! += c * u[i]!;
+      }
+    });
   }
   return { dU, dPos, dNeg };
 }

@@ -21,6 +21,8 @@ interface Case {
   weights: boolean;
   tau: number;
   shared?: boolean;
+  /** Similarity 'dot' (logits u·e/τ of the raw rows; item rows then get norms in [0.25, 3]). */
+  dot?: boolean;
 }
 
 /** Random inputs with forced collisions (≈15% of slots, and every slot of row 0 when R > 1)
@@ -30,6 +32,8 @@ function makeCase(c: Case, seed: number) {
   const { P, R, d } = c;
   const numItems = 97;
   const items = rng.f32(numItems * d);
+  // Dot logits see the rows' norms: spread them, so a normalisation left in would show.
+  if (c.dot) for (let i = 0; i < numItems; i++) { const f = rng.uniform(0.25, 3); for (let k = 0; k < d; k++) items[i * d + k]! *= f; }
   const u = rng.f32(P * d);
   const posIds = Uint32Array.from({ length: P }, () => rng.int(0, numItems - 1));
   const negIds = Uint32Array.from({ length: c.shared ? R : P * R }, () => rng.int(0, numItems - 1));
@@ -42,7 +46,7 @@ function makeCase(c: Case, seed: number) {
   }
   const weights = c.weights ? Float32Array.from({ length: P }, (_, r) => (r === P - 1 && P > 1 ? 0 : rng.next() < 0.2 ? 0 : rng.pick([1, 1, 0.5, 2]))) : undefined;
   const ref: LossRefInput = {
-    P, R, d, temperature: c.tau, eps: 1e-6, u, posIds, negIds, weights, shared: c.shared,
+    P, R, d, temperature: c.tau, eps: 1e-6, u, posIds, negIds, weights, shared: c.shared, similarity: c.dot ? 'dot' : 'cosine',
     posEmb: gatherRef(items, posIds, d),
     negEmb: gatherRef(items, negIds, d),
   };
@@ -77,7 +81,7 @@ async function runAndCheck(c: Case, seed: number, variant: Variant = 'fused'): P
   const rowLoss = gpu.empty([P], 'f32', 'rowLoss'), loss = gpu.empty([1], 'f32', 'loss');
   const dU = gpu.empty([P, d], 'f32', 'dU'), dPos = gpu.empty([P, d], 'f32', 'dPos'), dNeg = gpu.empty(c.shared ? [R, d] : [P, R, d], 'f32', 'dNeg');
   poison(gpu, rowLoss, loss, dU, dPos, dNeg);
-  const shape = { P, R, d, temperature: c.tau, sharedNegatives: c.shared };
+  const shape = { P, R, d, temperature: c.tau, sharedNegatives: c.shared, similarity: c.dot ? 'dot' as const : undefined };
   const rec = gpu.recorder();
   sampledSoftmaxLoss(rec, inp, shape, { rowLoss, loss }, { variant });
   sampledSoftmaxBackward(rec, inp, shape, { rowLoss }, { dU, dPos, dNeg }, { variant, dLoss: 1.5 });
@@ -98,8 +102,9 @@ async function runAndCheck(c: Case, seed: number, variant: Variant = 'fused'): P
 
 describe('sampled_softmax reference', () => {
   it('backward matches central finite differences of the forward (float64)', () => {
-    for (const [seed, tau, shared] of [[1, 0.05, false], [2, 1, false], [3, 0.05, true]] as const) {
-      const x = makeCase({ P: 3, R: 4, d: 3, table: false, weights: true, tau, shared }, seed).ref;
+    for (const [seed, tau, shared, dot] of [[1, 0.05, false, false], [2, 1, false, false], [3, 0.05, true, false], [4, 1, false, true], [5, 0.2, true, true], [6, 0.05, false, true]] as const) {
+      const x = makeCase({ P: 3, R: 4, d: 3, table: false, weights: true, tau, shared, dot }, seed).ref;
+      if (dot) x.negLogitOffset = Float64Array.from(x.negIds, (id) => (id % 5) / 3); // log-Q offsets too
       x.weights = [0.5, 0, 2];
       const g = sampledSoftmaxBackwardRef(x, 1);
       const h = 1e-6;
@@ -185,6 +190,14 @@ describe('sampled_softmax gpu', () => {
     { P: 7, R: 5, d: 3, table: false, weights: true, tau: 0.05, shared: true },
     { P: 1, R: 1, d: 1, table: false, weights: false, tau: 1, shared: true },
     { P: 300, R: 5, d: 3, table: false, weights: false, tau: 0.2, shared: true },
+    // similarity 'dot': raw rows, no normalisation (per-row and shared negatives, table and gathered)
+    { P: 1, R: 1, d: 1, table: true, weights: false, tau: 1, dot: true },
+    { P: 7, R: 5, d: 3, table: false, weights: true, tau: 0.05, dot: true },
+    { P: 300, R: 128, d: 50, table: true, weights: true, tau: 1, dot: true },
+    { P: 67, R: 13, d: 7, table: false, weights: true, tau: 0.2, dot: true },
+    { P: 300, R: 128, d: 50, table: true, weights: true, tau: 1, shared: true, dot: true },
+    { P: 7, R: 5, d: 3, table: false, weights: true, tau: 0.05, shared: true, dot: true },
+    { P: 1, R: 1, d: 1, table: false, weights: false, tau: 1, shared: true, dot: true },
   ];
   it.each(CASES.map((c, i) => [i, c] as const))('fused forward + backward #%i %o', async (i, c) => {
     await runAndCheck(c, 1000 + i);
@@ -195,6 +208,9 @@ describe('sampled_softmax gpu', () => {
     { P: 300, R: 128, d: 50, table: true, weights: true, tau: 0.05 },
     { P: 300, R: 128, d: 50, table: true, weights: true, tau: 0.05, shared: true },
     { P: 7, R: 5, d: 3, table: false, weights: false, tau: 0.2, shared: true },
+    { P: 7, R: 5, d: 3, table: false, weights: true, tau: 0.05, dot: true },
+    { P: 67, R: 13, d: 50, table: true, weights: true, tau: 1, dot: true },
+    { P: 67, R: 13, d: 7, table: true, weights: true, tau: 1, shared: true, dot: true },
   ])('naive forward + backward %o', async (c) => {
     await runAndCheck(c, 77, 'naive');
   });
@@ -208,6 +224,8 @@ describe('sampled_softmax gpu', () => {
     { P: 7, R: 5, S: 13, d: 3, table: true, weights: true, tau: 0.05 },
     { P: 300, R: 97, S: 128, d: 50, table: false, weights: true, tau: 0.05 },
     { P: 203, R: 130, S: 3, d: 13, table: true, weights: false, tau: 0.2 },
+    { P: 7, R: 5, S: 13, d: 3, table: true, weights: true, tau: 0.05, dot: true },
+    { P: 300, R: 97, S: 128, d: 50, table: false, weights: true, tau: 1, dot: true },
   ])('shared columns with per-row samples %o', async ({ S, ...cs }) => {
     const c: Case = { ...cs, shared: true };
     const x = makeCase(c, 500 + c.P + S);
@@ -221,7 +239,7 @@ describe('sampled_softmax gpu', () => {
     const ref: LossRefInput = { ...x.ref, R: S, shared: false, negIds: perRowIds, negEmb: gatherRef(x.items, perRowIds, d) };
     const { inp, all } = upload(c, x);
     inp.rowSamples = gpu.u32(samples, [P, S], 'rowSamples');
-    const shape = { P, R, d, temperature: c.tau, sharedNegatives: true, samplesPerRow: S };
+    const shape = { P, R, d, temperature: c.tau, sharedNegatives: true, samplesPerRow: S, similarity: c.dot ? 'dot' as const : undefined };
     const rowLoss = gpu.empty([P], 'f32', 'rowLoss'), loss = gpu.empty([1], 'f32', 'loss');
     const dU = gpu.empty([P, d], 'f32', 'dU'), dPos = gpu.empty([P, d], 'f32', 'dPos'), dNeg = gpu.empty([R, d], 'f32', 'dNeg');
     poison(gpu, rowLoss, loss, dU, dPos, dNeg);

@@ -21,20 +21,33 @@ function sections(text: string): Map<string, string> {
   return out;
 }
 
+// DOT (similarity 'dot') defaults to 0: kernels that do not normalise (sample, reduce, the
+// shared path's du_project / dneg_finish, which read the norms norm_rows wrote) compile once.
 function kernel(name: string, defines: Record<string, string | number | boolean> = {}): KernelSource {
   const wgsl = FWD.get(name) ?? BWD.get(name);
   if (!wgsl) throw new Error(`sampled_softmax: no WGSL section ${name}`);
-  return { name: `sampled_softmax_${name}`, wgsl, defines: { WG, ...defines } };
+  return { name: `sampled_softmax_${name}`, wgsl, defines: { WG, DOT: 0, ...defines } };
 }
 
 function sharedKernel(name: string, defines: Record<string, string | number | boolean> = {}): KernelSource {
   const wgsl = SHARED.get(name);
   if (!wgsl) throw new Error(`sampled_softmax: no shared WGSL section ${name}`);
-  return { name: `sampled_softmax_shared_${name}`, wgsl, defines: { WG, ...defines } };
+  return { name: `sampled_softmax_shared_${name}`, wgsl, defines: { WG, DOT: 0, ...defines } };
 }
 
 /** Default clamp of the L2 norm: x̂ = x / max(‖x‖, eps). */
 export const DEFAULT_EPS = 1e-6;
+
+/** The logit before 1/τ: 'cosine' = cos(u, e) (u and e L2-normalised), 'dot' = u·e of the raw
+ *  rows (the kernels' DOT define: the normalisation becomes the identity, see the WGSL). */
+export type Similarity = 'cosine' | 'dot';
+
+/** True for 'dot', false for 'cosine' or absent; anything else is refused. */
+export function isDot(similarity: Similarity | undefined, who: string): boolean {
+  if (similarity === undefined || similarity === 'cosine') return false;
+  if (similarity === 'dot') return true;
+  throw new Error(`${who}: expected similarity 'cosine' or 'dot', got ${JSON.stringify(similarity)}. HINT: config key similarity.`);
+}
 
 export interface SampledSoftmaxShape {
   /** Prediction rows. */
@@ -43,10 +56,12 @@ export interface SampledSoftmaxShape {
   R: number;
   /** Embedding dim. */
   d: number;
-  /** Logits are cos / temperature (paper: 0.05). */
+  /** Logits are cos / temperature (paper: 0.05), or u·e / temperature with similarity 'dot'. */
   temperature: number;
-  /** Norm clamp (default 1e-6). */
+  /** Norm clamp (default 1e-6; unused with similarity 'dot'). */
   eps?: number;
+  /** 'cosine' (default) or 'dot' (no normalisation of u or the item rows). */
+  similarity?: Similarity;
   /** One set of R negatives shared by all rows: negIds [R], negEmb [R, d], dNeg [R, d] (summed
    *  over rows). Default false: R negatives per row (negIds [P, R], negEmb/dNeg [P, R, d]). */
   sharedNegatives?: boolean;
@@ -94,6 +109,8 @@ interface Resolved {
   posSrc: Tensor<'f32'>;
   negSrc: Tensor<'f32'>;
   eps: number;
+  /** The DOT define (similarity 'dot'). */
+  DOT: 0 | 1;
 }
 
 function validate(inp: SampledSoftmaxInputs, s: SampledSoftmaxShape): Resolved {
@@ -104,6 +121,7 @@ function validate(inp: SampledSoftmaxInputs, s: SampledSoftmaxShape): Resolved {
   if (!(s.temperature > 0)) throw new Error(`sampled_softmax: expected temperature > 0, got ${s.temperature}`);
   const eps = s.eps ?? DEFAULT_EPS;
   if (!(eps > 0)) throw new Error(`sampled_softmax: expected eps > 0, got ${eps}`);
+  const DOT = isDot(s.similarity, 'sampled_softmax') ? 1 : 0;
   if (P * R * d >= 2 ** 32) throw new Error(`sampled_softmax: expected P·R·d < 2^32, got ${P * R * d}`);
   expectTensor('u', inp.u, 'f32', [P, d]);
   expectTensor('posIds', inp.posIds, 'u32', [P]);
@@ -121,11 +139,11 @@ function validate(inp: SampledSoftmaxInputs, s: SampledSoftmaxShape): Resolved {
     if (inp.items.dtype !== 'f32' || inp.items.shape.length !== 2 || inp.items.shape[1] !== d) {
       throw new Error(`sampled_softmax: expected items as f32 [numItems, ${d}], got ${inp.items.dtype} [${inp.items.shape.join(', ')}]`);
     }
-    return { table: true, shared, posSrc: inp.items, negSrc: inp.items, eps };
+    return { table: true, shared, posSrc: inp.items, negSrc: inp.items, eps, DOT };
   }
   expectTensor('posEmb', inp.posEmb, 'f32', [P, d]);
   expectTensor('negEmb', inp.negEmb, 'f32', shared ? [R, d] : [P, R, d]);
-  return { table: false, shared, posSrc: inp.posEmb!, negSrc: inp.negEmb!, eps };
+  return { table: false, shared, posSrc: inp.posEmb!, negSrc: inp.negEmb!, eps, DOT };
 }
 
 // Scratch tensors live per Gpu for its lifetime (destroyed with its pool at dispose): releasing
@@ -182,7 +200,7 @@ export function sampledSoftmaxLoss(
   expectTensor('loss', out.loss, 'f32', [1]);
   const hasW = inp.weights ? 1 : 0;
   const w = inp.weights ?? inp.u;
-  const defs = { TABLE: v.table ? 1 : 0, SHARED: v.shared ? 1 : 0 };
+  const defs = { TABLE: v.table ? 1 : 0, SHARED: v.shared ? 1 : 0, DOT: v.DOT };
   const variant = opts.variant ?? 'fused';
   if (inp.rowSamples && variant !== 'fused') throw new Error('sampled_softmax: rowSamples run on the fused variant only. HINT: drop variant or rowSamples.');
   if (v.shared && variant === 'fused') {
@@ -222,8 +240,8 @@ function sharedPrep(rec: Recorder, inp: SampledSoftmaxInputs, shape: SampledSoft
     cos: scratchView(gpu, 'cos', [P, R]),
   };
   if (!compute) return t;
-  rec.dispatch(sharedKernel('norm_rows', { USE_IDS: 0 }), [inp.u, inp.posIds, t.uHat, t.normU], Math.ceil(P / WG), new Params().u32(P).u32(d).f32(v.eps).done());
-  rec.dispatch(sharedKernel('norm_rows', { USE_IDS: v.table ? 1 : 0 }), [v.negSrc, inp.negIds, t.negHat, t.normE], Math.ceil(R / WG), new Params().u32(R).u32(d).f32(v.eps).done());
+  rec.dispatch(sharedKernel('norm_rows', { USE_IDS: 0, DOT: v.DOT }), [inp.u, inp.posIds, t.uHat, t.normU], Math.ceil(P / WG), new Params().u32(P).u32(d).f32(v.eps).done());
+  rec.dispatch(sharedKernel('norm_rows', { USE_IDS: v.table ? 1 : 0, DOT: v.DOT }), [v.negSrc, inp.negIds, t.negHat, t.normE], Math.ceil(R / WG), new Params().u32(R).u32(d).f32(v.eps).done());
   matmul(rec, t.uHat, t.negHat, t.cos, { m: P, n: R, k: d, transB: true });
   return t;
 }
@@ -235,7 +253,7 @@ function sharedForward(rec: Recorder, inp: SampledSoftmaxInputs, shape: SampledS
   const S = inp.rowSamples ? shape.samplesPerRow! : 0;
   const params = new Params().u32(P).u32(R).u32(d).u32(hasW).f32(1 / shape.temperature).f32(v.eps).u32(S).done();
   rec.dispatch(
-    sharedKernel('fwd', { TABLE: v.table ? 1 : 0, SAMPLED: S ? 1 : 0 }),
+    sharedKernel('fwd', { TABLE: v.table ? 1 : 0, SAMPLED: S ? 1 : 0, DOT: v.DOT }),
     [t.uHat, v.posSrc, inp.posIds, inp.negIds, inp.weights ?? inp.u, t.cos, rowLoss, inp.rowSamples ?? inp.posIds],
     Math.ceil(P / WG),
     params,
@@ -247,7 +265,7 @@ function sameForward(a: SharedForwardRecord | undefined, rec: Recorder, inp: Sam
   if (!a || a.rec !== rec) return false;
   const keys = ['u', 'posIds', 'negIds', 'items', 'posEmb', 'negEmb', 'weights', 'rowSamples'] as const;
   if (keys.some((k) => a.inp[k] !== inp[k])) return false;
-  return a.shape.P === shape.P && a.shape.R === shape.R && a.shape.d === shape.d && a.shape.temperature === shape.temperature && (a.shape.eps ?? DEFAULT_EPS) === (shape.eps ?? DEFAULT_EPS) && a.shape.samplesPerRow === shape.samplesPerRow;
+  return a.shape.P === shape.P && a.shape.R === shape.R && a.shape.d === shape.d && a.shape.temperature === shape.temperature && (a.shape.eps ?? DEFAULT_EPS) === (shape.eps ?? DEFAULT_EPS) && a.shape.samplesPerRow === shape.samplesPerRow && (a.shape.similarity ?? 'cosine') === (shape.similarity ?? 'cosine');
 }
 
 function sharedBackward(
@@ -276,7 +294,7 @@ function sharedBackward(
   const S = inp.rowSamples ? shape.samplesPerRow! : 0;
   const params = new Params().u32(P).u32(R).u32(d).u32(hasW).f32(1 / shape.temperature).f32(v.eps).f32(dLoss).u32(S).done();
   rec.dispatch(
-    sharedKernel('bwd_rows', { TABLE: v.table ? 1 : 0, SAMPLED: S ? 1 : 0 }),
+    sharedKernel('bwd_rows', { TABLE: v.table ? 1 : 0, SAMPLED: S ? 1 : 0, DOT: v.DOT }),
     [t.uHat, v.posSrc, inp.posIds, inp.negIds, inp.weights ?? inp.u, rowLoss, invW, t.cos, grads.dU, grads.dPos, g, gc, inp.rowSamples ?? inp.posIds],
     Math.ceil(P / WG),
     params,
@@ -350,7 +368,7 @@ export function sampledSoftmaxBackward(
   reduce(rec, P, fwd.rowLoss, inp.weights, invW, 1);
   const hasW = inp.weights ? 1 : 0;
   const w = inp.weights ?? inp.u;
-  const defs = { TABLE: v.table ? 1 : 0, SHARED: v.shared ? 1 : 0 };
+  const defs = { TABLE: v.table ? 1 : 0, SHARED: v.shared ? 1 : 0, DOT: v.DOT };
   const variant = opts.variant ?? 'fused';
   if (inp.rowSamples && variant !== 'fused') throw new Error('sampled_softmax: rowSamples run on the fused variant only. HINT: drop variant or rowSamples.');
   if (v.shared && variant === 'fused') {

@@ -27,6 +27,19 @@
 // Accumulation: f32 throughout (dot products, log-sum-exp with running max, reduction).
 // Grids fold into 2D: linear workgroup id = wid.x + wid.y · nwg.x, bounds-checked.
 
+// Similarity (define DOT): 0 = cosine, the normalisation above. 1 = dot, l = (u·e)/τ on the raw
+// rows: the normalisation is the identity (n(x) = 1) and its backward's projection term is dropped
+// ([‖x‖ > eps] = 0), so every formula below holds as written with x̂ = x and cos = u·e. The cosine
+// arithmetic is untouched (nrm is the same max(sqrt, eps) it was).
+fn nrm(ss: f32, eps: f32) -> f32 {
+  if ({{DOT}}u == 1u) { return 1.0; }
+  return max(sqrt(ss), eps);
+}
+fn kept(ss: f32, eps: f32) -> f32 {
+  if ({{DOT}}u == 1u) { return 0.0; }
+  return select(0.0, 1.0, sqrt(ss) > eps);
+}
+
 fn hash32(v: u32) -> u32 {
   var x = v;
   x ^= x >> 16u; x *= 0x7feb352du;
@@ -90,8 +103,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     let y = pos_src[pb + i];
     uu += x * x; up += x * y; pp += y * y;
   }
-  let nu = max(sqrt(uu), params.eps);
-  let lp = up / (nu * max(sqrt(pp), params.eps)) * params.inv_temp;
+  let nu = nrm(uu, params.eps);
+  let lp = up / (nu * nrm(pp, params.eps)) * params.inv_temp;
   var m = lp;
   var s = 1.0;
   for (var j = 0u; j < params.r; j++) {
@@ -104,7 +117,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       let y = neg_src[eb + i];
       ue += u[ub + i] * y; ee += y * y;
     }
-    let l = ue / (nu * max(sqrt(ee), params.eps)) * params.inv_temp;
+    let l = ue / (nu * nrm(ee, params.eps)) * params.inv_temp;
     if (l > m) { s = s * exp(m - l) + 1.0; m = l; } else { s += exp(l - m); }
   }
   row_loss[row] = m + log(s) - lp;
@@ -195,7 +208,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     let eb = select(slot, nid, {{TABLE}}u == 1u) * d;
     for (var c = 0u; c < d; c++) { let x = u[row * d + c]; let y = neg_src[eb + c]; uu += x * x; ue += x * y; ee += y * y; }
   }
-  logits[i] = ue / (max(sqrt(uu), params.eps) * max(sqrt(ee), params.eps)) * params.inv_temp;
+  logits[i] = ue / (nrm(uu, params.eps) * nrm(ee, params.eps)) * params.inv_temp;
 }
 
 // ==== kernel: naive_softmax ====

@@ -22,6 +22,19 @@
 // (r, k) (naive_ditem) and dU one invocation per row (naive_du), norms recomputed everywhere.
 // Grids fold into 2D: linear workgroup id = wid.x + wid.y · nwg.x, bounds-checked.
 
+// Similarity (define DOT): 0 = cosine, the normalisation above. 1 = dot, l = (u·e)/τ on the raw
+// rows: the normalisation is the identity (n(x) = 1) and its backward's projection term is dropped
+// ([‖x‖ > eps] = 0), so every formula below holds as written with x̂ = x and cos = u·e. The cosine
+// arithmetic is untouched (nrm is the same max(sqrt, eps) it was).
+fn nrm(ss: f32, eps: f32) -> f32 {
+  if ({{DOT}}u == 1u) { return 1.0; }
+  return max(sqrt(ss), eps);
+}
+fn kept(ss: f32, eps: f32) -> f32 {
+  if ({{DOT}}u == 1u) { return 0.0; }
+  return select(0.0, 1.0, sqrt(ss) > eps);
+}
+
 // ==== kernel: bwd ====
 struct Params {
   row_start: u32,
@@ -72,10 +85,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     let y = pos_src[pb + i];
     uu += x * x; up += x * y; pp += y * y;
   }
-  let nu = max(sqrt(uu), params.eps);
-  let ku = select(0.0, 1.0, sqrt(uu) > params.eps);
-  let np = max(sqrt(pp), params.eps);
-  let kp = select(0.0, 1.0, sqrt(pp) > params.eps);
+  let nu = nrm(uu, params.eps);
+  let ku = kept(uu, params.eps);
+  let np = nrm(pp, params.eps);
+  let kp = kept(pp, params.eps);
   let cosp = up / (nu * np);
   let lp = cosp * params.inv_temp;
   let lse = row_loss[row] + lp;
@@ -101,8 +114,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       let y = neg_src[eb + i];
       ue += u[ub + i] * y; ee += y * y;
     }
-    let ne = max(sqrt(ee), params.eps);
-    let ke = select(0.0, 1.0, sqrt(ee) > params.eps);
+    let ne = nrm(ee, params.eps);
+    let ke = kept(ee, params.eps);
     let cs = ue / (nu * ne);
     let c = scale * exp(cs * params.inv_temp - lse) * params.inv_temp;
     if ({{SHARED}}u == 1u) {
@@ -149,8 +162,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let eb = select(j, neg_ids[j], {{TABLE}}u == 1u) * d;
   var ee = 0.0;
   for (var q = 0u; q < d; q++) { let y = neg_src[eb + q]; ee += y * y; }
-  let ne = max(sqrt(ee), params.eps);
-  let ke = select(0.0, 1.0, sqrt(ee) > params.eps);
+  let ne = nrm(ee, params.eps);
+  let ke = kept(ee, params.eps);
   var a = 0.0;
   var b = 0.0;
   for (var r = 0u; r < params.rows; r++) {
@@ -243,9 +256,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     if (k == 0u) { y = pos_src[eb + q]; } else { y = neg_src[eb + q]; }
     uu += x * x; ue += x * y; ee += y * y;
   }
-  let nu = max(sqrt(uu), params.eps);
-  let ne = max(sqrt(ee), params.eps);
-  let ke = select(0.0, 1.0, sqrt(ee) > params.eps);
+  let nu = nrm(uu, params.eps);
+  let ne = nrm(ee, params.eps);
+  let ke = kept(ee, params.eps);
   let cs = ue / (nu * ne);
   for (var q = 0u; q < d; q++) {
     var y = 0.0;
@@ -279,8 +292,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let ub = row * d;
   var uu = 0.0;
   for (var q = 0u; q < d; q++) { uu += u[ub + q] * u[ub + q]; du[ub + q] = 0.0; }
-  let nu = max(sqrt(uu), params.eps);
-  let ku = select(0.0, 1.0, sqrt(uu) > params.eps);
+  let nu = nrm(uu, params.eps);
+  let ku = kept(uu, params.eps);
   for (var k = 0u; k <= params.r; k++) {
     let c = g[row * (params.r + 1u) + k];
     var eb = 0u;
@@ -296,7 +309,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       if (k == 0u) { y = pos_src[eb + q]; } else { y = neg_src[eb + q]; }
       ee += y * y;
     }
-    let ne = max(sqrt(ee), params.eps);
+    let ne = nrm(ee, params.eps);
     for (var q = 0u; q < d; q++) {
       var y = 0.0;
       if (k == 0u) { y = pos_src[eb + q]; } else { y = neg_src[eb + q]; }

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Params, Tensor, type Gpu, type KernelSource, type Recorder } from '../gpu/index.js';
 import { gatherRows, type EmbeddingTable } from '../embedding/embedding.js';
 import { subgroupVariantSupported } from '../matmul/matmul_subgroup.js';
-import { DEFAULT_EPS, inverseWeightSum } from './sampled_softmax.js';
+import { DEFAULT_EPS, inverseWeightSum, isDot, type Similarity } from './sampled_softmax.js';
 
 const SECTIONS = (() => {
   const text = readFileSync(new URL('./sampled_softmax_gathered.wgsl', import.meta.url), 'utf8');
@@ -28,11 +28,14 @@ export function gatheredRowStride(d: number): number {
   return 4 * Math.ceil(d / 4);
 }
 
-function kernel(name: 'norm_pad' | 'rows' | 'item_grad' | 'gather_norm', d: number, variant: GatheredVariant, inPlace = false): KernelSource {
-  if (name === 'gather_norm' && d % 4 === 0) return { name: 'sampled_softmax_gathered_gather_norm_sg4', wgsl: 'enable subgroups;\n' + SECTIONS.get('gather_norm_sg4')!, defines: { D4: d / 4 } };
-  if (name === 'gather_norm') return { name: 'sampled_softmax_gathered_gather_norm_sg', wgsl: 'enable subgroups;\n' + SECTIONS.get('gather_norm_sg')!, defines: { C: Math.ceil(d / 8), STRIDE: gatheredRowStride(d) } };
-  if (name === 'norm_pad') return { name: 'sampled_softmax_gathered_norm_pad', wgsl: SECTIONS.get(name)!, defines: { WG, STRIDE: gatheredRowStride(d) } };
-  if (variant === 'lane') return { name: `sampled_softmax_gathered_${name}`, wgsl: SECTIONS.get(name)!, defines: { WG, D4: Math.ceil(d / 4) } };
+/** `dot` (similarity 'dot') reaches only the normalising kernels (norm_pad, gather_norm): the
+ *  others read the (n, k) they write and always compile with DOT = 0, one pipeline for both. */
+function kernel(name: 'norm_pad' | 'rows' | 'item_grad' | 'gather_norm', d: number, variant: GatheredVariant, inPlace = false, dot = false): KernelSource {
+  const DOT = dot ? 1 : 0;
+  if (name === 'gather_norm' && d % 4 === 0) return { name: 'sampled_softmax_gathered_gather_norm_sg4', wgsl: 'enable subgroups;\n' + SECTIONS.get('gather_norm_sg4')!, defines: { D4: d / 4, DOT } };
+  if (name === 'gather_norm') return { name: 'sampled_softmax_gathered_gather_norm_sg', wgsl: 'enable subgroups;\n' + SECTIONS.get('gather_norm_sg')!, defines: { C: Math.ceil(d / 8), STRIDE: gatheredRowStride(d), DOT } };
+  if (name === 'norm_pad') return { name: 'sampled_softmax_gathered_norm_pad', wgsl: SECTIONS.get(name)!, defines: { WG, STRIDE: gatheredRowStride(d), DOT } };
+  if (variant === 'lane') return { name: `sampled_softmax_gathered_${name}`, wgsl: SECTIONS.get(name)!, defines: { WG, D4: Math.ceil(d / 4), DOT: 0 } };
   if (name === 'item_grad') {
     // Whole-vec4 stores of the result where d % 4 == 0; in place over ê (same row width) there too.
     if (inPlace && d % 4 !== 0) throw new Error(`sampled_softmax_gathered: the in-place item gradient needs d % 4 == 0, got d = ${d}`);
@@ -44,9 +47,9 @@ function kernel(name: 'norm_pad' | 'rows' | 'item_grad' | 'gather_norm', d: numb
     const bindings = inPlace
       ? { EHAT_ACCESS: 'read_write', DE_DECL: '', SQ_BINDING: 7 }
       : { EHAT_ACCESS: 'read', DE_DECL: `@group(0) @binding(7) var<storage, read_write> de: array<${DE_T}>;`, SQ_BINDING: 8 };
-    return { name: `sampled_softmax_gathered_item_grad_sg${d % 4 === 0 ? '4' : ''}${inPlace ? '_in_place' : ''}`, wgsl: 'enable subgroups;\n' + SECTIONS.get('item_grad_sg')!, defines: { D4: Math.ceil(d / 4), STORE_DE, ...bindings } };
+    return { name: `sampled_softmax_gathered_item_grad_sg${d % 4 === 0 ? '4' : ''}${inPlace ? '_in_place' : ''}`, wgsl: 'enable subgroups;\n' + SECTIONS.get('item_grad_sg')!, defines: { D4: Math.ceil(d / 4), STORE_DE, ...bindings, DOT: 0 } };
   }
-  return { name: `sampled_softmax_gathered_${name}_sg`, wgsl: 'enable subgroups;\n' + SECTIONS.get(`${name}_sg`)!, defines: { D4: Math.ceil(d / 4) } };
+  return { name: `sampled_softmax_gathered_${name}_sg`, wgsl: 'enable subgroups;\n' + SECTIONS.get(`${name}_sg`)!, defines: { D4: Math.ceil(d / 4), DOT: 0 } };
 }
 
 /** The variant used when none is asked for. */
@@ -223,10 +226,12 @@ export interface GatheredShape {
   d: number;
   temperature: number;
   eps?: number;
+  /** 'cosine' (default): l = cos(u, e)/τ. 'dot': l = (u·e)/τ on the raw rows (no normalisation). */
+  similarity?: Similarity;
 }
 
 export interface GatheredInputs {
-  /** [P, d] row outputs (normalised here). */
+  /** [P, d] row outputs (normalised here for cosine). */
   u: Tensor<'f32'>;
   /** The compact item rows (normalised here): a [U, d] tensor, or gathered here from a table
    *  (row uniqueIds[i] becomes compact row i; ids grouped by shard as GatheredPlan gives them). */
@@ -286,6 +291,7 @@ export function sampledSoftmaxGathered(rec: Recorder, inp: GatheredInputs, s: Ga
     if (!Number.isInteger(v) || v < lo) throw new Error(`sampled_softmax_gathered: expected an integer ${k} ≥ ${lo}, got ${v}`);
   }
   if (!(s.temperature > 0)) throw new Error(`sampled_softmax_gathered: expected temperature > 0, got ${s.temperature}`);
+  const dot = isDot(s.similarity, 'sampled_softmax_gathered');
   const eps = s.eps ?? DEFAULT_EPS;
   const dLoss = opts.dLoss ?? 1;
   if (!Number.isFinite(dLoss)) throw new Error(`sampled_softmax_gathered: expected a finite dLoss, got ${dLoss}`);
@@ -329,9 +335,9 @@ export function sampledSoftmaxGathered(rec: Recorder, inp: GatheredInputs, s: Ga
   const normE = t(gpu.empty([U, 2], 'f32', 'sampled_softmax_gathered:norm_e'));
   const coef = t(gpu.empty([P, K], 'f32', 'sampled_softmax_gathered:coef'));
   const invW = t(gpu.empty([1], 'f32', 'sampled_softmax_gathered:inv_w'));
-  rec.dispatch(kernel('norm_pad', d, variant), [inp.u, uHat, normU], Math.ceil(P / WG), new Params().u32(P).u32(d).f32(eps).done());
+  rec.dispatch(kernel('norm_pad', d, variant, false, dot), [inp.u, uHat, normU], Math.ceil(P / WG), new Params().u32(P).u32(d).f32(eps).done());
   if (!fromTable) {
-    rec.dispatch(kernel('norm_pad', d, variant), [inp.items as Tensor, eHat, normE], Math.ceil(U / WG), new Params().u32(U).u32(d).f32(eps).done());
+    rec.dispatch(kernel('norm_pad', d, variant, false, dot), [inp.items as Tensor, eHat, normE], Math.ceil(U / WG), new Params().u32(U).u32(d).f32(eps).done());
   } else {
     const src = inp.items as GatheredTableRows;
     if (src.table.storage === 'f32' && variant === 'subgroup') {
@@ -340,13 +346,13 @@ export function sampledSoftmaxGathered(rec: Recorder, inp: GatheredInputs, s: Ga
         if (r1 === r0) return;
         const perWg = Math.ceil((r1 - r0) / MAX_WORKGROUPS);
         const params = new Params().u32(r0).u32(r1).u32(d).u32(shard.rowBase).u32(perWg).f32(eps).done();
-        rec.dispatch(kernel('gather_norm', d, variant), [shard.w, src.ids, eHat, normE], Math.ceil((r1 - r0) / perWg), params);
+        rec.dispatch(kernel('gather_norm', d, variant, false, dot), [shard.w, src.ids, eHat, normE], Math.ceil((r1 - r0) / perWg), params);
       });
     } else {
       // bf16 storage (widened by the table's own gather) or no subgroups: gather, then normalise.
       const rows = t(gpu.empty([U, d], 'f32', 'sampled_softmax_gathered:items'));
       gatherRows(rec, src.table, src.ids, rows, U);
-      rec.dispatch(kernel('norm_pad', d, variant), [rows, eHat, normE], Math.ceil(U / WG), new Params().u32(U).u32(d).f32(eps).done());
+      rec.dispatch(kernel('norm_pad', d, variant, false, dot), [rows, eHat, normE], Math.ceil(U / WG), new Params().u32(U).u32(d).f32(eps).done());
     }
   }
   inverseWeightSum(rec, inp.weights, invW);

@@ -23,6 +23,18 @@
 // barriers); vectors are vec4 with d padded to 4·D4 (zeros), accumulators in private arrays.
 // Accumulation f32. Grids fold into 2D: linear id = wid.x + wid.y · nwg.x, bounds-checked.
 
+// Similarity (define DOT, read by the normalising kernels only): 0 = cosine. 1 = dot, l = (u·e)/τ
+// on the raw rows: hat = x (n = 1) and k = 0, so rows and item_grad run unchanged and give the
+// dot product's gradients (du = a, dE_i = B_i). The cosine arithmetic is untouched.
+fn nrm(raw: f32, eps: f32) -> f32 {
+  if ({{DOT}}u == 1u) { return 1.0; }
+  return max(raw, eps);
+}
+fn kept(raw: f32, eps: f32) -> f32 {
+  if ({{DOT}}u == 1u) { return 0.0; }
+  return select(0.0, 1.0, raw > eps);
+}
+
 // ==== kernel: norm_pad ====
 struct Params {
   rows: u32,
@@ -43,11 +55,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var ss = 0.0;
   for (var i = 0u; i < d; i++) { let x = src[sb + i]; ss += x * x; }
   let raw = sqrt(ss);
-  let n = max(raw, params.eps);
+  let n = nrm(raw, params.eps);
   for (var i = 0u; i < d; i++) { hat[r * {{STRIDE}}u + i] = src[sb + i] / n; }
   for (var i = d; i < {{STRIDE}}u; i++) { hat[r * {{STRIDE}}u + i] = 0.0; }
   norm[r * 2u] = n;
-  norm[r * 2u + 1u] = select(0.0, 1.0, raw > params.eps);
+  norm[r * 2u + 1u] = kept(raw, params.eps);
 }
 
 // ==== kernel: rows ====
@@ -413,14 +425,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       if (i < d) { x[c] = shard[sb + i]; ss += x[c] * x[c]; }
     }
     let raw = sqrt(subgroupAdd(ss));
-    let n = max(raw, params.eps);
+    let n = nrm(raw, params.eps);
     for (var c = 0u; c < {{C}}u; c++) {
       let i = lane + 8u * c;
       if (i < {{STRIDE}}u) { hat[r * {{STRIDE}}u + i] = select(0.0, x[c] / n, i < d); }
     }
     if (lane == 0u) {
       norm[r * 2u] = n;
-      norm[r * 2u + 1u] = select(0.0, 1.0, raw > params.eps);
+      norm[r * 2u + 1u] = kept(raw, params.eps);
     }
   }
 }
@@ -458,14 +470,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       if (i < {{D4}}u) { x[c] = shard[sb + i]; ss += dot(x[c], x[c]); }
     }
     let raw = sqrt(subgroupAdd(ss));
-    let n = max(raw, params.eps);
+    let n = nrm(raw, params.eps);
     for (var c = 0u; c < C4; c++) {
       let i = lane + 8u * c;
       if (i < {{D4}}u) { hat[r * {{D4}}u + i] = x[c] / n; }
     }
     if (lane == 0u) {
       norm[r * 2u] = n;
-      norm[r * 2u + 1u] = select(0.0, 1.0, raw > params.eps);
+      norm[r * 2u + 1u] = kept(raw, params.eps);
     }
   }
 }

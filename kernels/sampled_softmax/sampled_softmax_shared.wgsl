@@ -15,6 +15,19 @@
 // undrawn columns. The GEMMs are unchanged: they run over all R columns (the sampled loss's
 // gradient is simply zero at the rest).
 
+// Similarity (define DOT): 0 = cosine, the normalisation above. 1 = dot, l = (u·e)/τ on the raw
+// rows: the normalisation is the identity (n(x) = 1) and its backward's projection term is dropped
+// ([‖x‖ > eps] = 0), so every formula below holds as written with x̂ = x and cos = u·e. The cosine
+// arithmetic is untouched (nrm is the same max(sqrt, eps) it was).
+fn nrm(ss: f32, eps: f32) -> f32 {
+  if ({{DOT}}u == 1u) { return 1.0; }
+  return max(sqrt(ss), eps);
+}
+fn kept(ss: f32, eps: f32) -> f32 {
+  if ({{DOT}}u == 1u) { return 0.0; }
+  return select(0.0, 1.0, sqrt(ss) > eps);
+}
+
 // ==== kernel: norm_rows ====
 // hat[r] = src[row(r)] / max(‖src[row(r)]‖, eps), norm[r] = (max(‖·‖, eps), [‖·‖ > eps]) with
 // row(r) = ids[r] when USE_IDS = 1 (negatives gathered from the item table) else r.
@@ -37,10 +50,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let sb = select(r, ids[r], {{USE_IDS}}u == 1u) * d;
   var ss = 0.0;
   for (var i = 0u; i < d; i++) { let x = src[sb + i]; ss += x * x; }
-  let n = max(sqrt(ss), params.eps);
+  let n = nrm(ss, params.eps);
   for (var i = 0u; i < d; i++) { hat[r * d + i] = src[sb + i] / n; }
   norm[r * 2u] = n;
-  norm[r * 2u + 1u] = select(0.0, 1.0, sqrt(ss) > params.eps);
+  norm[r * 2u + 1u] = kept(ss, params.eps);
 }
 
 // ==== kernel: fwd ====
@@ -79,7 +92,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     let y = pos_src[pb + i];
     up += u_hat[row * d + i] * y; pp += y * y;
   }
-  let lp = up / max(sqrt(pp), params.eps) * params.inv_temp;
+  let lp = up / nrm(pp, params.eps) * params.inv_temp;
   var m = lp;
   var s = 1.0;
   let count = select(params.r, params.s, {{SAMPLED}}u == 1u);
@@ -144,8 +157,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     let y = pos_src[pb + i];
     up += u_hat[ub + i] * y; pp += y * y;
   }
-  let np = max(sqrt(pp), params.eps);
-  let kp = select(0.0, 1.0, sqrt(pp) > params.eps);
+  let np = nrm(pp, params.eps);
+  let kp = kept(pp, params.eps);
   let cosp = up / np;
   let lp = cosp * params.inv_temp;
   let lse = row_loss[row] + lp;
