@@ -25,6 +25,10 @@ interface Case {
   variant?: 'subgroup' | 'lane';
   /** The rows pass's kernel (default: by the compact table's size). */
   rowsVariant?: 'subgroup' | 'lane';
+  /** Similarity 'dot' (raw rows; item rows then get norms in [0.25, 3]). */
+  dot?: boolean;
+  /** No dItems buffer: the function returns one (in place over ê where d % 4 == 0, subgroup). */
+  noDItems?: boolean;
 }
 
 /** Random rows with collisions (≈15% of negatives equal the positive, every negative of row 0),
@@ -34,6 +38,8 @@ function makeCase(c: Case, seed: number) {
   const { P, R, d, numItems } = c;
   const items = rng.f32(numItems * d);
   items.fill(0, 0, d); // item 0: zero row (norm clamped)
+  // Dot logits see the rows' norms: spread them, so a normalisation left in would show.
+  if (c.dot) for (let i = 1; i < numItems; i++) { const f = rng.uniform(0.25, 3); for (let k = 0; k < d; k++) items[i * d + k]! *= f; }
   if (c.table === 'bf16') for (let i = 0; i < items.length; i++) items[i] = roundBf16(items[i]!);
   const u = rng.f32(P * d, -(c.uScale ?? 1), c.uScale ?? 1);
   const posIds = Uint32Array.from({ length: P }, () => rng.int(0, numItems - 1));
@@ -42,7 +48,7 @@ function makeCase(c: Case, seed: number) {
   const weights = Float32Array.from({ length: P }, (_, r) => (r === P - 1 && P > 1 ? 0 : rng.next() < 0.2 ? 0 : rng.pick([1, 1, 0.5, 2])));
   const itemOffset = Float64Array.from({ length: numItems }, () => (c.offsets ? rng.uniform(-2, 3) : 0));
   const ref: LossRefInput = {
-    P, R, d, temperature: c.tau, eps: 1e-6, u, posIds, negIds, weights,
+    P, R, d, temperature: c.tau, eps: 1e-6, u, posIds, negIds, weights, similarity: c.dot ? 'dot' : 'cosine',
     posEmb: gatherRef(items, posIds, d),
     negEmb: gatherRef(items, negIds, d),
     negLogitOffset: c.offsets ? Float64Array.from(negIds, (id) => itemOffset[id]!) : undefined,
@@ -88,10 +94,10 @@ async function runAndCheck(c: Case, seed: number, dLoss = 1.5): Promise<void> {
     segOffsets: gpu.u32(plan.segOffsets, [U + 1], 'seg'),
     logitOffsets: c.offsets ? gpu.f32(Float64Array.from(plan.uniqueIds, (id) => x.itemOffset[id]!), [U], 'offsets') : undefined,
   };
-  const out = { rowLoss: gpu.empty([P], 'f32', 'rowLoss'), dU: gpu.empty([P, d], 'f32', 'dU'), dItems: gpu.empty([U, d], 'f32', 'dItems'), dItemsSq: gpu.empty([U], 'f32', 'dItemsSq') };
-  poison(gpu, out.rowLoss, out.dU, out.dItems, out.dItemsSq);
+  const out = { rowLoss: gpu.empty([P], 'f32', 'rowLoss'), dU: gpu.empty([P, d], 'f32', 'dU'), dItems: c.noDItems ? undefined : gpu.empty([U, d], 'f32', 'dItems'), dItemsSq: gpu.empty([U], 'f32', 'dItemsSq') };
+  poison(gpu, ...[out.rowLoss, out.dU, out.dItems, out.dItemsSq].filter((t) => t !== undefined));
   const rec = gpu.recorder();
-  const run = sampledSoftmaxGathered(rec, inp, { P, K, U, d, temperature: c.tau }, out, { dLoss, variant: c.variant, rowsVariant: c.rowsVariant });
+  const run = sampledSoftmaxGathered(rec, inp, { P, K, U, d, temperature: c.tau, similarity: c.dot ? 'dot' : undefined }, out, { dLoss, variant: c.variant, rowsVariant: c.rowsVariant });
   await rec.submit();
   const want = sampledSoftmaxRef(x.ref);
   const g = sampledSoftmaxBackwardRef(x.ref, dLoss);
@@ -103,13 +109,14 @@ async function runAndCheck(c: Case, seed: number, dLoss = 1.5): Promise<void> {
   let gScale = 1.5 / (c.tau * P);
   for (const a of [g.dU, wantDItems]) for (const v of a) gScale = Math.max(gScale, Math.abs(v));
   expectClose('dU', await gpu.read(out.dU), g.dU, { atol: 2e-4 * gScale, rtol: 2e-3, shape: [P, d] });
-  const dItems = await gpu.read(out.dItems);
+  const dItems = await gpu.read(run.dItems);
   expectClose('dItems', dItems, wantDItems, { atol: 2e-4 * gScale, rtol: 2e-3, shape: [U, d] });
   // Each row's Σ of squares: of the values the kernel stored (float64 sum, f32 accuracy).
   const wantSq = Float64Array.from({ length: U }, (_, l) => dItems.subarray(l * d, (l + 1) * d).reduce((a, v) => a + v * v, 0));
   expectClose('dItemsSq', await gpu.read(out.dItemsSq), wantSq, { atol: 1e-12, rtol: 1e-5 });
   run.release();
   [...Object.values(inp), ...Object.values(out), idsT].forEach((t) => (t instanceof Tensor ? t.release() : undefined));
+  if (c.noDItems) run.dItems.release();
   table?.dispose();
 }
 
@@ -214,6 +221,21 @@ describe('sampled_softmax gathered: loss, dU and per-item gradients equal the fl
     { P: 40, R: 128, d: 50, numItems: 1682, tau: 0.05, rowsVariant: 'subgroup' },
     { P: 21, R: 11, d: 64, numItems: 30, tau: 0.05, table: 'f32' },
     { P: 21, R: 11, d: 12, numItems: 30, tau: 0.1, table: 'f32', offsets: true },
+    // similarity 'dot': every normalising kernel (norm_pad from a tensor and after a bf16 gather,
+    // gather_norm_sg at d % 4 != 0, gather_norm_sg4), both rows passes, both item_grad variants,
+    // the in-place dItems, log-Q offsets, and u below eps (no clamp with dot).
+    { P: 1, R: 1, d: 1, numItems: 3, tau: 1, dot: true },
+    { P: 67, R: 13, d: 5, numItems: 40, tau: 0.2, offsets: true, dot: true },
+    { P: 40, R: 128, d: 50, numItems: 1682, tau: 1, dot: true },
+    { P: 9, R: 7, d: 6, numItems: 5, tau: 1, uScale: 1e-8, dot: true },
+    { P: 33, R: 9, d: 13, numItems: 40, tau: 0.05, table: 'f32', dot: true },
+    { P: 20, R: 6, d: 6, numItems: 23, tau: 0.05, table: 'bf16', offsets: true, dot: true },
+    { P: 67, R: 13, d: 5, numItems: 40, tau: 0.2, offsets: true, variant: 'lane', dot: true },
+    { P: 33, R: 9, d: 13, numItems: 40, tau: 0.05, table: 'f32', variant: 'lane', dot: true },
+    { P: 67, R: 13, d: 5, numItems: 40, tau: 0.2, offsets: true, rowsVariant: 'lane', dot: true },
+    { P: 33, R: 9, d: 64, numItems: 40, tau: 1, table: 'f32', rowsVariant: 'subgroup', dot: true },
+    { P: 21, R: 11, d: 64, numItems: 30, tau: 0.05, table: 'f32', noDItems: true, dot: true },
+    { P: 21, R: 11, d: 12, numItems: 30, tau: 1, noDItems: true, offsets: true, dot: true },
   ];
   it.each(CASES.map((c, i) => [i, c] as const))('#%i %o', async (i, c) => {
     await runAndCheck(c, 500 + i);
