@@ -1,10 +1,10 @@
 // The retrieval loss of one batch: every position predicts its next item with a sampled softmax
-// over cosine logits (DESIGN §2), negatives drawn as model/retrieval_negatives.ts says (uniform
+// over cosine logits (DESIGN §2; or dot-product logits, config `similarity`), negatives drawn as model/retrieval_negatives.ts says (uniform
 // over the real items ids ≥ 1, optionally plus in-batch ones with the log-Q correction), a
 // negative equal to a row's positive masked for that row. Samplings (config `negativeSampling`):
 //   per-position (default, the paper's research code): each position draws its own R negatives,
 //     scored on one of two paths that give the same loss and gradients for the same draws:
-//     catalogue: dense GEMMs against the whole catalogue's normalised rows (cos [L, items]), each
+//     catalogue: dense GEMMs against the whole catalogue's normalised (dot: raw) rows ([L, items]), each
 //       row's loss and gradient reading only its drawn columns; rows in chunks whose [rows, items]
 //       buffers fit the device's binding limit. Cost O(L·items·d), at GEMM speed.
 //     gathered (model/retrieval_loss_gathered.ts): only the drawn rows, O(L·R·d), at gather speed.
@@ -125,7 +125,7 @@ function sharedLoss(rec: Recorder, gpu: Gpu, enc: Encoder, out: Tensor<'f32'>, b
   const negIds = opts.mapIds ? opts.mapIds(drawn) : drawn;
   const { d, P, R, t, owned, posIds, weights, neg, posEmb, negEmb } = uploadLossInputs(rec, gpu, enc, b, targets, negIds);
   const inputs = { u: out, posIds, negIds: neg, posEmb, negEmb, weights };
-  const shape = { P, R, d, temperature: c.temperature, sharedNegatives: true };
+  const shape = { P, R, d, temperature: c.temperature, similarity: c.similarity, sharedNegatives: true };
   const rowLoss = t(gpu.empty([P], 'f32', 'loss:row_loss'));
   const loss = t(gpu.empty([1], 'f32', 'loss:loss'));
   sampledSoftmaxLoss(rec, inputs, shape, { rowLoss, loss });
@@ -190,7 +190,7 @@ function perPositionLoss(rec: Recorder, gpu: Gpu, enc: Encoder, out: Tensor<'f32
       weights: slice(weights, 1, 'f32', 'weights'),
       rowSamples: t(gpu.u32(samples.subarray(r0 * S, (r0 + n) * S), [n, S], 'loss:row_samples')),
     };
-    const shape = { P: n, R, d, temperature: c.temperature, sharedNegatives: true, samplesPerRow: S };
+    const shape = { P: n, R, d, temperature: c.temperature, similarity: c.similarity, sharedNegatives: true, samplesPerRow: S };
     const chunkLoss = whole ? rowLoss : t(gpu.empty([n], 'f32', 'loss:row_loss_chunk'));
     sampledSoftmaxLoss(rec, inputs, shape, { rowLoss: chunkLoss, loss: t(gpu.empty([1], 'f32', 'loss:chunk_loss')) });
     const dU = whole ? dOut : t(gpu.empty([n, d], 'f32', 'loss:d_out_chunk'));

@@ -110,7 +110,7 @@ export function gatheredLoss(
       dItemsSq: itemGradRowSquares,
     };
     // Each chunk normalises by its own Σw; dLoss rescales that to the batch's.
-    const run = sampledSoftmaxGathered(rec, inputs, { P: n, K, U, d, temperature: c.temperature }, outs, { dLoss: totalW > 0 ? chunkW / totalW : 0 });
+    const run = sampledSoftmaxGathered(rec, inputs, { P: n, K, U, d, temperature: c.temperature, similarity: c.similarity }, outs, { dLoss: totalW > 0 ? chunkW / totalW : 0 });
     owned.push(run);
     const dItems = t(run.dItems);
     if (whole) itemGrads = dItems;

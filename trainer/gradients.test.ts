@@ -32,6 +32,12 @@ describe.each([
   ['hstu with rab, last token at the next event\'s time', { model: 'hstu', attnAlpha: -1, lastQueryTime: 'next' }],
   ['hstu without rab', { model: 'hstu', useRab: false }],
   ['sasrec', { model: 'sasrec', numHeads: 2, dim: 6 }],
+  // Dot-product logits (similarity 'dot') on every loss path.
+  ['hstu, dot logits, catalogue path', { model: 'hstu', attnAlpha: -1, similarity: 'dot', sampledSoftmaxPath: 'catalogue' }],
+  ['hstu, dot logits, gathered path', { model: 'hstu', attnAlpha: -1, similarity: 'dot', sampledSoftmaxPath: 'gathered' }],
+  ['hstu, dot logits, shared negatives', { model: 'hstu', attnAlpha: -1, similarity: 'dot', negativeSampling: 'shared' }],
+  ['hstu, dot logits, in-batch negatives with log-Q correction', { model: 'hstu', attnAlpha: -1, similarity: 'dot', inBatchNegatives: 3 }],
+  ['sasrec, dot logits', { model: 'sasrec', numHeads: 2, dim: 6, similarity: 'dot' }],
 ] as [string, Record<string, unknown>, RetrievalLossOptions?][])('GPU model gradients equal the float64 reference: %s', (_name, overrides, lossOpts = {}) => {
   it('loss, every dense gradient and the item-table gradient', async () => {
     const c = tinyConfig({ ...overrides, temperature: 0.5 });

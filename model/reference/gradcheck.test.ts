@@ -66,6 +66,22 @@ describe('reference gradients = central finite differences', () => {
     expectPasses(gradCheck(c, params, batch, rng));
   });
 
+  // Dot-product logits (similarity 'dot'): no normalisation of u or the item rows; with the
+  // in-batch log-Q offsets too (they shift the logits after the 1/τ scale either way).
+  it.each([
+    ['HSTU', { attnAlpha: -1, similarity: 'dot', temperature: 0.5 }],
+    ['SASRec', { model: 'sasrec', dqk: 0, dv: 0, similarity: 'dot', temperature: 1 }],
+  ] as const)('%s with dot-product logits', (_name, o) => {
+    const rng = new Rng(16);
+    const c = tinyConfig(o);
+    const params = randomParams(c, NUM_ITEMS, rng);
+    const batch = randomBatch(rng, LENGTHS, NUM_ITEMS, R, c.model === 'hstu' ? NUM_TARGETS : undefined);
+    batch.negativeLogitOffsets = Float64Array.from(batch.negatives, (id) => (id % 3) / 4);
+    const cosine = referenceLoss({ ...c, similarity: 'cosine' }, params, batch).loss;
+    expect(Math.abs(referenceLoss(c, params, batch).loss - cosine)).toBeGreaterThan(1e-3); // really another loss
+    expectPasses(gradCheck(c, params, batch, rng));
+  });
+
   it('a batch with no targets has loss 0 and zero gradients', () => {
     const rng = new Rng(15);
     const c = tinyConfig();

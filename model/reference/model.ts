@@ -3,6 +3,7 @@
 //   x0 = item_emb[items]·sqrt(d) + pos_emb[p_i]   (p_i as in batch.ts: targets sit at position h)
 //   HSTU:   u = l2norm(layers(x0))
 //   SASRec: u = l2norm(LN_final(layers(x0)))
+// (similarity 'dot': u without the l2norm, and dot-product logits in the loss)
 import type { Config } from '../config.js';
 import { itemTableRows, paramLayout } from '../params.js';
 import { type Layout, type RefBatch, batchLayout } from './batch.js';
@@ -18,7 +19,7 @@ export interface ReferenceResult {
   loss: number;
   /** d loss / d parameter, one entry per parameter of paramLayout (zeros where unused). */
   grads: Map<string, Float64Array>;
-  /** u per token [L, d] (L2-normalised model output). */
+  /** u per token [L, d] (L2-normalised model output; as is with similarity 'dot'). */
   outputs: Float64Array;
   /** hidden[0] = x0 (embeddings), hidden[l+1] = output of layer l; each [L, d]. */
   hidden: Float64Array[];
@@ -84,8 +85,8 @@ export function buildReference(c: Config, params: ParamMap, batch: RefBatch) {
   const hidden = [x0, ...encoderLayers(c, x0, params, shapes, layout, batch.timestamps, leaves)];
   let x = hidden[hidden.length - 1]!;
   if (c.model === 'sasrec') x = affineLayerNorm(x, leaf('final_ln_gamma'), leaf('final_ln_beta'));
-  const u = op.l2Normalize(x, L2_EPS);
-  const loss = sampledSoftmaxLoss(u, itemEmb, batch, c.temperature);
+  const u = c.similarity === 'dot' ? x : op.l2Normalize(x, L2_EPS);
+  const loss = sampledSoftmaxLoss(u, itemEmb, batch, c.temperature, c.similarity);
   return { loss, leaves, u, hidden, layout, shapes };
 }
 
