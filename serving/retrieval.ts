@@ -1,6 +1,7 @@
 // The retrieval stage of /v1/recommend: a retrieval checkpoint's encoder turns the history into a
 // user vector (its last token's output), and exact top-K' by cosine over the whole catalogue
-// (kernels/topk; item rows L2-normalised once at load) with the history's items excluded.
+// (kernels/topk; item rows L2-normalised once at load) with the history's items excluded; for a
+// checkpoint trained with similarity 'dot', by u·e over the raw item rows (as its loss scored).
 import type { Gpu, Tensor } from '../kernels/gpu/index.js';
 import { gatherDense } from '../kernels/embedding/dense_gather.js';
 import { topK, PAD_ID } from '../kernels/topk/topk.js';
@@ -10,7 +11,7 @@ import { createEncoder, type Encoder } from '../model/encoder.js';
 import { paramLayout } from '../model/params.js';
 import { loadCheckpoint, type CheckpointData } from '../trainer/checkpoint.js';
 import { checkShapes } from '../trainer/checkpoint_validate.js';
-import { normalisedItems } from '../trainer/eval.js';
+import { rankingItems } from '../trainer/eval.js';
 import { GpuLock } from './batcher.js';
 import { RequestError } from './errors.js';
 
@@ -52,8 +53,8 @@ export class Retriever {
       if (got !== n) throw new Error(`${where}: tensor ${spec.name} holds ${got} values, its config needs ${n} ([${spec.shape.join(', ')}]). HINT: the checkpoint's config and tensors disagree (damaged or edited file); use another checkpoint.`);
     }
     const encoder = await createEncoder(gpu, config, ck.itemRawIds.length, blobs);
-    const host = await normalisedItems(encoder);
-    const items = gpu.upload(host, [ck.itemRawIds.length, config.dim], 'f32', 'retrieval:items_normalised');
+    const host = await rankingItems(encoder, config.similarity);
+    const items = gpu.upload(host, [ck.itemRawIds.length, config.dim], 'f32', 'retrieval:items_ranking');
     return new Retriever(gpu, config, encoder, ck.itemRawIds, items, lock);
   }
 
@@ -64,14 +65,15 @@ export class Retriever {
     blobs.set('item_emb', new Float32Array(host.cacheRows * config.dim));
     const encoder = await createEncoder(gpu, config, host.cacheRows, blobs);
     const tier = await HostTier.attach(host.store, encoder);
-    return new Retriever(gpu, config, encoder, ck.itemRawIds, undefined, lock, { tier, chunks: await normalisedCopy(host.store) });
+    return new Retriever(gpu, config, encoder, ck.itemRawIds, undefined, lock, { tier, chunks: await normalisedCopy(host.store, undefined, config.similarity) });
   }
 
   get maxHistory(): number {
     return this.config.maxLen;
   }
 
-  /** Top-k item dense ids by cosine(user, item), best first, history items and padding excluded.
+  /** Top-k item dense ids by cosine(user, item) (similarity 'dot': by user·item, the score
+   *  returned as that dot product), best first, history items and padding excluded.
    *  `requestTime` (u32 seconds) is the time of the event being predicted: HSTU's last history
    *  token queries rab_time at it (lastQueryTime 'next'); absent, at its own time. */
   async retrieve(hist: { items: Uint32Array; timestamps: Uint32Array }, k: number, requestTime?: number): Promise<{ ids: Uint32Array; scores: Float32Array }> {
@@ -101,7 +103,7 @@ export class Retriever {
         const u = await this.gpu.read(t.user);
         // topk drops NaN scores as non-candidates: a NaN user vector would silently return nothing.
         if (!u.every(Number.isFinite)) throw new RequestError(500, 'non_finite_output', 'the retrieval model\'s user vector for this history is not finite (NaN/Inf), so no item can be ranked.', 'the model (or its item table) holds non-finite values: check GET /healthz and serve a checkpoint from a run that did not diverge.');
-        const norm = Math.max(Math.hypot(...u), 1e-6);
+        const norm = this.userNorm(u);
         const keep = Array.from(ids.keys()).filter((i) => ids[i] !== PAD_ID);
         return { ids: Uint32Array.from(keep, (i) => ids[i]!), scores: Float32Array.from(keep, (i) => scores[i]! / norm) };
       } finally {
@@ -127,7 +129,7 @@ export class Retriever {
       await rec.submit();
       const u = await this.gpu.read(user);
       const top = await streamedTopK(this.gpu, u, chunks, kk, [Uint32Array.from(new Set([0, ...hist.items]))]);
-      const norm = Math.max(Math.hypot(...u), 1e-6);
+      const norm = this.userNorm(u);
       const keep = Array.from(top.ids.keys()).filter((i) => top.ids[i] !== PAD_ID);
       return { ids: Uint32Array.from(keep, (i) => top.ids[i]!), scores: Float32Array.from(keep, (i) => top.scores[i]! / norm) };
     } finally {
@@ -135,6 +137,12 @@ export class Retriever {
       f.release();
       b.release();
     }
+  }
+
+  /** What the top-k scores (u·item) are divided by: ‖u‖ for cosine (the items are unit rows), 1
+   *  for dot (the score is u·e itself, the loss's logit times τ). */
+  private userNorm(u: Float32Array): number {
+    return this.config.similarity === 'dot' ? 1 : Math.max(Math.hypot(...u), 1e-6);
   }
 
   release(): void {

@@ -187,6 +187,8 @@ export function loadCheckpoint(path: string): CheckpointData {
 export const MODEL_KEYS = [
   'task', 'model', 'maxLen', 'dim', 'numLayers', 'numHeads', 'dqk', 'dv', 'attnAlpha', 'useRab', 'normalizeByLength',
   'siluOnUOnly', 'outputFromUOAndGate', 'embeddingOptimizer', 'embeddingBf16', 'numActions', 'headHidden',
+  // How items are scored (cosine or dot): a checkpoint trained for one ranks wrongly under the other.
+  'similarity',
 ] as const satisfies readonly (keyof Config)[];
 
 /** Checks that a run of config `c` may continue checkpoint `ck`: refuses (with a HINT) a differing

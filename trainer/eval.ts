@@ -1,11 +1,14 @@
 // Full-ranking retrieval evaluation on the GPU: every example's target is ranked against ALL
-// items by cosine (the user's output vs L2-normalised item embeddings), with the user's other
-// history items excluded (history filtering). Metrics: HR@K, NDCG@K, MRR (trainer/data/metrics).
+// items by cosine (the user's output vs L2-normalised item embeddings), or with similarity 'dot'
+// by u·e over the raw item rows (the loss's logit; the user's norm changes no ranking, so u is
+// never normalised), with the user's other history items excluded (history filtering). Metrics:
+// HR@K, NDCG@K, MRR (trainer/data/metrics).
 import type { Gpu, Recorder, Tensor } from '../kernels/gpu/index.js';
 import { matmul } from '../kernels/matmul/matmul.js';
 import { gatherDense } from '../kernels/embedding/dense_gather.js';
 import { prepareExclusions, RANK_NON_FINITE, rankTargets, uploadExclusions } from '../kernels/rank/rank.js';
 import { uploadBatch } from '../model/batch.js';
+import type { Similarity } from '../model/config.js';
 import type { Encoder } from '../model/encoder.js';
 import { batchEvalExamples, BeyondAccuracyAccumulator, MetricAccumulator, type EvalBatch, type EvalExamples, type ItemPopularity, type MetricResult } from './data/index.js';
 import { readTopLists, recordTopLists } from './eval_top_lists.js';
@@ -21,6 +24,12 @@ export async function normalisedItems(enc: Encoder): Promise<Float32Array> {
     for (let c = 0; c < d; c++) w[r * d + c]! *= inv;
   }
   return w;
+}
+
+/** The item rows ranking scores the user vector against: L2-normalised for cosine, the raw rows
+ *  for dot (u·e, so an item's norm counts, as in the loss). */
+export async function rankingItems(enc: Encoder, similarity: Similarity = 'cosine'): Promise<Float32Array> {
+  return similarity === 'dot' ? enc.items.read('w') : normalisedItems(enc);
 }
 
 /** Most history tokens one evaluation batch may hold: the encoder's widest [L, ·] activation
@@ -62,6 +71,8 @@ export async function evaluateRetrieval(
     /** Where the top lists are selected: 'device' (the topk kernel) or 'host' (from the read-back
      *  score matrix); default host on CPU adapters, device on GPUs (eval_top_lists.ts). */
     topLists?: 'device' | 'host';
+    /** The config's `similarity` (default 'cosine'): what the items are ranked by. */
+    similarity?: Similarity;
   },
 ): Promise<MetricResult> {
   const numItems = enc.items.rows;
@@ -70,7 +81,7 @@ export async function evaluateRetrieval(
   const beyond = o.popularity ? new BeyondAccuracyAccumulator(o.popularity, o.beyondK) : undefined;
   const result = (): MetricResult => (beyond ? { ...acc.result(), beyond: beyond.result() } : acc.result());
   if (examples.count === 0) return result();
-  const itemsHost = await normalisedItems(enc);
+  const itemsHost = await rankingItems(enc, o.similarity);
   const items = gpu.upload(itemsHost, [numItems, d], 'f32', 'eval:items');
   // Keep the score matrix of one batch within a storage binding.
   const maxBinding = gpu.device.limits.maxStorageBufferBindingSize;

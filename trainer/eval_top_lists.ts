@@ -1,6 +1,6 @@
 // The top-K recommendation list of every evaluation example, for the beyond-accuracy metrics
-// (trainer/data/beyond_accuracy.ts): exact top-K by the evaluation's cosine scores (the user
-// vector against the L2-normalised item rows) on the GPU, the user's history and the padding id
+// (trainer/data/beyond_accuracy.ts): exact top-K by the evaluation's scores (the user vector
+// against the item rows evaluation ranks by: L2-normalised, or raw for similarity 'dot') on the GPU, the user's history and the padding id
 // excluded, ties to the smaller id — the rank rule of trainer/data/metrics.ts — so a list holds
 // the target exactly when its rank is < K (up to f32 summation order: the top-k kernel computes
 // its own dot products). Only [batch, K] ids come back to the host.

@@ -95,7 +95,7 @@ export async function trainOutOfCore(o: OocTrainOptions): Promise<TrainResult & 
         trainerState: { best: sel.best, test: sel.test, sinceBest: sel.sinceBest, trainTokens, trainSecs, source: o.data, metrics: metrics.saved, dataPosition: { cache: dir, epoch, batchInEpoch } satisfies DataPosition },
       });
     };
-    const evaluate = async (which: 'validation' | 'test') => toRecord(which, epoch, await evaluateRetrieval(gpu, enc!, which === 'validation' ? split!.validation : split!.test, { maxLen: c.maxLen }));
+    const evaluate = async (which: 'validation' | 'test') => toRecord(which, epoch, await evaluateRetrieval(gpu, enc!, which === 'validation' ? split!.validation : split!.test, { maxLen: c.maxLen, similarity: c.similarity }));
 
     let stop = false;
     const guard: GuardOptions = { firstStep: step, log };

@@ -1,6 +1,7 @@
 // Full-ranking evaluation over a catalogue streamed from an EmbeddingStore in chunks: the user
 // vectors are computed first (one forward per batch of examples, [users, d] on the host), then
-// the table is read ONCE, chunk by chunk; each chunk's normalised rows are scored against every
+// the table is read ONCE, chunk by chunk; each chunk's ranking rows (normalised; raw for
+// similarity 'dot', see trainer/eval.ts) are scored against every
 // query batch by one matmul and the items beating each target are counted (kernels/rank
 // rankTargetsChunk) and summed over chunks. Exact: the sum of per-chunk counts is the rank; no
 // [users × items] matrix exists anywhere (the largest buffer is [queryBatch, chunk + queryBatch]).
@@ -8,6 +9,7 @@ import type { Gpu, Tensor } from '../../kernels/gpu/index.js';
 import { matmul } from '../../kernels/matmul/matmul.js';
 import { prepareExclusions, RANK_NON_FINITE, rankTargetsChunk, uploadExclusions } from '../../kernels/rank/rank.js';
 import { uploadBatch } from '../../model/batch.js';
+import type { Similarity } from '../../model/config.js';
 import type { Encoder } from '../../model/encoder.js';
 import { batchEvalExamples, BeyondAccuracyAccumulator, MetricAccumulator, type EvalExamples, type ItemPopularity, type MetricResult } from '../data/index.js';
 import { listExclusions } from '../eval_top_lists.js';
@@ -25,6 +27,11 @@ export function normaliseRows(w: Float32Array, d: number): Float32Array {
     for (let c = 0; c < d; c++) w[r * d + c]! *= inv;
   }
   return w;
+}
+
+/** `w` as ranking scores it: normalised in place for cosine, untouched for dot. */
+export function rankingRows(w: Float32Array, d: number, similarity: Similarity = 'cosine'): Float32Array {
+  return similarity === 'dot' ? w : normaliseRows(w, d);
 }
 
 export interface StreamedEvalOptions {
@@ -48,6 +55,8 @@ export interface StreamedEvalOptions {
   beyondK?: number;
   /** Examples per streamed top-K pass (default 1024: chunks of ≥ 32k rows at a 128 MiB binding). */
   listQueries?: number;
+  /** The config's `similarity` (default 'cosine'): what the items are ranked by. */
+  similarity?: Similarity;
 }
 
 /** [count, d] the encoder's output at each example's last history token. */
@@ -70,7 +79,7 @@ export async function userVectors(gpu: Gpu, enc: Encoder, ex: EvalExamples, o: S
 }
 
 /** Ranks of each example's target among all store rows (rank.wgsl's rule), streaming the store. */
-export async function streamedRanks(gpu: Gpu, users: Float32Array, ex: EvalExamples, store: EmbeddingStore, o: Pick<StreamedEvalOptions, 'queryBatch' | 'chunkRows' | 'onProgress'> = {}): Promise<Uint32Array> {
+export async function streamedRanks(gpu: Gpu, users: Float32Array, ex: EvalExamples, store: EmbeddingStore, o: Pick<StreamedEvalOptions, 'queryBatch' | 'chunkRows' | 'onProgress' | 'similarity'> = {}): Promise<Uint32Array> {
   const d = store.dim, U = ex.count;
   const ranks = new Uint32Array(U);
   if (U === 0) return ranks;
@@ -92,7 +101,7 @@ export async function streamedRanks(gpu: Gpu, users: Float32Array, ex: EvalExamp
       uniq.forEach((id, i) => at.set(id, i));
       const targetRows = new Float32Array(Qb * d); // rows past n stay zero (a short last batch)
       eb.targets.forEach((t, q) => targetRows.set(rows.w.subarray(at.get(t)! * d, (at.get(t)! + 1) * d), q * d));
-      normaliseRows(targetRows, d);
+      rankingRows(targetRows, d, o.similarity);
       const excl = uploadExclusions(gpu, prepareExclusions(eb.targets, { offsets: eb.excludeOffsets, ids: eb.excludeItems }, store.rows));
       const qb: QB = {
         q0: eb.exampleStart, n,
@@ -114,7 +123,7 @@ export async function streamedRanks(gpu: Gpu, users: Float32Array, ex: EvalExamp
     for await (const blk of store.scan(chunkRows)) {
       const n = blk.ids.length, base = blk.ids[0]!;
       host.set(blk.w);
-      normaliseRows(host.subarray(0, n * d), d);
+      rankingRows(host.subarray(0, n * d), d, o.similarity);
       await inFlight;
       for (const qb of batches) {
         // The batch's own target rows go after the chunk's: column n + q scores q's target.
@@ -151,20 +160,20 @@ export async function evaluateStreamed(gpu: Gpu, enc: Encoder, ex: EvalExamples,
   const users = await userVectors(gpu, enc, ex, o);
   await o.beforeScan?.();
   for (const r of await streamedRanks(gpu, users, ex, store, o)) acc.add(r);
-  if (beyond) await addTopLists(gpu, users, ex, store, beyond, o.listQueries ?? 1024, o.chunkRows);
+  if (beyond) await addTopLists(gpu, users, ex, store, beyond, o.listQueries ?? 1024, o.chunkRows, o.similarity);
   return result();
 }
 
 /** Each example's exact top-K list (history and the padding id excluded, ties to the smaller id:
  *  the one-matrix path's rule, trainer/eval_top_lists.ts) added to `beyond`, `group` examples per
  *  scan of the store. */
-async function addTopLists(gpu: Gpu, users: Float32Array, ex: EvalExamples, store: EmbeddingStore, beyond: BeyondAccuracyAccumulator, group: number, chunkRows?: number): Promise<void> {
+async function addTopLists(gpu: Gpu, users: Float32Array, ex: EvalExamples, store: EmbeddingStore, beyond: BeyondAccuracyAccumulator, group: number, chunkRows?: number, similarity?: Similarity): Promise<void> {
   const d = store.dim, k = beyond.k;
   for (const eb of batchEvalExamples(ex, group)) {
     const Q = eb.users.length;
     const lx = listExclusions(eb);
     const exclude = Array.from({ length: Q }, (_, q) => lx.ids.subarray(lx.offsets[q]!, lx.offsets[q + 1]!));
-    const top = await streamedTopK(gpu, users.subarray(eb.exampleStart * d, (eb.exampleStart + Q) * d), store, k, exclude, { chunkRows });
+    const top = await streamedTopK(gpu, users.subarray(eb.exampleStart * d, (eb.exampleStart + Q) * d), store, k, exclude, { chunkRows, similarity });
     for (let q = 0; q < Q; q++) beyond.add(top.ids.subarray(q * k, (q + 1) * k));
   }
 }

@@ -1,43 +1,47 @@
-// Exact top-K by cosine over a catalogue streamed from an EmbeddingStore (retrieval serving over
-// tables larger than the device): each chunk's rows are L2-normalised, run through the top-k
+// Exact top-K by cosine (or by u·e with similarity 'dot': raw rows, see trainer/eval.ts) over a
+// catalogue streamed from an EmbeddingStore (retrieval serving over tables larger than the
+// device): each chunk's rows are L2-normalised (dot: left as they are), run through the top-k
 // kernel (kernels/topk) with the chunk's excluded ids, and the per-chunk top-K lists are merged
 // on the host (score descending, ties to the smaller id: the kernel's rule, so the merge is the
 // global top-K). Never a [queries × items] matrix: the kernel's scratch is [queries, chunk].
 import type { Gpu } from '../../kernels/gpu/index.js';
 import { PAD_ID, topK } from '../../kernels/topk/topk.js';
 import type { EmbeddingStore } from './store.js';
-import { normaliseRows } from './streamed_eval.js';
+import type { Similarity } from '../../model/config.js';
+import { rankingRows } from './streamed_eval.js';
 
 export interface TopKResult {
   /** [Q, k] global ids, best first; PAD_ID where fewer than k candidates. */
   ids: Uint32Array;
-  /** [Q, k] q·item (items unit-norm), −Infinity where padded. */
+  /** [Q, k] q·item (items unit-norm for cosine, raw for dot), −Infinity where padded. */
   scores: Float32Array;
 }
 
-/** A source of normalised item rows in ascending chunks (a store, or rows kept normalised). */
+/** A source of ranking item rows (normalised; raw for dot) in ascending chunks (a store, or rows
+ *  kept ready). */
 export interface NormalisedChunks {
   rows: number;
   dim: number;
   chunks(chunkRows: number): AsyncIterable<{ base: number; w: Float32Array }>;
 }
 
-/** Normalised chunks of a store's rows, normalised as they stream. */
-export function normalisedChunksOf(store: EmbeddingStore): NormalisedChunks {
+/** Chunks of a store's rows, normalised as they stream (dot: copied as they are). */
+export function normalisedChunksOf(store: EmbeddingStore, similarity: Similarity = 'cosine'): NormalisedChunks {
   return {
     rows: store.rows,
     dim: store.dim,
     async *chunks(chunkRows: number) {
-      for await (const b of store.scan(chunkRows)) yield { base: b.ids[0]!, w: normaliseRows(Float32Array.from(b.w), store.dim) };
+      for await (const b of store.scan(chunkRows)) yield { base: b.ids[0]!, w: rankingRows(Float32Array.from(b.w), store.dim, similarity) };
     },
   };
 }
 
 export async function streamedTopK(
   gpu: Gpu, queries: Float32Array, source: EmbeddingStore | NormalisedChunks, k: number, exclude: Uint32Array[],
-  o: { chunkRows?: number } = {},
+  o: { chunkRows?: number; similarity?: Similarity } = {},
 ): Promise<TopKResult> {
-  const src = 'chunks' in source ? source : normalisedChunksOf(source);
+  // A store's rows are prepared here per `similarity`; NormalisedChunks come prepared.
+  const src = 'chunks' in source ? source : normalisedChunksOf(source, o.similarity);
   const d = src.dim, Q = queries.length / d;
   if (!Number.isInteger(Q) || exclude.length !== Q) throw new Error(`streamedTopK: expected [Q, ${d}] queries and Q exclusion lists, got ${queries.length} values and ${exclude.length} lists`);
   const maxBinding = Math.min(gpu.device.limits.maxStorageBufferBindingSize, gpu.device.limits.maxBufferSize);
@@ -84,11 +88,11 @@ export async function streamedTopK(
   return out;
 }
 
-/** The store's rows normalised once and kept in host memory in chunks (serving: every request
- *  streams them through the top-k kernel without re-normalising). */
-export async function normalisedCopy(store: EmbeddingStore, chunkRows = 1 << 16): Promise<NormalisedChunks> {
+/** The store's rows normalised (dot: as they are) once and kept in host memory in chunks
+ *  (serving: every request streams them through the top-k kernel without re-normalising). */
+export async function normalisedCopy(store: EmbeddingStore, chunkRows = 1 << 16, similarity: Similarity = 'cosine'): Promise<NormalisedChunks> {
   const parts: { base: number; w: Float32Array }[] = [];
-  for await (const c of normalisedChunksOf(store).chunks(chunkRows)) parts.push(c);
+  for await (const c of normalisedChunksOf(store, similarity).chunks(chunkRows)) parts.push(c);
   return {
     rows: store.rows,
     dim: store.dim,

@@ -22,7 +22,7 @@ export function fitsOneBuffer(gpu: Gpu, rows: number, dim: number): boolean {
  *  for exact top-10 lists). */
 export async function evaluateRetrievalOver(gpu: Gpu, enc: Encoder, examples: EvalExamples, c: Config, tier?: HostTier, popularity?: ItemPopularity): Promise<MetricResult> {
   const ex = firstExamples(examples, c.evalMaxUsers);
-  if (!tier && fitsOneBuffer(gpu, enc.items.rows, enc.items.dim)) return evaluateRetrieval(gpu, enc, ex, { maxLen: c.maxLen, popularity });
+  if (!tier && fitsOneBuffer(gpu, enc.items.rows, enc.items.dim)) return evaluateRetrieval(gpu, enc, ex, { maxLen: c.maxLen, popularity, similarity: c.similarity });
   const store = tier ? tier.store : new DeviceEmbeddingStore(enc.items);
   return evaluateStreamed(gpu, enc, ex, store, {
     maxLen: c.maxLen,
@@ -32,5 +32,6 @@ export async function evaluateRetrievalOver(gpu: Gpu, enc: Encoder, examples: Ev
     // Host tier: one batch's history rows must fit the cache at once.
     queryBatch: tier ? Math.max(1, Math.min(256, Math.floor((tier.cache.capacity - 1) / c.maxLen))) : undefined,
     popularity,
+    similarity: c.similarity,
   });
 }
