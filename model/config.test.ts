@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   applyOverrides, attentionAlpha, closeKeys, defaultConfig, loadConfigFile, parseOverrides,
-  resolvedDqk, resolvedDv, resolvedNormaliser,
+  resolvedDqk, resolvedDv, resolvedNormaliser, validateConfig,
 } from './config.js';
 
 describe('config overrides', () => {
@@ -32,6 +32,14 @@ describe('config overrides', () => {
     expect(() => parseOverrides(['--model=bert4rec'])).toThrow(/'model': expected one of 'hstu' \| 'sasrec', got 'bert4rec'/);
     expect(() => parseOverrides(['--lrSchedule=step'])).toThrow(/'constant' \| 'cosine' \| 'linear-warmup'/);
     expect(parseOverrides(['--embeddingOptimizer=adam']).embeddingOptimizer).toBe('adam');
+  });
+
+  it('similarity: cosine by default, dot accepted, anything else refused with a HINT', () => {
+    expect(defaultConfig.similarity).toBe('cosine');
+    expect(applyOverrides(defaultConfig, {}).similarity).toBe('cosine'); // a checkpoint config without the key
+    expect(applyOverrides(defaultConfig, parseOverrides(['--similarity=dot', '--temperature=1']))).toMatchObject({ similarity: 'dot', temperature: 1 });
+    expect(() => parseOverrides(['--similarity=inner'])).toThrow(/'similarity': expected one of 'cosine' \| 'dot', got 'inner'\. HINT/);
+    expect(() => validateConfig({ ...defaultConfig, similarity: 'Dot' as 'dot' })).toThrow(/'similarity': expected 'cosine' \| 'dot', got "Dot"\. HINT/);
   });
 
   it('rejects unknown keys with close matches', () => {

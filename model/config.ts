@@ -176,6 +176,8 @@ export const configEnums: { [K in ConfigKey]?: readonly string[] } = {
   embeddingSync: ['sync', 'atomic', 'cas'],
 };
 
+const SIMILARITY_HINT = "HINT: 'cosine' is the paper's logit cos(u, e)/τ; 'dot' is eSASRec's u·e (use it with --temperature=1).";
+
 /** Keys that must hold integers (all other numbers are reals). */
 const integerKeys = new Set<ConfigKey>([
   'maxLen', 'dim', 'numLayers', 'numHeads', 'dqk', 'dv', 'numNegatives', 'batchSize', 'epochs',
@@ -233,7 +235,8 @@ function checkValue(key: ConfigKey, value: unknown): Config[ConfigKey] {
   }
   const allowed = configEnums[key];
   if (allowed && !allowed.includes(value as string)) {
-    throw new Error(`config key '${key}': expected one of ${allowed.map((v) => `'${v}'`).join(' | ')}, got '${String(value)}'`);
+    const hint = key === 'similarity' ? `. ${SIMILARITY_HINT}` : '';
+    throw new Error(`config key '${key}': expected one of ${allowed.map((v) => `'${v}'`).join(' | ')}, got '${String(value)}'${hint}`);
   }
   return value as Config[ConfigKey];
 }
@@ -325,7 +328,7 @@ export function validateConfig(c: Config): void {
   if (!(c.temperature > 0)) throw new Error(`config key 'temperature': expected > 0, got ${c.temperature}`);
   // Also for configs built in code (not through checkValue's enum check).
   if (c.similarity !== 'cosine' && c.similarity !== 'dot') {
-    throw new Error(`config key 'similarity': expected 'cosine' | 'dot', got ${JSON.stringify(c.similarity)}. HINT: 'cosine' is the paper's logit, 'dot' the plain u·e of eSASRec (with --temperature=1).`);
+    throw new Error(`config key 'similarity': expected 'cosine' | 'dot', got ${JSON.stringify(c.similarity)}. ${SIMILARITY_HINT}`);
   }
   for (const k of ['beta1', 'beta2'] as const) if (!(c[k] >= 0 && c[k] < 1)) throw new Error(`config key '${k}': expected in [0, 1), got ${c[k]}`);
   if ((c.dqk === 0 || c.dv === 0 || c.model === 'sasrec') && c.dim % c.numHeads !== 0) {

@@ -11,7 +11,9 @@
 //     modeling") subtracts log Q(i) from negative i's logit; we subtract log(N·Q(i)), i.e. relative
 //     to uniform draws (a constant shift that keeps the uncorrected default's scale: with Rb = 0,
 //     N·Q = 1 and the offset is 0). The positive's logit is not corrected: it is the label, not a
-//     draw (as in sampled-softmax importance sampling, Bengio & Senécal 2008).
+//     draw (as in sampled-softmax importance sampling, Bengio & Senécal 2008). The offset is
+//     subtracted from the logit after its 1/τ scale, so it holds for cosine and dot logits alike
+//     (config `similarity`): log Q is a correction of the sampler, not of the score.
 import { sampleNegativeIds, samplePoolIndices, sharedNegativeIds } from '../kernels/sampled_softmax/negatives.js';
 import type { Config } from './config.js';
 

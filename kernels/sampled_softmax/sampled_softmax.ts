@@ -1,6 +1,7 @@
 // Host for the sampled-softmax loss: GPU negative sampling, fused forward (per-row CE + a
 // deterministic mean) and fused backward through the L2 normalisation; a naive variant that
 // materialises all logits sits beside each for benchmarks. Math in sampled_softmax.wgsl.
+// Similarity 'dot' (no normalisation) is the DOT define of the same kernels (see the WGSL).
 import { readFileSync } from 'node:fs';
 import { Params, Tensor, type Gpu, type KernelSource, type Recorder } from '../gpu/index.js';
 import { matmul } from '../matmul/matmul.js';
