@@ -30,7 +30,7 @@ async function main(): Promise<void> {
     const res = await fetch(`${url}/v1/recommend`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user_id: 'user-196', history, top_k: 5 }) });
     const body = (await res.json()) as { stage: string; items: { item_id: string; retrieval_score: number; p_like?: number }[] };
     console.log(`POST /v1/recommend → ${res.status}, stage ${body.stage}:`);
-    for (const it of body.items) console.log(`  movie ${it.item_id.padStart(4)}  cosine ${it.retrieval_score.toFixed(3)}${it.p_like !== undefined ? `  P(like) ${it.p_like.toFixed(3)}` : ''}`);
+    for (const it of body.items) console.log(`  movie ${it.item_id.padStart(4)}  score ${it.retrieval_score.toFixed(3)}${it.p_like !== undefined ? `  P(like) ${it.p_like.toFixed(3)}` : ''}`);
   }
 }
 

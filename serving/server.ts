@@ -242,9 +242,10 @@ export class ServingServer {
     const retr = this.historyOf(p.history, this.retrVocab!, p.skipUnknown);
     const found = await q.retrieve(retr.hist, r ? p.retrieveK : p.topK, this.requestTime(p.requestTime, retr.hist));
     const raw = Array.from(found.ids, (id) => q.itemRawIds[id]!);
-    const cosine = new Map(raw.map((id, i) => [id, found.scores[i]!]));
+    // cos(u, e), or u·e for a checkpoint trained with similarity 'dot' (serving/retrieval.ts).
+    const retrievalScore = new Map(raw.map((id, i) => [id, found.scores[i]!]));
     if (!r) {
-      return { items: raw.slice(0, p.topK).map((item_id) => ({ item_id, retrieval_score: cosine.get(item_id)! })), stage: 'retrieval', cache: 'off', skipped_items: retr.skipped };
+      return { items: raw.slice(0, p.topK).map((item_id) => ({ item_id, retrieval_score: retrievalScore.get(item_id)! })), stage: 'retrieval', cache: 'off', skipped_items: retr.skipped };
     }
     const rank = this.historyOf(p.history, this.rankVocab!, p.skipUnknown);
     const cands = this.rankVocab!.map(raw, true, 'retrieved items'); // items the ranking model does not know cannot be ranked
@@ -255,7 +256,7 @@ export class ServingServer {
     // ranked item (never as NaN in the order).
     const items = cands.keep.map((i, j) => {
       const { like_logit, ...e } = scoreEntry(raw[i]!, out.scores, j);
-      return { ...e, retrieval_score: cosine.get(raw[i]!)!, logit: like_logit ?? -Infinity };
+      return { ...e, retrieval_score: retrievalScore.get(raw[i]!)!, logit: like_logit ?? -Infinity };
     });
     items.sort((a, b) => b.logit - a.logit);
     return { items: items.slice(0, p.topK).map(({ logit: _l, ...x }) => x), stage: 'retrieval+ranking', cache: out.cache, skipped_items: [...new Set([...retr.skipped, ...rank.skipped])] };
