@@ -63,6 +63,14 @@ export const defaultConfig = {
    *  SASRecModel; use --similarity=dot --temperature=1 for their logits u·e). Items are then
    *  ranked by u·e over the raw rows. Checkpoints without the key load as 'cosine'. */
   similarity: 'cosine' as 'cosine' | 'dot',
+  /** Retrieval: where absolute positions (pos_emb rows) are counted from. 'start' (default):
+   *  p_i = i, token i of the sequence. 'end': p_i = maxLen − n + i for a sequence of n tokens,
+   *  what left padding to maxLen gives in the original SASRec (Kang & McAuley, the pmixer port,
+   *  RecTools' SASRecModel), so the most recent token is always at maxLen − 1 and a short history's
+   *  query token sits at the same position whatever its length. HSTU's rab_pos uses position
+   *  differences, which do not change. Not with task 'ranking' (its targets sit one past the
+   *  history). Checkpoints without the key load as 'start'. */
+  positionAnchor: 'start' as 'start' | 'end',
   /** Sequences per batch. */
   batchSize: 128,
   /** Learning rate (AdamW). */
@@ -167,6 +175,7 @@ export const configEnums: { [K in ConfigKey]?: readonly string[] } = {
   negativeSampling: ['per-position', 'shared'],
   sampledSoftmaxPath: ['auto', 'catalogue', 'gathered'],
   similarity: ['cosine', 'dot'],
+  positionAnchor: ['start', 'end'],
   lastQueryTime: ['next', 'own'],
   lrSchedule: ['constant', 'cosine', 'linear-warmup'],
   embeddingOptimizer: ['rowwise-adam', 'adam'],
@@ -330,6 +339,14 @@ export function validateConfig(c: Config): void {
   if (c.similarity !== 'cosine' && c.similarity !== 'dot') {
     throw new Error(`config key 'similarity': expected 'cosine' | 'dot', got ${JSON.stringify(c.similarity)}. ${SIMILARITY_HINT}`);
   }
+  if (c.positionAnchor !== 'start' && c.positionAnchor !== 'end') {
+    throw new Error(`config key 'positionAnchor': expected 'start' | 'end', got ${JSON.stringify(c.positionAnchor)}. HINT: 'end' anchors positions at the sequence end as the original SASRec's left padding does.`);
+  }
+  // Ranking appends its candidates at position h (the history length): anchored at the end, a
+  // full history would put them at maxLen, one past the pos_emb table.
+  if (c.positionAnchor === 'end' && c.task === 'ranking') {
+    throw new Error(`config key 'positionAnchor': expected 'start' with task 'ranking', got 'end'. HINT: end-anchored positions are for retrieval (ranking candidates would sit past the position table); use --positionAnchor=start.`);
+  }
   for (const k of ['beta1', 'beta2'] as const) if (!(c[k] >= 0 && c[k] < 1)) throw new Error(`config key '${k}': expected in [0, 1), got ${c[k]}`);
   if ((c.dqk === 0 || c.dv === 0 || c.model === 'sasrec') && c.dim % c.numHeads !== 0) {
     throw new Error(`config: expected dim divisible by numHeads (for auto dqk/dv or SASRec), got dim ${c.dim}, numHeads ${c.numHeads}`);
@@ -365,3 +382,6 @@ export function resolvedNormaliser(c: Config, n: number, k: number): number {
 
 /** The retrieval logit's similarity (config `similarity`): 'cosine' or 'dot'. */
 export type Similarity = Config['similarity'];
+
+/** Where absolute positions are counted from (config `positionAnchor`): 'start' or 'end'. */
+export type PositionAnchor = Config['positionAnchor'];

@@ -13,16 +13,28 @@ export function scaleAdd(rec: Recorder, a: Tensor<'f32'>, s: number, b: Tensor<'
   axpby(rec, s, a, 1, b, y);
 }
 
-/** posGrad [N, d] = Σ over tokens of dEmb rows by position. Every position below the batch's
- *  longest sequence occurs, so the scatter's unique rows are 0..U−1 = the first U rows. Returns the
- *  plan, to be released after the submit. */
+/** posGrad [N, d] = Σ over tokens of dEmb rows by position. Every position between the batch's
+ *  lowest and highest occurs (anchored at the start: 0..U−1, every position below the longest
+ *  sequence; at the end: N−U..N−1, every one from the longest's first token on), so the scatter's
+ *  unique rows are one contiguous run u0..u0+U−1. Returns the plan (and any scratch), to be
+ *  released after the submit. */
 export function scatterPositions(rec: Recorder, gpu: Gpu, b: GpuBatch, dEmb: Tensor<'f32'>, posGrad: Tensor<'f32'>, N: number, d: number): ScatterPlan {
   fill(rec, posGrad, 0);
   const plan = planScatter(gpu, b.hostPositions, N);
   const u = plan.host.uniqueRows;
-  if (u.length > 0 && u[u.length - 1] !== u.length - 1) throw new Error(`internal: positions are not contiguous from 0 (max ${u[u.length - 1]}, ${u.length} distinct)`);
-  scatterAddRows(rec, plan, dEmb, d, posGrad);
-  return plan;
+  const u0 = u.length > 0 ? u[0]! : 0;
+  if (u.length > 0 && u[u.length - 1] !== u0 + u.length - 1) throw new Error(`internal: positions are not contiguous (${u0}..${u[u.length - 1]}, ${u.length} distinct)`);
+  if (u0 === 0) {
+    // The scatter writes row u of its output for unique row u: posGrad's own rows.
+    scatterAddRows(rec, plan, dEmb, d, posGrad);
+    return plan;
+  }
+  // End-anchored: the sums land in a [U, d] scratch, copied to posGrad's rows u0.. (the other
+  // rows stay zero from the fill).
+  const rows = gpu.empty([u.length, d], 'f32', 'embedding:pos_grad_rows');
+  scatterAddRows(rec, plan, dEmb, d, rows);
+  rec.copy(rows, posGrad, u.length * d * 4, 0, u0 * d * 4);
+  return { ...plan, release() { plan.release(); rows.release(); } };
 }
 
 /** x0 = Dropout(item_emb[items]·√d + pos_emb[p] [+ b.extraInput]), shared by HSTU and SASRec.

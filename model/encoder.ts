@@ -1,7 +1,7 @@
 // What the trainer needs from a sequence encoder (HSTU or SASRec), and the factory.
 import type { Gpu, Recorder, Tensor } from '../kernels/gpu/index.js';
 import type { EmbeddingTable } from '../kernels/embedding/embedding.js';
-import { attentionAlpha, resolvedDqk, resolvedDv, type Config } from './config.js';
+import { attentionAlpha, resolvedDqk, resolvedDv, type Config, type PositionAnchor } from './config.js';
 import type { DenseParams } from './dense.js';
 import type { GpuBatch } from './batch.js';
 import { HstuModel } from './hstu.js';
@@ -20,6 +20,9 @@ export interface Encoder {
   /** Floats per token of the forward pass's widest [L, ·] activation: evaluation bounds the
    *  tokens of one batch by it, so no activation outgrows a storage binding at long N. */
   readonly tokenWidth: number;
+  /** The config's positionAnchor: whoever uploads a batch for this encoder (training,
+   *  evaluation, serving) counts positions so, and forward refuses a batch counted otherwise. */
+  readonly positionAnchor: PositionAnchor;
   forward(rec: Recorder, b: GpuBatch, opts: { train: boolean; seed: number }): EncoderForward;
   /** Writes every dense gradient; returns the gradient w.r.t. the gathered input item rows. */
   backward(rec: Recorder, f: EncoderForward, dOut: Tensor<'f32'>): { dItemRows: Tensor<'f32'>; release(): void };
@@ -46,6 +49,7 @@ export async function createEncoder(gpu: Gpu, c: Config, tableRows: number, init
       lastQueryTime: c.lastQueryTime,
       dropout: c.dropout,
       embeddingBf16: c.embeddingBf16,
+      positionAnchor: c.positionAnchor,
     }, init);
   }
   const { SasrecModel } = await import('./sasrec.js');

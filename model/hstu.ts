@@ -15,7 +15,8 @@ import { hstuAttention, hstuAttentionBackward, type AttentionOptions } from '../
 import { EmbeddingTable } from '../kernels/embedding/embedding.js';
 import { DenseParams, initialValues } from './dense.js';
 import { embeddingBackward, embeddingForward } from './embeddings.js';
-import type { GpuBatch } from './batch.js';
+import { checkBatchAnchor, type GpuBatch } from './batch.js';
+import type { PositionAnchor } from './config.js';
 import type { Encoder } from './encoder.js';
 
 export interface HstuDims {
@@ -33,6 +34,9 @@ export interface HstuDims {
   lastQueryTime: 'next' | 'own';
   dropout: number;
   embeddingBf16: boolean;
+  /** Config positionAnchor (default 'start'). rab_pos needs no change under 'end': the kernels
+   *  index it by p_j − p_i from local indices, and differences do not depend on the anchor. */
+  positionAnchor?: PositionAnchor;
 }
 
 /** Activations of one layer kept for the backward. */
@@ -101,7 +105,12 @@ export class HstuModel implements Encoder {
   }
 
   /** Records the forward pass; the returned activations must be released by the caller. */
+  get positionAnchor(): PositionAnchor {
+    return this.dims.positionAnchor ?? 'start';
+  }
+
   forward(rec: Recorder, b: GpuBatch, opts: { train: boolean; seed: number }): Forward {
+    checkBatchAnchor('HstuModel', this.positionAnchor, b);
     const { dim: d, numHeads: H, dqk, dv, numLayers } = this.dims;
     const L = Math.max(b.L, 1);
     const p = opts.train ? this.dims.dropout : 0;

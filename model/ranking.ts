@@ -161,7 +161,7 @@ export class RankingModel {
     const c = this.config;
     checkActions(hb, c.numActions);
     const candidateRows = candidateRowsOf(hb.seqOffsets, hb.numTargets);
-    const b = uploadBatch(this.gpu, hb, c.maxLen, this.tableRows);
+    const b = uploadBatch(this.gpu, hb, c.maxLen, this.tableRows, c.positionAnchor);
     const L = Math.max(b.L, 1), d = this.d, hid = c.headHidden;
     const actionIds = this.gpu.u32(hb.actions.length ? hb.actions : Uint32Array.of(0), [L], 'ranking:actions');
     const extraInput = this.actionRows(rec, actionIds, b.L, 'action_rows');

@@ -44,7 +44,7 @@ describe('ranking serving pieces (HSTU, cached history K/V)', () => {
       const d = c.dim, n = h + m;
       const rab = (l: number) => model.hstuRab(l);
       // Both phases' inputs come from one upload of the whole sequence (positions: history i, candidates h).
-      const gb = keep(uploadBatch(gpu, full, c.maxLen, NUM_ITEMS + 1));
+      const gb = keep(uploadBatch(gpu, full, c.maxLen, NUM_ITEMS + 1, c.positionAnchor));
       const actions = keep(gpu.u32(full.actions, [n], 'actions'));
       rec = gpu.recorder();
       const x0 = keep(model.inputRows(rec, gb, actions)).x0;

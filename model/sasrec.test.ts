@@ -130,7 +130,7 @@ interface GpuProbe {
 }
 
 async function gpuRun(model: SasrecModel, c: Config, b: HostBatch, G: Float32Array, train: boolean, seed: number, withBackward = true): Promise<GpuProbe> {
-  const batch = uploadBatch(gpu, b, c.maxLen, itemTableRows(NUM_ITEMS));
+  const batch = uploadBatch(gpu, b, c.maxLen, itemTableRows(NUM_ITEMS), c.positionAnchor);
   const dOut = gpu.f32(G, [b.items.length, c.dim], 'dout');
   const gs = [...model.dense.byName.values()].map((p) => p.g);
   poison(gpu, ...gs);

@@ -27,10 +27,10 @@ import { columnSum } from '../kernels/reduce/reduce.js';
 import { softmaxAttention, softmaxAttentionBackward, MAX_HEAD_DIM, type SoftmaxAttentionOptions } from '../kernels/softmax_attention/softmax_attention.js';
 import { relu, reluBackward } from '../kernels/softmax_attention/relu.js';
 import { EmbeddingTable } from '../kernels/embedding/embedding.js';
-import type { Config } from './config.js';
+import type { Config, PositionAnchor } from './config.js';
 import { DenseParams, initialValues } from './dense.js';
 import { embeddingBackward, embeddingForward, scaleAdd } from './embeddings.js';
-import type { GpuBatch } from './batch.js';
+import { checkBatchAnchor, type GpuBatch } from './batch.js';
 import type { Encoder, EncoderForward } from './encoder.js';
 import { seedFor } from './hstu.js';
 
@@ -60,6 +60,8 @@ export interface SasrecDims {
   numHeads: number;
   dropout: number;
   embeddingBf16: boolean;
+  /** Config positionAnchor: how the batches this model reads count their positions. */
+  positionAnchor: PositionAnchor;
 }
 
 /** Activations of one layer kept for the backward. */
@@ -120,7 +122,7 @@ export class SasrecModel implements Encoder {
     }
     if (d / H > MAX_HEAD_DIM) throw new Error(`SasrecModel: expected a head dim dim/numHeads ≤ ${MAX_HEAD_DIM}, got ${d / H}`);
     if (!(c.dropout >= 0 && c.dropout < 1)) throw new Error(`SasrecModel: expected 0 ≤ dropout < 1, got ${c.dropout}`);
-    this.dims = { numItems: tableRows, dim: d, maxLen: c.maxLen, numLayers: c.numLayers, numHeads: H, dropout: c.dropout, embeddingBf16: c.embeddingBf16 };
+    this.dims = { numItems: tableRows, dim: d, maxLen: c.maxLen, numLayers: c.numLayers, numHeads: H, dropout: c.dropout, embeddingBf16: c.embeddingBf16, positionAnchor: c.positionAnchor ?? 'start' };
     this.dh = d / H;
     this.dense = new DenseParams(gpu);
     this.items = new EmbeddingTable(gpu, tableRows, d, 'item_emb', { optimizerState: true, storage: c.embeddingBf16 ? 'bf16' : 'f32' });
@@ -140,7 +142,12 @@ export class SasrecModel implements Encoder {
     return { B: b.B, L: b.L, H: this.dims.numHeads, dk: this.dh, dv: this.dh, maxLen: b.maxLen, scale: 1 / Math.sqrt(this.dh), numTargets: b.numTargets };
   }
 
+  get positionAnchor(): PositionAnchor {
+    return this.dims.positionAnchor;
+  }
+
   private check(b: GpuBatch): void {
+    checkBatchAnchor('SasrecModel', this.dims.positionAnchor, b);
     if (b.L < 1) throw new Error(`SasrecModel: expected a batch with ≥ 1 token, got L = ${b.L}`);
     if (b.maxLen > this.dims.maxLen) throw new Error(`SasrecModel: expected sequences of ≤ ${this.dims.maxLen} tokens, got ${b.maxLen}`);
   }

@@ -73,6 +73,11 @@ export class PaddedRab {
  *  ([m_b, NUM_TASKS], only for candidate sequences; empty for history ones). */
 export async function runDeltaPass(model: RankingModel, rab: PaddedRab, seqs: readonly DeltaSeq[]): Promise<Float32Array[]> {
   const gpu = model.gpu;
+  // Start-anchored positions only: new tokens take positions after the cached prefix's, which
+  // stay put. Anchored at the end, appending a token would shift every cached token's position
+  // (p_i = maxLen − n + i), so the cached keys and values would be stale. validateConfig already
+  // refuses 'end' for ranking; this guards a config built around it.
+  if (model.config.positionAnchor !== 'start') throw new Error(`M-FALCON delta pass: expected positionAnchor 'start', got ${JSON.stringify(model.config.positionAnchor)}. HINT: end-anchored positions shift every cached token when one is appended; they are for retrieval models only (--positionAnchor=start for ranking).`);
   const { H, dqk, dv, N: maxLen, alpha, useRab } = model.hstuAttentionOptions();
   const N = rab.N;
   await rab.ready;
@@ -120,7 +125,7 @@ export async function runDeltaPass(model: RankingModel, rab: PaddedRab, seqs: re
     };
     // inputRows reads items, positions and L of a batch; the new tokens are that batch.
     const gb: GpuBatch = {
-      B, L: Lnew, maxLen: N, host: { seqOffsets: newOffsets, items: newItems, timestamps: new Uint32Array(0) }, hostPositions: positions,
+      B, L: Lnew, maxLen: N, host: { seqOffsets: newOffsets, items: newItems, timestamps: new Uint32Array(0) }, hostPositions: positions, positionAnchor: 'start',
       seqOffsets: t.newOffsets, items: t.items, timestamps: t.timestamps, positions: t.positions, release() {},
     };
     const rec: Recorder = gpu.recorder('mfalcon');

@@ -82,7 +82,7 @@ export class Retriever {
     const kk = Math.max(1, Math.min(k, numRows));
     return this.lock.run(async () => {
       if (this.streamed) return this.retrieveStreamed(hist, kk, requestTime);
-      const b = uploadBatch(this.gpu, { seqOffsets: Uint32Array.of(0, n), items: hist.items, timestamps: hist.timestamps, nextTimestamps: requestTime === undefined ? undefined : Uint32Array.of(requestTime) }, this.config.maxLen, numRows);
+      const b = uploadBatch(this.gpu, { seqOffsets: Uint32Array.of(0, n), items: hist.items, timestamps: hist.timestamps, nextTimestamps: requestTime === undefined ? undefined : Uint32Array.of(requestTime) }, this.config.maxLen, numRows, this.config.positionAnchor);
       const rec = this.gpu.recorder('retrieval');
       const f = this.encoder.forward(rec, b, { train: false, seed: 0 });
       const exclude = Uint32Array.from(new Set([0, ...hist.items]));
@@ -119,7 +119,7 @@ export class Retriever {
     const { tier, chunks } = this.streamed!;
     const n = hist.items.length, d = this.config.dim;
     const slots = await tier.slotsFor(hist.items);
-    const b = uploadBatch(this.gpu, { seqOffsets: Uint32Array.of(0, n), items: slots, timestamps: hist.timestamps, nextTimestamps: requestTime === undefined ? undefined : Uint32Array.of(requestTime) }, this.config.maxLen, tier.cache.capacity);
+    const b = uploadBatch(this.gpu, { seqOffsets: Uint32Array.of(0, n), items: slots, timestamps: hist.timestamps, nextTimestamps: requestTime === undefined ? undefined : Uint32Array.of(requestTime) }, this.config.maxLen, tier.cache.capacity, this.config.positionAnchor);
     const rec = this.gpu.recorder('retrieval');
     const f = this.encoder.forward(rec, b, { train: false, seed: 0 });
     const last = this.gpu.u32([n - 1], [1], 'retrieval:last');

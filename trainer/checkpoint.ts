@@ -189,6 +189,8 @@ export const MODEL_KEYS = [
   'siluOnUOnly', 'outputFromUOAndGate', 'embeddingOptimizer', 'embeddingBf16', 'numActions', 'headHidden',
   // How items are scored (cosine or dot): a checkpoint trained for one ranks wrongly under the other.
   'similarity',
+  // Which pos_emb row each token reads: a checkpoint trained at one anchor is another function at the other.
+  'positionAnchor',
 ] as const satisfies readonly (keyof Config)[];
 
 /** Checks that a run of config `c` may continue checkpoint `ck`: refuses (with a HINT) a differing

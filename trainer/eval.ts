@@ -89,7 +89,7 @@ export async function evaluateRetrieval(
   try {
     for (const eb of batchEvalExamples(examples, batchSize, Math.min(o.maxTokens ?? Infinity, evalTokenBudget(gpu, enc)))) {
       const Q = eb.users.length;
-      const b = uploadBatch(gpu, { seqOffsets: eb.seqOffsets, items: eb.items, timestamps: eb.timestamps, nextTimestamps: eb.targetTimestamps }, o.maxLen, numItems);
+      const b = uploadBatch(gpu, { seqOffsets: eb.seqOffsets, items: eb.items, timestamps: eb.timestamps, nextTimestamps: eb.targetTimestamps }, o.maxLen, numItems, enc.positionAnchor);
       const rec = gpu.recorder('eval');
       const f = enc.forward(rec, b, { train: false, seed: 0 });
       const { last, userVecs } = recordLastTokenVectors(rec, gpu, f.out, eb, d);

@@ -298,7 +298,7 @@ export interface RecordedGradients {
 }
 
 export function recordGradients(rec: Recorder, gpu: Gpu, enc: Encoder, c: Config, tb: HostTrainBatch, step: number, tableRows: number, train = true, lossOpts: RetrievalLossOptions = {}): RecordedGradients {
-  const b = uploadBatch(gpu, { ...tb, nextTimestamps: tb.targetTimestamps && lastOfEachSequence(tb.seqOffsets, tb.targetTimestamps) }, c.maxLen, tableRows);
+  const b = uploadBatch(gpu, { ...tb, nextTimestamps: tb.targetTimestamps && lastOfEachSequence(tb.seqOffsets, tb.targetTimestamps) }, c.maxLen, tableRows, c.positionAnchor);
   const f = enc.forward(rec, b, { train, seed: (c.seed * 1000003 + step) >>> 0 });
   // The gathered loss covers the input items too unless the caller said otherwise (tests compare).
   const opts = 'coverIds' in lossOpts ? lossOpts : { ...lossOpts, coverIds: tb.items };

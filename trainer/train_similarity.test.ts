@@ -65,7 +65,7 @@ describe('serving a dot checkpoint', () => {
       for (const [items, ts] of [[[5, 9, 200], [100, 200, 300]], [[250], [7]]]) {
         const h = { items: Uint32Array.from(items!), timestamps: Uint32Array.from(ts!) };
         // The user vector: the encoder's output at the last history token.
-        const b = uploadBatch(gpu, { seqOffsets: Uint32Array.of(0, items!.length), items: h.items, timestamps: h.timestamps }, dev.config.maxLen, rows);
+        const b = uploadBatch(gpu, { seqOffsets: Uint32Array.of(0, items!.length), items: h.items, timestamps: h.timestamps }, dev.config.maxLen, rows, dev.config.positionAnchor);
         const rec = gpu.recorder();
         const f = dev.encoder.forward(rec, b, { train: false, seed: 0 });
         await rec.submit();

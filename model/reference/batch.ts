@@ -31,7 +31,8 @@ export interface Layout {
   lengths: number[];
   /** num_targets per sequence. */
   ks: number[];
-  /** p_i per token (history: local index; targets: the history length h). */
+  /** p_i per token (history: local index, or maxLen − n + local index anchored at the 'end';
+   *  targets: the history length h). */
   positions: Int32Array;
   /** qt_i per token (see queryTimes). */
   queryTimes: Float64Array;
@@ -48,8 +49,10 @@ export function visible(i: number, j: number, n: number, k: number): boolean {
   return i < h ? j <= i : j < h || j === i;
 }
 
-/** Throws "expected X, got Y" on any inconsistency; returns the layout. */
-export function batchLayout(batch: RefBatch, maxLen: number, numItems: number): Layout {
+/** Throws "expected X, got Y" on any inconsistency; returns the layout. `anchor` is the config's
+ *  positionAnchor: 'end' counts positions as a sequence left-padded to maxLen would (the original
+ *  SASRec), p_i = maxLen − n + i; it has no place for targets. */
+export function batchLayout(batch: RefBatch, maxLen: number, numItems: number, anchor: 'start' | 'end' = 'start'): Layout {
   const off = batch.seqOffsets;
   if (off.length < 1 || off[0] !== 0) throw new Error(`batch: expected seqOffsets of length ≥ 1 starting at 0, got [${Array.from(off).slice(0, 4)}…]`);
   const B = off.length - 1, L = off[B]!;
@@ -75,10 +78,11 @@ export function batchLayout(batch: RefBatch, maxLen: number, numItems: number): 
     const s = off[b]!, n = off[b + 1]! - s, k = batch.numTargets?.[b] ?? 0;
     if (!(n >= 0 && n <= maxLen)) throw new Error(`batch: expected sequence ${b} length in 0..${maxLen}, got ${n}`);
     if (!(Number.isInteger(k) && k >= 0 && k <= n)) throw new Error(`batch: expected numTargets[${b}] in 0..${n}, got ${k}`);
+    if (anchor === 'end' && k > 0) throw new Error(`batch: expected no targets with positions anchored at the end, got numTargets[${b}] = ${k}`);
     starts.push(s); lengths.push(n); ks.push(k);
-    const h = n - k;
+    const h = n - k, shift = anchor === 'end' ? maxLen - n : 0;
     for (let i = 0; i < n; i++) {
-      positions[s + i] = i < h ? i : h;
+      positions[s + i] = i < h ? shift + i : h;
       if (ts) queryTimes[s + i] = i < h - 1 ? ts[s + i + 1]! : i === h - 1 && batch.nextTimestamps ? batch.nextTimestamps[b]! : ts[s + i]!;
     }
   }

@@ -24,6 +24,8 @@ function sequenceConsts(layout: Layout, b: number) {
   const posIdx = new Int32Array(n * n), timeIdx = new Int32Array(n * n), mask = new Float64Array(n * n);
   for (let i = 0; i < n; i++)
     for (let j = 0; j < n; j++) {
+      // A difference of positions: the same under either positionAnchor (the GPU kernels take it
+      // from local indices).
       posIdx[i * n + j] = layout.positions[s + j]! - layout.positions[s + i]! + N - 1;
       mask[i * n + j] = visible(i, j, n, k) ? 1 : 0;
     }

@@ -1,6 +1,7 @@
 // The whole float64 reference model: embeddings → layers → L2-normalised outputs → sampled
 // softmax loss, with gradients of every parameter from the tape. Dropout is off.
-//   x0 = item_emb[items]·sqrt(d) + pos_emb[p_i]   (p_i as in batch.ts: targets sit at position h)
+//   x0 = item_emb[items]·sqrt(d) + pos_emb[p_i]   (p_i as in batch.ts: targets sit at position h;
+//   config positionAnchor 'end': p_i = maxLen − n + i)
 //   HSTU:   u = l2norm(layers(x0))
 //   SASRec: u = l2norm(LN_final(layers(x0)))
 // (similarity 'dot': u without the l2norm, and dot-product logits in the loss)
@@ -72,7 +73,7 @@ export function encoderLayers(c: Config, x0: Tensor, params: ParamMap, shapes: M
 export function buildReference(c: Config, params: ParamMap, batch: RefBatch) {
   const numItems = numItemsOf(c, params);
   const shapes = checkParams(c, params, numItems);
-  const layout: Layout = batchLayout(c.lastQueryTime === 'next' ? batch : { ...batch, nextTimestamps: undefined }, c.maxLen, numItems);
+  const layout: Layout = batchLayout(c.lastQueryTime === 'next' ? batch : { ...batch, nextTimestamps: undefined }, c.maxLen, numItems, c.positionAnchor);
   if (c.model === 'hstu' && c.useRab && !batch.timestamps) throw new Error('reference: expected batch.timestamps for HSTU with useRab, got none');
   const leaves = new Map<string, Tensor>();
   const leaf = (name: string): Tensor => {

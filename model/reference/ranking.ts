@@ -78,7 +78,7 @@ export function buildRankingReference(c: Config, params: Map<string, ArrayLike<n
   }
   if (itemTableRows(numItems) * d !== emb.length) throw new Error('ranking reference: item table size mismatch');
   const L = batch.items.length;
-  const layout = batchLayout({ ...batch, targets: new Array<number>(L).fill(0), negatives: [] }, c.maxLen, numItems);
+  const layout = batchLayout({ ...batch, targets: new Array<number>(L).fill(0), negatives: [] }, c.maxLen, numItems, c.positionAnchor);
   const cands = candidatesOf(layout);
   if (batch.likes.length !== cands.length || batch.ratings.length !== cands.length) throw new Error(`ranking reference: expected ${cands.length} likes and ratings (one per candidate), got ${batch.likes.length} and ${batch.ratings.length}`);
   const leaves = new Map<string, Tensor>();

@@ -65,7 +65,7 @@ export async function userVectors(gpu: Gpu, enc: Encoder, ex: EvalExamples, o: S
   const out = new Float32Array(ex.count * d);
   for (const eb of batchEvalExamples(ex, o.queryBatch ?? 256, evalTokenBudget(gpu, enc))) {
     const items = o.mapItems ? await o.mapItems(eb.items) : eb.items;
-    const b = uploadBatch(gpu, { seqOffsets: eb.seqOffsets, items, timestamps: eb.timestamps, nextTimestamps: eb.targetTimestamps }, o.maxLen, o.encoderRows);
+    const b = uploadBatch(gpu, { seqOffsets: eb.seqOffsets, items, timestamps: eb.timestamps, nextTimestamps: eb.targetTimestamps }, o.maxLen, o.encoderRows, enc.positionAnchor);
     const rec = gpu.recorder('eval:users');
     const f = enc.forward(rec, b, { train: false, seed: 0 });
     const { last, userVecs: user } = recordLastTokenVectors(rec, gpu, f.out, eb, d);
