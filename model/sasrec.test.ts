@@ -92,7 +92,7 @@ interface RefProbe {
 /** The SASRec encoder of the reference (x0 → layers → LN_final), probe loss Σ out ⊙ G. */
 function refProbe(c: Config, params: Map<string, ArrayLike<number>>, b: HostBatch, G: ArrayLike<number>, withGrad = true, masks?: Masks): RefProbe {
   const d = c.dim, L = b.items.length;
-  const layout = batchLayout({ seqOffsets: b.seqOffsets, items: b.items, targets: new Uint32Array(L), negatives: [] }, c.maxLen, NUM_ITEMS);
+  const layout = batchLayout({ seqOffsets: b.seqOffsets, items: b.items, targets: new Uint32Array(L), negatives: [] }, c.maxLen, NUM_ITEMS, c.positionAnchor);
   const shapes = new Map(paramLayout(c, NUM_ITEMS).map((s) => [s.name, s.shape]));
   const table = params.get('item_emb')!;
   const rows = new Float64Array(L * d);

@@ -38,6 +38,13 @@ describe.each([
   ['hstu, dot logits, shared negatives', { model: 'hstu', attnAlpha: -1, similarity: 'dot', negativeSampling: 'shared' }],
   ['hstu, dot logits, in-batch negatives with log-Q correction', { model: 'hstu', attnAlpha: -1, similarity: 'dot', inBatchNegatives: 3 }],
   ['sasrec, dot logits', { model: 'sasrec', numHeads: 2, dim: 6, similarity: 'dot' }],
+  // Positions anchored at the end (p_i = maxLen − n + i). maxLen 5 = the longest of the batch's
+  // lengths [3, 0, 1, 5, 4]: every pos_emb row is used; maxLen 8: rows 3..7 only, so the
+  // position gradient goes through the scatter's scratch rows into posGrad's rows 3..7.
+  ['hstu with rab, positions anchored at the end', { model: 'hstu', attnAlpha: -1, positionAnchor: 'end' }],
+  ['hstu with rab, positions anchored at the end, maxLen 8', { model: 'hstu', attnAlpha: -1, positionAnchor: 'end', maxLen: 8 }],
+  ['sasrec, positions anchored at the end', { model: 'sasrec', numHeads: 2, dim: 6, positionAnchor: 'end' }],
+  ['sasrec, positions anchored at the end, maxLen 8', { model: 'sasrec', numHeads: 2, dim: 6, positionAnchor: 'end', maxLen: 8 }],
 ] as [string, Record<string, unknown>, RetrievalLossOptions?][])('GPU model gradients equal the float64 reference: %s', (_name, overrides, lossOpts = {}) => {
   it('loss, every dense gradient and the item-table gradient', async () => {
     const c = tinyConfig({ ...overrides, temperature: 0.5 });
