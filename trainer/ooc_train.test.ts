@@ -79,4 +79,13 @@ describe('out-of-core training', () => {
     await trainOutOfCore({ config: c, data: log, ooc, outDir: out, resume: join(out, 'checkpoint.hstu'), log: quiet, gpu });
     expect(readFileSync(join(out, 'metrics.jsonl'), 'utf8')).toBe(first);
   });
+
+  it('trains and evaluates with positions anchored at the end (--positionAnchor=end)', async () => {
+    const ooc = { cacheDir: join(dir, 'cache'), partitions: 3 };
+    const c = tinyRunConfig({ positionAnchor: 'end', oocShuffleBuffer: 8, oocEvalUsers: 40, epochs: 1, evalEvery: 1 });
+    const r = await trainOutOfCore({ config: c, data: log, ooc, log: quiet, gpu });
+    expect(r.losses.every(Number.isFinite)).toBe(true);
+    expect(r.test!.count).toBe(40);
+    expect(r.test!['ndcg@10'] >= 0 && r.test!['ndcg@10'] <= 1).toBe(true);
+  });
 });
