@@ -78,6 +78,19 @@ export interface GradRef {
   dNeg: Float64Array;
 }
 
+/** Row r's scored items, positive first, then its unmasked negatives (a negative equal to the
+ *  target is left out), each with the gradient buffer and offset its gradient goes to and its
+ *  log-Q logit offset. Shared by the cosine and dot backward references. */
+function scoredItems(x: LossRefInput, r: number, dPos: Float64Array, dNeg: Float64Array): { e: number[]; out: Float64Array; at: number; off: number }[] {
+  const { R, d } = x;
+  const items = [{ e: rowOf(x.posEmb, r * d, d), out: dPos, at: r * d, off: 0 }];
+  for (let j = 0; j < R; j++) {
+    const slot = x.shared ? j : r * R + j;
+    if (x.negIds[slot] !== x.posIds[r]) items.push({ e: rowOf(x.negEmb, slot * d, d), out: dNeg, at: slot * d, off: x.negLogitOffset?.[slot] ?? 0 });
+  }
+  return items;
+}
+
 /** Analytic gradient of dLoss·loss: chain rule through softmax-CE, the 1/τ scale, the cosine and
  *  the clamped L2 normalisation x̂ = x / max(‖x‖, eps) (dot: sampledSoftmaxDotBackwardRef). */
 export function sampledSoftmaxBackwardRef(x: LossRefInput, dLoss = 1): GradRef {
@@ -97,11 +110,7 @@ export function sampledSoftmaxBackwardRef(x: LossRefInput, dLoss = 1): GradRef {
     const nu = Math.max(nuRaw, eps);
     const uh = u.map((v) => v / nu);
     // items: k = 0 positive, k = 1 + j negatives (unmasked only)
-    const items: { e: number[]; out: Float64Array; at: number; off: number }[] = [{ e: rowOf(x.posEmb, r * d, d), out: dPos, at: r * d, off: 0 }];
-    for (let j = 0; j < R; j++) {
-      const slot = x.shared ? j : r * R + j;
-      if (x.negIds[slot] !== x.posIds[r]) items.push({ e: rowOf(x.negEmb, slot * d, d), out: dNeg, at: slot * d, off: x.negLogitOffset?.[slot] ?? 0 });
-    }
+    const items = scoredItems(x, r, dPos, dNeg);
     const info = items.map(({ e }) => {
       const neRaw = norm(e);
       const ne = Math.max(neRaw, eps);
@@ -143,11 +152,7 @@ function sampledSoftmaxDotBackwardRef(x: LossRefInput, dLoss: number): GradRef {
     const w = x.weights ? x.weights[r]! : 1;
     if (w === 0) continue;
     const u = rowOf(x.u, r * d, d);
-    const items: { e: number[]; out: Float64Array; at: number; off: number }[] = [{ e: rowOf(x.posEmb, r * d, d), out: dPos, at: r * d, off: 0 }];
-    for (let j = 0; j < R; j++) {
-      const slot = x.shared ? j : r * R + j;
-      if (x.negIds[slot] !== x.posIds[r]) items.push({ e: rowOf(x.negEmb, slot * d, d), out: dNeg, at: slot * d, off: x.negLogitOffset?.[slot] ?? 0 });
-    }
+    const items = scoredItems(x, r, dPos, dNeg);
     const logits = items.map(({ e, off }) => dot(u, e) / tau - off);
     const m = Math.max(...logits);
     const z = logits.reduce((s, l) => s + Math.exp(l - m), 0);
