@@ -231,12 +231,17 @@ describe('serving over HTTP', () => {
   });
 
   it('graceful shutdown: in-flight requests finish, then the listener is closed', async () => {
-    const engine = new MfalconEngine(ranking.model, { microbatch: 2, windowMs: 50 }, lock);
+    // A microbatch larger than the three requests and a long window: none is answered before all
+    // three are in flight, however loaded the machine (a fixed sleep here was flaky under load).
+    const engine = new MfalconEngine(ranking.model, { microbatch: 4, windowMs: 1000 }, lock);
     const s2 = new ServingServer({ ranking: { model: ranking.model, engine, itemRawIds: ranking.itemRawIds } }, { port: 0 });
     const at = await s2.listen();
     const send = (i: number) => fetch(at.url + '/v1/score', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(goodScore(`drain${i}`, 30 + i)) });
     const inflight = [send(0), send(1), send(2)];
-    await new Promise((r) => setTimeout(r, 20)); // they are inside the batching window now
+    const inFlightNow = async () => (await s2.metrics.inflight.get()).values[0]?.value ?? 0;
+    for (const t0 = Date.now(); (await inFlightNow()) < 3; await new Promise((r) => setTimeout(r, 2))) {
+      if (Date.now() - t0 > 20_000) throw new Error(`only ${await inFlightNow()} of 3 requests reached the server in 20 s`);
+    }
     const closing = s2.close();
     const statuses = await Promise.all(inflight.map(async (p) => (await p).status));
     await closing;
