@@ -19,19 +19,25 @@ import { sampledSoftmaxLoss, sampledSoftmaxBackward, weightedMeanLoss } from '..
 import type { Config } from './config.js';
 import type { Encoder } from './encoder.js';
 import type { GpuBatch } from './batch.js';
-import { gatheredLoss } from './retrieval_loss_gathered.js';
+import { gatheredLoss, type DeferredItemUpdate } from './retrieval_loss_gathered.js';
 import { perPositionLossPath, type LossPath } from './loss_path.js';
 import { batchNegatives, drawNegatives } from './retrieval_negatives.js';
 
 export { batchNegatives, drawNegatives, positionNegatives } from './retrieval_negatives.js';
+export type { DeferredItemUpdate } from './retrieval_loss_gathered.js';
 
 export interface RetrievalLoss {
   /** [1] mean cross-entropy over positions with a target. */
   loss: Tensor<'f32'>;
   /** [L, d] gradient w.r.t. the encoder output. */
   dOut: Tensor<'f32'>;
-  /** Gradient rows for the item table ([itemIds.length, d]) and their ids: positives, then negatives. */
-  itemGrads: Tensor<'f32'>;
+  /** Gradient rows for the item table ([itemIds.length, d]) and their ids: positives, then
+   *  negatives. Absent when `deferred` is set (the item gradient is left to a fused update). */
+  itemGrads?: Tensor<'f32'>;
+  /** Set by the gathered path when the caller asked for fuseItemUpdate and it applies: the item
+   *  gradient was not recorded; kernels/optim/item_adam computes it inside the table's update
+   *  from these (valid until release()). itemIds are then distinct, ascending and cover coverIds. */
+  deferred?: DeferredItemUpdate;
   itemIds: Uint32Array;
   /** Set by the gathered path when itemIds are distinct, ascending and include every id of
    *  `opts.coverIds`: itemGrads is then already summed per row. */
@@ -65,6 +71,10 @@ export interface RetrievalLossOptions {
    *  adds them to its item set (zero loss gradient where no slot names them), so its per-row
    *  gradients cover every touched row and the caller needs no scatter over them. */
   coverIds?: Uint32Array;
+  /** The caller updates the item table with the fused pass (kernels/optim/item_adam) when it can:
+   *  the gathered path then leaves the item gradient out and returns `deferred` instead (one chunk
+   *  covering coverIds, itemAdamSupported). Otherwise ignored: itemGrads as usual. */
+  fuseItemUpdate?: boolean;
 }
 
 /**
@@ -98,7 +108,7 @@ export function recordRetrievalLoss(rec: Recorder, gpu: Gpu, enc: Encoder, out: 
     if (opts.mapIds && c.inBatchNegatives > 0) throw new Error('retrieval loss: in-batch negatives are not supported with a device cache in front of the table yet. HINT: use --inBatchNegatives=0 with --embeddingStore=host.');
     const neg = drawNegatives(c, step, Math.max(b.L, 1), rows, targets.length ? targets : [0]);
     const inCache = opts.mapIds ? { ...neg, ids: opts.mapIds(neg.ids) } : neg;
-    return gatheredLoss(rec, gpu, enc, out, b, targets, c, inCache, denseBudget(gpu, opts.denseChunkBytes), opts.coverIds);
+    return gatheredLoss(rec, gpu, enc, out, b, targets, c, inCache, denseBudget(gpu, opts.denseChunkBytes), opts.coverIds, opts.fuseItemUpdate);
   }
   return perPositionLoss(rec, gpu, enc, out, b, targets, c, step, opts);
 }

@@ -6,16 +6,26 @@
 // no atomics). The table's own scatter (trainer) then adds the chunks' rows per item.
 import type { Gpu, Recorder, Tensor } from '../kernels/gpu/index.js';
 import { weightedMeanLoss } from '../kernels/sampled_softmax/sampled_softmax.js';
-import { planGatheredSlots, sampledSoftmaxGathered, gatheredRowStride, type GatheredPlan } from '../kernels/sampled_softmax/sampled_softmax_gathered.js';
+import { defaultGatheredVariant, planGatheredSlots, sampledSoftmaxGathered, gatheredRowStride, type DeferredItemGrad, type GatheredPlan } from '../kernels/sampled_softmax/sampled_softmax_gathered.js';
+import { itemAdamSupported } from '../kernels/optim/item_adam.js';
 import type { Config } from './config.js';
 import type { Encoder } from './encoder.js';
 import type { GpuBatch } from './batch.js';
 import type { StepNegatives } from './retrieval_negatives.js';
 
+/** What the fused item update (kernels/optim/item_adam) reads of a gathered loss whose item
+ *  gradient was deferred: û, the items' (n, k), the slots' coefficients and the CSR in one buffer. */
+export interface DeferredItemUpdate extends DeferredItemGrad {
+  csr: Tensor<'u32'>;
+  /** Slots per row. */
+  K: number;
+}
+
 export interface GatheredLossResult {
   loss: Tensor<'f32'>;
   dOut: Tensor<'f32'>;
-  itemGrads: Tensor<'f32'>;
+  itemGrads?: Tensor<'f32'>;
+  deferred?: DeferredItemUpdate;
   itemIds: Uint32Array;
   /** True when itemIds are distinct, ascending and include every id of `coverIds` (one chunk):
    *  itemGrads is then already the summed loss gradient per row (see trainer/item_gradients). */
@@ -48,7 +58,7 @@ function planChunks(ids: Uint32Array, weights: Float32Array, P: number, K: numbe
 
 export function gatheredLoss(
   rec: Recorder, gpu: Gpu, enc: Encoder, out: Tensor<'f32'>, b: GpuBatch, targets: Uint32Array, c: Config,
-  neg: StepNegatives, budget: number, coverIds?: Uint32Array,
+  neg: StepNegatives, budget: number, coverIds?: Uint32Array, fuseItemUpdate = false,
 ): GatheredLossResult {
   const d = enc.items.dim;
   const tableRows = enc.items.rows;
@@ -70,6 +80,9 @@ export function gatheredLoss(
   const whole = chunks.length === 1;
   // Only when the one chunk's plan kept the extras (a tight budget drops them).
   const coversIds = coverIds !== undefined && whole && (chunks[0]!.covers || coverIds.length === 0);
+  // The fused update needs the one chunk's CSR and the per-item gradient of the whole table.
+  const defer = fuseItemUpdate && coversIds && defaultGatheredVariant(gpu) === 'subgroup' && itemAdamSupported(gpu, enc.items);
+  let deferred: DeferredItemUpdate | undefined;
   const weights = t(gpu.f32(weightsHost, [P], 'loss:weights'));
   const rowLoss = t(gpu.empty([P], 'f32', 'loss:row_loss'));
   const loss = t(gpu.empty([1], 'f32', 'loss:loss'));
@@ -81,7 +94,7 @@ export function gatheredLoss(
   const itemIds = whole ? chunks[0]!.plan.uniqueIds : new Uint32Array(totalU);
   let itemIdsOnDevice: Tensor<'u32'> | undefined;
   // The per-row squared norms come with the gradient rows when those are the table's gradient.
-  const itemGradRowSquares = coversIds ? t(gpu.empty([totalU], 'f32', 'loss:item_grads_sq')) : undefined;
+  const itemGradRowSquares = coversIds && !defer ? t(gpu.empty([totalU], 'f32', 'loss:item_grads_sq')) : undefined;
   let u0 = 0;
   for (const { r0, n, plan } of chunks) {
     const U = plan.uniqueIds.length;
@@ -99,8 +112,10 @@ export function gatheredLoss(
       items: { table: enc.items, ids: idsT, shardStarts: plan.shardStarts },
       slots: t(gpu.upload(plan.slots, [n, K], 'u32', 'loss:slots')),
       weights: slice(weights, 1, 'weights'),
-      order: t(gpu.upload(plan.order.length ? plan.order : new Uint32Array(1), [Math.max(1, plan.order.length)], 'u32', 'loss:order')),
-      segOffsets: t(gpu.upload(plan.segOffsets, [U + 1], 'u32', 'loss:seg_offsets')),
+      ...(defer ? {} : {
+        order: t(gpu.upload(plan.order.length ? plan.order : new Uint32Array(1), [Math.max(1, plan.order.length)], 'u32', 'loss:order')),
+        segOffsets: t(gpu.upload(plan.segOffsets, [U + 1], 'u32', 'loss:seg_offsets')),
+      }),
       logitOffsets: neg.logitOffset ? t(gpu.upload(Float32Array.from(plan.uniqueIds, neg.logitOffset), [U], 'f32', 'loss:logit_offsets')) : undefined,
     };
     const chunkW = weightsHost.subarray(r0, r0 + n).reduce((a, w) => a + w, 0);
@@ -110,7 +125,19 @@ export function gatheredLoss(
       dItemsSq: itemGradRowSquares,
     };
     // Each chunk normalises by its own Σw; dLoss rescales that to the batch's.
-    const run = sampledSoftmaxGathered(rec, inputs, { P: n, K, U, d, temperature: c.temperature, similarity: c.similarity }, outs, { dLoss: totalW > 0 ? chunkW / totalW : 0 });
+    const shape = { P: n, K, U, d, temperature: c.temperature, similarity: c.similarity };
+    const dLoss = totalW > 0 ? chunkW / totalW : 0;
+    if (defer) {
+      const run = sampledSoftmaxGathered(rec, inputs, shape, { rowLoss: outs.rowLoss, dU: outs.dU }, { dLoss, deferItemGrad: true });
+      owned.push(run);
+      // segOffsets then order: the fused pass binds one buffer for both.
+      const csr = new Uint32Array(U + 1 + Math.max(1, plan.order.length));
+      csr.set(plan.segOffsets);
+      csr.set(plan.order, U + 1);
+      deferred = { ...run.deferred, csr: t(gpu.upload(csr, [csr.length], 'u32', 'loss:csr')), K };
+      continue;
+    }
+    const run = sampledSoftmaxGathered(rec, inputs, shape, outs, { dLoss });
     owned.push(run);
     const dItems = t(run.dItems);
     if (whole) itemGrads = dItems;
@@ -122,5 +149,5 @@ export function gatheredLoss(
     u0 += U;
   }
   weightedMeanLoss(rec, rowLoss, weights, loss);
-  return { loss, dOut, itemGrads: itemGrads!, itemIds, coversIds, itemGradRowSquares, itemIdsOnDevice, release: () => owned.splice(0).forEach((x) => x.release()) };
+  return { loss, dOut, itemGrads, deferred, itemIds, coversIds, itemGradRowSquares, itemIdsOnDevice, release: () => owned.splice(0).forEach((x) => x.release()) };
 }

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGpu, type Gpu } from '../kernels/gpu/index.js';
 import { fill } from '../kernels/elementwise/elementwise.js';
 import { loadCheckpoint } from './checkpoint.js';
-import { checkFiniteBlobs, clipFactor, DivergenceError, guardedStep, paramCheckDue, UPDATE_RATIO_WARN } from './divergence.js';
+import { checkFiniteBlobs, clipFactor, DivergenceError, guardedStep, paramCheckDue, settleGuard, UPDATE_RATIO_WARN, type GuardOptions } from './divergence.js';
 import { trainRanking } from './ranking_train.js';
 import { tinyRunConfig, tinyRunData } from './tiny_run.js';
 import { train } from './train.js';
@@ -89,6 +89,34 @@ describe('guardedStep', () => {
       await expect(p).rejects.toThrow(/diverged at step 5: the gradient of 'item_emb' holds (NaN|±Inf)/);
       expect(updated).toBe(false);
     }
+  });
+
+  it('a deferred probe (checked after the update): its NaN/Inf stops the run naming its step, at once or with the next step', async () => {
+    for (const bad of [NaN, Infinity]) {
+      // No caller-held options: the verdict is awaited before guardedStep returns.
+      let updated = false;
+      const d = { name: 'item_emb', rowSquares: gpu.f32([1, bad], [2], 'sq') };
+      await expect(guardedStep(gpu, gpu.recorder(), 8, cfg, { loss: 1, grads: [], dense: [], deferred: d }, () => (updated = true))).rejects.toThrow(/diverged at step 8: the gradient of 'item_emb' holds (NaN|±Inf)/);
+      expect(updated).toBe(true); // the update ran: the fused pass itself left the bad rows unchanged
+      // keepPending: step 8 returns; its verdict stops step 9 (before step 9's update), naming step 8.
+      const guard: GuardOptions = { keepPending: true };
+      const e = { name: 'item_emb', rowSquares: gpu.f32([1, bad], [2], 'sq') };
+      await guardedStep(gpu, gpu.recorder(), 8, cfg, { loss: 1, grads: [], dense: [], deferred: e }, () => undefined, guard);
+      expect(guard.pending).toBeDefined();
+      let updated9 = false;
+      await expect(guardedStep(gpu, gpu.recorder(), 9, cfg, { loss: 1, grads: [], dense: [] }, () => (updated9 = true), guard)).rejects.toThrow(/diverged at step 8: the gradient of 'item_emb'/);
+      expect(updated9).toBe(false);
+      // settleGuard delivers it where there is no next step.
+      const last: GuardOptions = { keepPending: true };
+      await guardedStep(gpu, gpu.recorder(), 30, cfg, { loss: 1, grads: [], dense: [], deferred: { name: 'item_emb', rowSquares: gpu.f32([bad], [1], 'sq') } }, () => undefined, last);
+      await expect(settleGuard(last)).rejects.toThrow(/diverged at step 30/);
+      await expect(settleGuard(last)).resolves.toBeUndefined(); // delivered once
+    }
+    const fine: GuardOptions = { keepPending: true };
+    await guardedStep(gpu, gpu.recorder(), 2, cfg, { loss: 1, grads: [], dense: [], deferred: { name: 'item_emb', rowSquares: gpu.f32([1, 2], [2], 'sq') } }, () => undefined, fine);
+    await expect(settleGuard(fine)).resolves.toBeUndefined();
+    // Clipping needs every norm before the update: a deferred probe with clipping is refused.
+    await expect(guardedStep(gpu, gpu.recorder(), 1, { gradClipNorm: 1, divergenceCheckEvery: 0 }, { loss: 1, grads: [], dense: [], deferred: { name: 'item_emb', rowSquares: gpu.f32([1], [1], 'sq') } }, () => undefined)).rejects.toThrow(/cannot be clipped.*HINT/);
   });
 
   it('refuses a non-finite loss (GPU tensor or number)', async () => {

@@ -202,6 +202,20 @@ export interface GuardOptions {
   firstStep?: number;
   /** Where update/weight warnings go (default console.warn). */
   log?: (line: string) => void;
+  /** The check of the last step's deferred gradient probe, still reading back (set and consumed
+   *  by guardedStep; settleGuard awaits it). */
+  pending?: Promise<void>;
+  /** Leave a deferred probe's verdict pending into the next step (the training loops, which call
+   *  settleGuard before checkpoints, evaluations and at the end); otherwise it is awaited at once. */
+  keepPending?: boolean;
+}
+
+/** Awaits the last step's deferred gradient check (throws its DivergenceError). Call before a
+ *  checkpoint, an evaluation and at the end of training, where a step's verdict must be in. */
+export async function settleGuard(guard: GuardOptions): Promise<void> {
+  const p = guard.pending;
+  guard.pending = undefined;
+  await p;
 }
 
 export interface GuardedTensors {
@@ -212,6 +226,11 @@ export interface GuardedTensors {
   /** Dense parameters (update/weight ratio, finiteness) and the item table (finiteness). */
   dense: readonly { name: string; w: Tensor<'f32'> }[];
   table?: EmbeddingTable;
+  /** A gradient probed only AFTER the update (kernels/optim/item_adam computes the item table's
+   *  gradient inside its update and leaves a row with a non-finite gradient unchanged): the per-row
+   *  Σg² it writes, summed and checked once the update has run, without waiting for it — the
+   *  verdict arrives with the next guarded step (or settleGuard) and names this step. */
+  deferred?: { name: string; rowSquares: Tensor<'f32'> };
 }
 
 /**
@@ -231,9 +250,11 @@ export async function guardedStep(
   opts: GuardOptions = {},
 ): Promise<{ loss: number; gradNorm: number }> {
   const probes = new SquaredNorms(gpu, rec, t.grads.map((g) => ({ name: g.name, t: g.t, rowSquares: g.rowSquares })), 'divergence:grad_sumsq');
+  if (t.deferred && cfg.gradClipNorm > 0) throw new Error(`guardedStep: a deferred gradient probe cannot be clipped (gradClipNorm ${cfg.gradClipNorm} needs every norm before the update). HINT: this is a bug in the caller: use the unfused item update with clipping.`);
   await rec.submit();
   const loss = typeof t.loss === 'number' ? t.loss : (await gpu.read(t.loss))[0]!;
   const sq = await probes.read(gpu);
+  if (opts.pending) await settleGuard(opts); // the previous step's deferred verdict first
   checkLoss(loss, step);
   const gradNorm = checkSquaredNorms('gradient', sq, step);
   const rec2 = gpu.recorder('divergence:update');
@@ -243,8 +264,16 @@ export async function guardedStep(
   probe?.begin(rec2, t.dense);
   update(rec2);
   probe?.end(rec2, t.table);
+  const deferred = t.deferred && new SquaredNorms(gpu, rec2, [{ name: t.deferred.name, t: t.deferred.rowSquares, rowSquares: t.deferred.rowSquares }], 'divergence:deferred_sumsq');
   await rec2.submit();
   releaseClip();
+  if (deferred) {
+    const verdict = deferred.read(gpu).then((dsq) => void checkSquaredNorms('gradient', dsq, step));
+    verdict.catch(() => undefined); // handled where it is awaited (no unhandled rejection meanwhile)
+    opts.pending = verdict;
+    // Without a caller-held GuardOptions nobody would await it later: wait now.
+    if (!opts.keepPending) await settleGuard(opts);
+  }
   if (probe) {
     const warning = updateRatioWarning(await probe.check(step), step);
     if (warning) (opts.log ?? console.warn)(warning);

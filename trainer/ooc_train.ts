@@ -15,7 +15,7 @@ import { preprocessLog, type OocOptions } from './data/ooc/preprocess.js';
 import { OocCache } from './data/ooc/reader.js';
 import { countStreamBatches, evalSample, streamTrainBatches } from './data/ooc/stream_batches.js';
 import { evaluateRetrieval } from './eval.js';
-import { checkFiniteBlobs, type GuardOptions } from './divergence.js';
+import { checkFiniteBlobs, settleGuard, type GuardOptions } from './divergence.js';
 import { MetricsLog, historyOf } from './metrics_log.js';
 import { progressOf, validateEpoch } from './model_selection.js';
 import { Progress } from './progress.js';
@@ -98,7 +98,8 @@ export async function trainOutOfCore(o: OocTrainOptions): Promise<TrainResult & 
     const evaluate = async (which: 'validation' | 'test') => toRecord(which, epoch, await evaluateRetrieval(gpu, enc!, which === 'validation' ? split!.validation : split!.test, { maxLen: c.maxLen, similarity: c.similarity }));
 
     let stop = false;
-    const guard: GuardOptions = { firstStep: step, log };
+    // keepPending: a fused item update's verdict arrives with the next step; settled below.
+    const guard: GuardOptions = { firstStep: step, log, keepPending: true };
     while (epoch < c.epochs && !stop) {
       const bar = new Progress(`epoch ${epoch + 1}/${c.epochs}`, batchesPerEpoch, 'steps');
       for (const tb of streamTrainBatches(cache, { batchSize: c.batchSize, maxLen: c.maxLen, seed: c.seed, epoch, shuffleBuffer: c.oocShuffleBuffer, startBatch: batchInEpoch, stochasticLengthAlpha: c.stochasticLengthAlpha })) {
@@ -117,6 +118,7 @@ export async function trainOutOfCore(o: OocTrainOptions): Promise<TrainResult & 
         trainSecs += dt;
         bar.update(batchInEpoch, { loss, 'tok/s': Math.round(trainTokens / trainSecs) });
       }
+      await settleGuard(guard); // the last step's verdict, before any evaluation or checkpoint
       if (stop) break;
       epoch++;
       batchInEpoch = 0;

@@ -3,10 +3,10 @@
 // early stopping, checkpoints, metrics.jsonl. Seeded: same data + config → same numbers.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { createGpu, type Gpu, type Recorder, type Tensor } from '../kernels/gpu/index.js';
+import { createGpu, flags, type Gpu, type Recorder, type Tensor } from '../kernels/gpu/index.js';
 import type { ScatterPlan } from '../kernels/embedding/embedding.js';
-import { itemTableGradients } from './item_gradients.js';
-import { rowwiseAdam } from '../kernels/optim/optim.js';
+import { fusedItemUpdate, itemTableGradients } from './item_gradients.js';
+import { rowwiseAdam, type AdamOptions } from '../kernels/optim/optim.js';
 import { uploadBatch } from '../model/batch.js';
 import { validateConfig, type Config } from '../model/config.js';
 import { createEncoder, type Encoder } from '../model/encoder.js';
@@ -19,7 +19,7 @@ import { requireEvaluableSplit } from './data/evaluable.js';
 import { progressOf, validateEpoch } from './model_selection.js';
 import { MetricsLog, historyOf } from './metrics_log.js';
 import { recordRetrievalLoss, type RetrievalLossOptions } from '../model/retrieval_loss.js';
-import { checkFiniteBlobs, guardedStep, type GuardOptions } from './divergence.js';
+import { checkFiniteBlobs, guardedStep, settleGuard, type GuardOptions } from './divergence.js';
 import { learningRate } from './schedule.js';
 import { Progress } from './progress.js';
 import { HostTier, checkHostTierTraining, encoderInitForHostTier, withNext } from './store/host_tier.js';
@@ -209,7 +209,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     };
 
     let stop = false;
-    const guard: GuardOptions = { firstStep: step, log };
+    // keepPending: a fused item update's verdict arrives with the next step; settled below.
+    const guard: GuardOptions = { firstStep: step, log, keepPending: true };
     while (epoch < c.epochs && !stop) {
       const stepInEpoch = step - epoch * batchesPerEpoch;
       const bar = new Progress(`epoch ${epoch + 1}/${c.epochs}`, batchesPerEpoch, 'steps');
@@ -231,6 +232,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         trainSecs += dt;
         bar.update(k, { loss, 'tok/s': Math.round(trainTokens / trainSecs) });
       }
+      await settleGuard(guard); // the last step's verdict, before any evaluation or checkpoint
       if (stop) break;
       epoch++;
       bar.done({ loss: losses[losses.length - 1] ?? NaN, 'tok/s': Math.round(trainTokens / Math.max(trainSecs, 1e-9)) });
@@ -297,27 +299,64 @@ export interface RecordedGradients {
   release(): void;
 }
 
-export function recordGradients(rec: Recorder, gpu: Gpu, enc: Encoder, c: Config, tb: HostTrainBatch, step: number, tableRows: number, train = true, lossOpts: RetrievalLossOptions = {}): RecordedGradients {
+/** The forward, loss and backward of one batch, recorded (the item table's gradient is the caller's). */
+function recordForwardBackward(rec: Recorder, gpu: Gpu, enc: Encoder, c: Config, tb: HostTrainBatch, step: number, tableRows: number, train: boolean, lossOpts: RetrievalLossOptions) {
   const b = uploadBatch(gpu, { ...tb, nextTimestamps: tb.targetTimestamps && lastOfEachSequence(tb.seqOffsets, tb.targetTimestamps) }, c.maxLen, tableRows, c.positionAnchor);
   const f = enc.forward(rec, b, { train, seed: (c.seed * 1000003 + step) >>> 0 });
   // The gathered loss covers the input items too unless the caller said otherwise (tests compare).
   const opts = 'coverIds' in lossOpts ? lossOpts : { ...lossOpts, coverIds: tb.items };
   const lossOut = recordRetrievalLoss(rec, gpu, enc, f.out, b, tb.targets, c, step, opts);
   const bw = enc.backward(rec, f, lossOut.dOut);
+  return { lossOut, bw, release: () => { lossOut.release(); bw.release(); f.release(); b.release(); } };
+}
+
+export function recordGradients(rec: Recorder, gpu: Gpu, enc: Encoder, c: Config, tb: HostTrainBatch, step: number, tableRows: number, train = true, lossOpts: RetrievalLossOptions = {}): RecordedGradients {
+  const fb = recordForwardBackward(rec, gpu, enc, c, tb, step, tableRows, train, { ...lossOpts, fuseItemUpdate: false });
   // Item-table gradient: input rows, positives and negatives, summed per row deterministically.
-  const ig = itemTableGradients(rec, gpu, tb.items, bw.dItemRows, lossOut, enc.items.dim, tableRows);
+  const ig = itemTableGradients(rec, gpu, tb.items, fb.bw.dItemRows, fb.lossOut, enc.items.dim, tableRows);
   return {
-    loss: lossOut.loss,
+    loss: fb.lossOut.loss,
     plan: ig.plan,
     itemGrad: ig.itemGrad,
     itemGradRowSquares: ig.rowSquares,
     release() {
       ig.release();
-      lossOut.release();
-      bw.release();
-      f.release();
-      b.release();
+      fb.release();
     },
+  };
+}
+
+/** Whether a training step updates the item table with the fused pass (when the loss allows):
+ *  not with gradient clipping (the clip factor needs every gradient's norm before any update),
+ *  nor when HSTU_ITEM_UPDATE=unfused. */
+export function wantsFusedItemUpdate(c: Config): boolean {
+  const mode = flags().itemUpdate;
+  if (mode !== 'auto' && mode !== 'unfused') throw new Error(`HSTU_ITEM_UPDATE: expected 'auto' or 'unfused', got '${mode}'. HINT: unset it.`);
+  return mode === 'auto' && c.gradClipNorm === 0;
+}
+
+/** One batch recorded for a training step: the guard's gradient probes and the item table's
+ *  update, fused (the item gradient computed inside the update, its row norms checked after) or
+ *  not (itemGrad probed before the update like the dense gradients). */
+function recordStep(rec: Recorder, gpu: Gpu, enc: Encoder, c: Config, tb: HostTrainBatch, step: number, tableRows: number, lossOpts: RetrievalLossOptions) {
+  const fb = recordForwardBackward(rec, gpu, enc, c, tb, step, tableRows, true, { ...lossOpts, fuseItemUpdate: wantsFusedItemUpdate(c) });
+  if (fb.lossOut.deferred) {
+    const fu = fusedItemUpdate(rec, gpu, tb.items, fb.bw.dItemRows, fb.lossOut, enc.items.dim, tableRows);
+    return {
+      loss: fb.lossOut.loss,
+      itemProbe: undefined,
+      deferredItemProbe: { name: 'item_emb', rowSquares: fu.rowSquares },
+      recordItemUpdate: (rec2: Recorder, adam: AdamOptions) => fu.recordUpdate(rec2, enc.items, adam),
+      release: () => { fu.release(); fb.release(); },
+    };
+  }
+  const ig = itemTableGradients(rec, gpu, tb.items, fb.bw.dItemRows, fb.lossOut, enc.items.dim, tableRows);
+  return {
+    loss: fb.lossOut.loss,
+    itemProbe: { name: 'item_emb', t: ig.itemGrad, rowSquares: ig.rowSquares },
+    deferredItemProbe: undefined,
+    recordItemUpdate: (rec2: Recorder, adam: AdamOptions) => rowwiseAdam(rec2, enc.items, ig.plan, ig.itemGrad, adam),
+    release: () => { ig.release(); fb.release(); },
   };
 }
 
@@ -328,13 +367,13 @@ export async function trainStep(gpu: Gpu, enc: Encoder, c: Config, tb: HostTrain
   // Host tier: the step's rows made resident, the batch in cache slots (store/host_tier.ts).
   const prep = tier ? await tier.beforeStep(c, tb, step) : undefined;
   const rec = gpu.recorder('train');
-  const g = recordGradients(rec, gpu, enc, c, prep ? prep.batch : tb, step, prep ? prep.tableRows : tableRows, true, prep?.lossOpts);
+  const g = recordStep(rec, gpu, enc, c, prep ? prep.batch : tb, step, prep ? prep.tableRows : tableRows, prep?.lossOpts ?? {});
   const adam = { lr, beta1: c.beta1, beta2: c.beta2, weightDecay: c.weightDecay, step: step + 1 };
   const dense = [...enc.dense.byName.values()];
   try {
-    const grads = [...dense.map((p) => ({ name: p.name, t: p.g })), { name: 'item_emb', t: g.itemGrad, rowSquares: g.itemGradRowSquares }];
-    const r = await guardedStep(gpu, rec, step, c, { loss: g.loss, grads, dense, table: enc.items }, (rec2) => {
-      rowwiseAdam(rec2, enc.items, g.plan, g.itemGrad, adam);
+    const grads = [...dense.map((p) => ({ name: p.name, t: p.g })), ...(g.itemProbe ? [g.itemProbe] : [])];
+    const r = await guardedStep(gpu, rec, step, c, { loss: g.loss, grads, dense, table: enc.items, deferred: g.deferredItemProbe }, (rec2) => {
+      g.recordItemUpdate(rec2, adam);
       enc.dense.step(rec2, adam);
     }, guard);
     // Host tier: the update is submitted and done; its rows are dirty, the next batch's rows load.

@@ -25,6 +25,10 @@ export interface Flags {
    *  `sleep` on a CPU adapter, `spin` on a real GPU; `spin`: Dawn's busy poll; `sleep`: poll every
    *  1 ms after the first 0.2 ms of a wait, leaving the cores to the kernels. */
   gpuPoll: string;
+  /** HSTU_ITEM_UPDATE: how a training step updates the item table after the gathered loss.
+   *  `auto` (default): the fused pass (kernels/optim/item_adam: item gradient + row-wise Adam,
+   *  same bits) wherever it applies; `unfused`: always the separate passes (for comparisons). */
+  itemUpdate: string;
 }
 
 let cached: Flags | undefined;
@@ -40,6 +44,7 @@ export function flags(): Flags {
     lossPath: (env.HSTU_LOSS_PATH ?? '').trim(),
     timestamps: env.HSTU_TIMESTAMPS !== '0',
     gpuPoll: (env.HSTU_GPU_POLL ?? 'auto').trim() || 'auto',
+    itemUpdate: (env.HSTU_ITEM_UPDATE ?? 'auto').trim() || 'auto',
   };
   return cached;
 }

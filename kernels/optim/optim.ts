@@ -26,7 +26,7 @@ export interface AdamOptions {
   step: number;
 }
 
-interface Resolved {
+export interface ResolvedAdam {
   lr: number;
   beta1: number;
   beta2: number;
@@ -36,7 +36,8 @@ interface Resolved {
   bc2: number;
 }
 
-function resolve(op: string, o: AdamOptions): Resolved {
+/** The options checked (an Error naming `op` on a bad one) and the bias corrections of step t. */
+export function resolveAdam(op: string, o: AdamOptions): ResolvedAdam {
   const beta1 = o.beta1 ?? 0.9, beta2 = o.beta2 ?? 0.98, eps = o.eps ?? 1e-8, wd = o.weightDecay ?? 0;
   const bad = (name: string, v: unknown, want: string) => new Error(`${op}: expected ${name} ${want}, got ${String(v)}`);
   if (!(Number.isFinite(o.lr) && o.lr >= 0)) throw bad('lr', o.lr, '≥ 0');
@@ -48,7 +49,7 @@ function resolve(op: string, o: AdamOptions): Resolved {
   return { lr: o.lr, beta1, beta2, eps, wd, bc1: 1 - beta1 ** o.step, bc2: 1 - beta2 ** o.step };
 }
 
-function params(n: number, uBegin: number, dim: number, rowBase: number, rowWords: number, r: Resolved): ArrayBuffer {
+function params(n: number, uBegin: number, dim: number, rowBase: number, rowWords: number, r: ResolvedAdam): ArrayBuffer {
   return new Params().u32(n).u32(uBegin).u32(dim).u32(rowBase).u32(rowWords).f32(r.beta1).f32(r.beta2).f32(r.lr).f32(r.eps).f32(r.wd).f32(r.bc1).f32(r.bc2).done();
 }
 
@@ -73,7 +74,7 @@ export function rowwiseAdam(rec: Recorder, table: EmbeddingTable, plan: ScatterP
   if (grads.numel < plan.numUnique * table.dim) throw new Error(`${op}: expected grads [${plan.numUnique}, ${table.dim}] (≥ ${plan.numUnique * table.dim} elements), got ${grads.label} with ${grads.numel}`);
   const last = plan.host.uniqueRows[plan.numUnique - 1];
   if (last !== undefined && last >= table.rows) throw new Error(`${op}: expected plan rows < ${table.rows}, got row ${last}. HINT: plan with planScatter(gpu, ids, table.rows)`);
-  const r = resolve(op, opts);
+  const r = resolveAdam(op, opts);
   const bf16 = table.storage === 'bf16';
   const rows = plan.host.uniqueRows;
   // Unique rows are ascending, so each shard's touched rows are one contiguous range.
@@ -120,7 +121,7 @@ export function adamW(rec: Recorder, w: Tensor<'f32'>, g: Tensor<'f32'>, m: Tens
     if (t.dtype !== 'f32') throw new Error(`${op}: expected ${role} as f32, got ${t.label} as ${t.dtype}`);
     if (t.numel < n) throw new Error(`${op}: expected ${role} with ≥ ${n} elements, got ${t.label} with ${t.numel}`);
   }
-  const r = resolve(op, opts);
+  const r = resolveAdam(op, opts);
   const use = variant ?? (n % 4 === 0 ? 'vec4' : 'scalar');
   if (use === 'vec4') {
     if (n % 4 !== 0) throw new Error(`${op}: expected n % 4 == 0 for variant vec4, got n = ${n}`);

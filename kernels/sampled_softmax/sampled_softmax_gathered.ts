@@ -240,9 +240,9 @@ export interface GatheredInputs {
   slots: Tensor<'u32'>;
   /** [P] row weights; loss = Σ w·CE / Σ w. */
   weights: Tensor<'f32'>;
-  /** The CSR of the plan: order [≥ 1] and segOffsets [U + 1]. */
-  order: Tensor<'u32'>;
-  segOffsets: Tensor<'u32'>;
+  /** The CSR of the plan: order [≥ 1] and segOffsets [U + 1] (unused with deferItemGrad). */
+  order?: Tensor<'u32'>;
+  segOffsets?: Tensor<'u32'>;
   /** [U] per-item offset subtracted from a negative's logit (log-Q correction); absent = 0. */
   logitOffsets?: Tensor<'f32'>;
 }
@@ -280,12 +280,24 @@ function expect(what: string, t: Tensor | undefined, dtype: string, shape: reado
   }
 }
 
+/** What the item gradient reads, left for the caller when it is deferred (kernels/optim/item_adam
+ *  runs it fused with the optimizer step); released with the run. */
+export interface DeferredItemGrad {
+  uHat: Tensor<'f32'>;
+  normE: Tensor<'f32'>;
+  coef: Tensor<'f32'>;
+}
+
+export function sampledSoftmaxGathered(rec: Recorder, inp: GatheredInputs, s: GatheredShape, out: GatheredOutputs, opts?: { dLoss?: number; variant?: GatheredVariant; rowsVariant?: GatheredVariant; deferItemGrad?: false }): { release(): void; dItems: Tensor<'f32'> };
+export function sampledSoftmaxGathered(rec: Recorder, inp: GatheredInputs, s: GatheredShape, out: GatheredOutputs, opts: { dLoss?: number; variant?: GatheredVariant; rowsVariant?: GatheredVariant; deferItemGrad: true }): { release(): void; deferred: DeferredItemGrad };
 /**
  * Records the forward and backward of dLoss · (Σ w·CE / Σ w) in one go: rowLoss, dU and dItems
  * (callers that run rows in chunks pass dLoss = chunk Σw / batch Σw and combine rowLoss with
  * weightedMeanLoss). Scratch is pooled and released after the caller's submit via `release()`.
+ * deferItemGrad: the item gradient is not recorded; `deferred` holds what it reads (û, (n, k) of
+ * the items, the slots' coefficients) for a fused item update (subgroup variant, d % 4 == 0).
  */
-export function sampledSoftmaxGathered(rec: Recorder, inp: GatheredInputs, s: GatheredShape, out: GatheredOutputs, opts: { dLoss?: number; variant?: GatheredVariant; rowsVariant?: GatheredVariant } = {}): { release(): void; dItems: Tensor<'f32'> } {
+export function sampledSoftmaxGathered(rec: Recorder, inp: GatheredInputs, s: GatheredShape, out: GatheredOutputs, opts: { dLoss?: number; variant?: GatheredVariant; rowsVariant?: GatheredVariant; deferItemGrad?: boolean } = {}): { release(): void; dItems?: Tensor<'f32'>; deferred?: DeferredItemGrad } {
   const { P, K, U, d } = s;
   for (const [k, v, lo] of [['P', P, 1], ['K', K, 1], ['U', U, 1], ['d', d, 1]] as const) {
     if (!Number.isInteger(v) || v < lo) throw new Error(`sampled_softmax_gathered: expected an integer ${k} ≥ ${lo}, got ${v}`);
@@ -308,8 +320,11 @@ export function sampledSoftmaxGathered(rec: Recorder, inp: GatheredInputs, s: Ga
   }
   expect('slots', inp.slots, 'u32', [P, K]);
   expect('weights', inp.weights, 'f32', [P]);
-  expect('segOffsets', inp.segOffsets, 'u32', [U + 1]);
-  if (inp.order.dtype !== 'u32' || inp.order.numel < 1) throw new Error(`sampled_softmax_gathered: expected order as u32 [≥ 1], got ${inp.order.dtype} [${inp.order.shape.join(', ')}]`);
+  const defer = opts.deferItemGrad === true;
+  if (!defer) {
+    expect('segOffsets', inp.segOffsets, 'u32', [U + 1]);
+    if (!inp.order || inp.order.dtype !== 'u32' || inp.order.numel < 1) throw new Error(`sampled_softmax_gathered: expected order as u32 [≥ 1], got ${inp.order ? `${inp.order.dtype} [${inp.order.shape.join(', ')}]` : 'nothing'}`);
+  }
   if (inp.logitOffsets) expect('logitOffsets', inp.logitOffsets, 'f32', [U]);
   expect('rowLoss', out.rowLoss, 'f32', [P]);
   expect('dU', out.dU, 'f32', [P, d]);
@@ -363,6 +378,10 @@ export function sampledSoftmaxGathered(rec: Recorder, inp: GatheredInputs, s: Ga
     Math.ceil(P / perRow),
     rowParams,
   );
+  if (defer) {
+    if (variant !== 'subgroup' || d % 4 !== 0 || out.dItems || out.dItemsSq) throw new Error(`sampled_softmax_gathered: a deferred item gradient needs the subgroup variant, d % 4 == 0 and no dItems / dItemsSq outputs, got ${variant}, d = ${d}. HINT: record the item gradient here instead.`);
+    return { release: () => owned.splice(0).forEach((x) => x.release()), deferred: { uHat, normE, coef } };
+  }
   const perWg = variant === 'subgroup' ? Math.ceil(U / MAX_WORKGROUPS) : 1;
   const dItemsSq = out.dItemsSq ?? t(gpu.empty([U], 'f32', 'sampled_softmax_gathered:d_items_sq'));
   // In place: ê becomes the caller's gradient (no longer scratch released here).
@@ -370,7 +389,7 @@ export function sampledSoftmaxGathered(rec: Recorder, inp: GatheredInputs, s: Ga
   const dItems = out.dItems ?? (inPlace ? eHat : gpu.empty([U, d], 'f32', 'sampled_softmax_gathered:d_items'));
   rec.dispatch(
     kernel('item_grad', d, variant, inPlace),
-    inPlace ? [uHat, eHat, normE, coef, inp.order, inp.segOffsets, dItemsSq] : [uHat, eHat, normE, coef, inp.order, inp.segOffsets, dItems, dItemsSq],
+    inPlace ? [uHat, eHat, normE, coef, inp.order!, inp.segOffsets!, dItemsSq] : [uHat, eHat, normE, coef, inp.order!, inp.segOffsets!, dItems, dItemsSq],
     variant === 'subgroup' ? Math.ceil(U / perWg) : Math.ceil(U / WG),
     new Params().u32(U).u32(K).u32(d).u32(perWg).done(),
   );
