@@ -16,6 +16,7 @@ import { parseSyntheticSpec } from '../trainer/data/synthetic.js';
 import { HostTier, createHostItemStore, encoderInitForHostTier, withNext } from '../trainer/store/host_tier.js';
 import { evaluateRetrievalOver } from '../trainer/store/train_eval.js';
 import { prepareSplit, trainStep } from '../trainer/train.js';
+import { settleGuard, type GuardOptions } from '../trainer/divergence.js';
 
 interface Row {
   items: number;
@@ -61,10 +62,15 @@ async function runCase(gpu: Gpu, items: number, store: 'device' | 'host', o: { s
     const tier = host ? await HostTier.attach(host.store, enc) : undefined;
     let step = 0, tokens = 0, secs = 0;
     const warm = 2;
+    const guard: GuardOptions = { keepPending: true }; // as the training loop: verdicts with the next step
     for (const [tb, next] of withNext(batchTrainSequences(split.train, { batchSize: c.batchSize, maxLen: c.maxLen, shuffleSeed: c.seed, epoch: 0 }))) {
       if (step >= warm + o.steps) break;
       const t0 = performance.now();
-      const loss = await trainStep(gpu, enc, c, tb, step, c.lr, tableRows, undefined, tier, next);
+      const loss = await trainStep(gpu, enc, c, tb, step, c.lr, tableRows, guard, tier, next);
+      if (step === warm + o.steps - 1) {
+        await settleGuard(guard); // the last step's device work and verdict, timed with it
+        await gpu.sync();
+      }
       const dt = (performance.now() - t0) / 1000;
       if (!Number.isFinite(loss)) throw new Error(`loss ${loss} at step ${step}`);
       if (step >= warm) {

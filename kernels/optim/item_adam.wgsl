@@ -8,8 +8,9 @@
 // back twice (rowwise_fused_vec4): 26M stores and 52M loads of g per step at 1M items, plus the
 // 26M loads of ê, which here is recomputed from the w the update loads anyway. Every value is
 // computed with the same operations in the same order as that path (acc over the slots in CSR
-// order and lanes over the vec4s as item_grad_sg; ê = w / n as gather_norm_sg4 writes it; Σg²
-// sequential over the row as rowwise_fused_vec4), so w, m and v get the same bits.
+// order and lanes over the vec4s as item_grad_sg; ê = w / n as gather_norm_sg4 writes it; Σg² in
+// optim.wgsl's row_sumsq order, which a butterfly over the 8 lanes gives), so w, m and v get the
+// same bits.
 // Gate: a row whose Σg² is not finite (a NaN or ±Inf gradient element, or an overflowing norm)
 // is left as it was (w, m, v unchanged); its row_sq carries the non-finite value so the
 // divergence guard reading row_sq after the step stops the run (trainer/divergence.ts).
@@ -44,6 +45,11 @@ struct Params {
 @group(0) @binding(8) var<storage, read_write> m: array<vec4<f32>>;
 @group(0) @binding(9) var<storage, read_write> v: array<f32>;
 @group(0) @binding(10) var<storage, read_write> row_sq: array<f32>;
+
+// optim.wgsl's sq4: one vec4 group's Σx², in the order every row-wise Adam kernel uses.
+fn sq4(g: vec4f) -> f32 {
+  return ((g.x * g.x + g.y * g.y) + g.z * g.z) + g.w * g.w;
+}
 
 // optim.wgsl's adam_elem: (new m, new w) of one element given the row's denominator.
 fn adam_elem(wx: f32, mx: f32, gx: f32, denom: f32) -> vec2f {
@@ -99,15 +105,13 @@ fn update_item(it: u32, lane: u32) {
       if (info.y != 0u) { gr[c] = gr[c] + in_sum[(info.y - 1u) * D4 + lane + 8u * c]; }
     }
   }
-  // Σg² in row order (vec4 q = lane q % 8, slot q / 8), as rowwise_fused_vec4 sums it.
-  var sumsq = 0.0;
-  for (var q = 0u; q < D4; q++) {
-    let x = subgroupShuffle(gr[q / 8u], q % 8u);
-    sumsq += x.x * x.x;
-    sumsq += x.y * x.y;
-    sumsq += x.z * x.z;
-    sumsq += x.w * x.w;
-  }
+  // Σg² in optim.wgsl's row_sumsq order: this lane's partial over its vec4s (q = lane + 8c,
+  // ascending), then the butterfly whose result is combine8 of the 8 partials, on every lane.
+  var part = 0.0;
+  for (var c = 0u; c < C4; c++) { if (live[c]) { part += sq4(gr[c]); } }
+  var s = part + subgroupShuffleXor(part, 4u);
+  s = s + subgroupShuffleXor(s, 2u);
+  let sumsq = s + subgroupShuffleXor(s, 1u);
   if (lane == 0u) { row_sq[it] = sumsq; }
   let r = info.x - params.row_base;
   // v[r] read by lane 0 only and shared: lane 0 rewrites it below.

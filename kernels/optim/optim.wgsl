@@ -14,6 +14,7 @@
 // update runs in f32 with the UNROUNDED new m, and the new m and new w are each rounded to
 // nearest even when stored. No shader-f16 needed.
 //   rowwise_fused: one invocation per touched row (loops over the row twice: Σg², then update).
+//   Σg² is summed in the fixed order of row_sumsq below (shared with item_adam.wgsl).
 //   rowwise_v + rowwise_w ("split"): pass 1, one invocation per touched row, updates v; pass 2,
 //     one invocation per (row, u32 word) updates m and w reading the new v. More parallelism for
 //     wide rows on a real GPU; two dispatches.
@@ -51,6 +52,18 @@ fn bf16_round_bits(x: f32) -> u32 {
 fn bf16_lo(word: u32) -> f32 { return bitcast<f32>(word << 16u); }
 fn bf16_hi(word: u32) -> f32 { return bitcast<f32>(word & 0xffff0000u); }
 
+// Σg² of one gradient row, in the one order every row-wise Adam kernel here and
+// item_adam.wgsl (whose 8 lanes each hold every 8th vec4 of a row) use, so they give the same v:
+// the row as vec4 groups q (elements 4q..4q+3, zero past dim), s_q = sq4(group q), eight
+// partials p_l = Σ s_q over q ≡ l (mod 8), q ascending, from 0, then combine8 (the result of a
+// butterfly over 8 lanes: shuffle-xor 4, 2, 1). row_sumsq (in the kernels that bind `grads`).
+fn sq4(g: vec4f) -> f32 {
+  return ((g.x * g.x + g.y * g.y) + g.z * g.z) + g.w * g.w;
+}
+fn combine8(p: array<f32, 8>) -> f32 {
+  return ((p[0] + p[4]) + (p[2] + p[6])) + ((p[1] + p[5]) + (p[3] + p[7]));
+}
+
 // One element: returns (new m, new w) in f32 given the row's denominator sqrt(v/bc2) + eps.
 fn adam_elem(w: f32, m: f32, g: f32, denom: f32) -> vec2f {
   let m_new = params.beta1 * m + (1.0 - params.beta1) * g;
@@ -65,6 +78,17 @@ fn adam_elem(w: f32, m: f32, g: f32, denom: f32) -> vec2f {
 @group(0) @binding(4) var<storage, read_write> m: array<u32>;
 @group(0) @binding(5) var<storage, read_write> v: array<f32>;
 
+// Σg² of the row at grads[g0 .. g0 + dim) (f32, any dim) in the order described at the top.
+fn row_sumsq(g0: u32, dim: u32) -> f32 {
+  var p: array<f32, 8>;
+  for (var q = 0u; 4u * q < dim; q++) {
+    var g = vec4f(0.0);
+    for (var e = 0u; e < 4u; e++) { if (4u * q + e < dim) { g[e] = grads[g0 + 4u * q + e]; } }
+    p[q % 8u] += sq4(g);
+  }
+  return combine8(p);
+}
+
 @compute @workgroup_size({{WG}})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let k = linear_id(wid, nwg, lid);
@@ -73,11 +97,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let r = unique_rows[u] - params.row_base;
   let dim = params.dim;
   let g0 = u * dim;
-  var sumsq = 0.0;
-  for (var c = 0u; c < dim; c++) {
-    let g = grads[g0 + c];
-    sumsq += g * g;
-  }
+  let sumsq = row_sumsq(g0, dim);
   let vr = params.beta2 * v[r] + (1.0 - params.beta2) * (sumsq / f32(dim));
   v[r] = vr;
   let denom = sqrt(vr / params.bc2) + params.eps;
@@ -112,7 +132,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 // ==== kernel: rowwise_fused_vec4 ====
 // rowwise_fused for f32 tables with dim % 4 == 0, reading and writing whole vec4s (on lavapipe a
 // storage access costs per lane, so 4 elements per access quarter the row's memory ops). Same
-// operations in the same order per element (Σg² sequential over c, then adam_elem): same bits.
+// operations in the same order per element (Σg² as row_sumsq, then adam_elem): same bits.
 @group(0) @binding(1) var<storage, read> unique_rows: array<u32>;
 @group(0) @binding(2) var<storage, read> grads: array<vec4f>;
 @group(0) @binding(3) var<storage, read_write> w: array<vec4u>;
@@ -127,14 +147,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let r = unique_rows[u] - params.row_base;
   let d4 = params.dim / 4u;
   let g0 = u * d4;
-  var sumsq = 0.0;
-  for (var c = 0u; c < d4; c++) {
-    let g = grads[g0 + c];
-    sumsq += g.x * g.x;
-    sumsq += g.y * g.y;
-    sumsq += g.z * g.z;
-    sumsq += g.w * g.w;
-  }
+  var p: array<f32, 8>;
+  for (var c = 0u; c < d4; c++) { p[c % 8u] += sq4(grads[g0 + c]); }
+  let sumsq = combine8(p);
   let vr = params.beta2 * v[r] + (1.0 - params.beta2) * (sumsq / f32(params.dim));
   v[r] = vr;
   let denom = sqrt(vr / params.bc2) + params.eps;
@@ -157,6 +172,17 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 @group(0) @binding(2) var<storage, read> grads: array<f32>;
 @group(0) @binding(3) var<storage, read_write> v: array<f32>;
 
+// Σg² of the row at grads[g0 .. g0 + dim) (f32, any dim) in the order described at the top.
+fn row_sumsq(g0: u32, dim: u32) -> f32 {
+  var p: array<f32, 8>;
+  for (var q = 0u; 4u * q < dim; q++) {
+    var g = vec4f(0.0);
+    for (var e = 0u; e < 4u; e++) { if (4u * q + e < dim) { g[e] = grads[g0 + 4u * q + e]; } }
+    p[q % 8u] += sq4(g);
+  }
+  return combine8(p);
+}
+
 @compute @workgroup_size({{WG}})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let k = linear_id(wid, nwg, lid);
@@ -164,12 +190,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let u = params.u_begin + k;
   let r = unique_rows[u] - params.row_base;
   let dim = params.dim;
-  var sumsq = 0.0;
-  for (var c = 0u; c < dim; c++) {
-    let g = grads[u * dim + c];
-    sumsq += g * g;
-  }
-  v[r] = params.beta2 * v[r] + (1.0 - params.beta2) * (sumsq / f32(dim));
+  v[r] = params.beta2 * v[r] + (1.0 - params.beta2) * (row_sumsq(u * dim, dim) / f32(dim));
 }
 
 // ==== kernel: rowwise_w ====
