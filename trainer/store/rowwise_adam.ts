@@ -24,6 +24,20 @@ export function adamConstants(o: RowwiseAdamOptions): { beta1: number; beta2: nu
   return { beta1: f(beta1), beta2: f(beta2), lr: f(o.lr), eps: f(eps), wd: f(wd), bc1: f(1 - beta1 ** o.step), bc2: f(1 - beta2 ** o.step) };
 }
 
+/** Σg² of grads[g0 .. g0 + dim) in the kernels' order (optim.wgsl row_sumsq): vec4 groups q
+ *  (zero past dim), s_q = ((x² + y²) + z²) + w², eight partials over q ≡ l (mod 8) ascending,
+ *  combined as ((p0 + p4) + (p2 + p6)) + ((p1 + p5) + (p3 + p7)); every operation in f32. */
+export function rowSumSq(grads: ArrayLike<number>, g0: number, dim: number): number {
+  const p = [0, 0, 0, 0, 0, 0, 0, 0];
+  const sq = (i: number) => (i < dim ? f(grads[g0 + i]! * grads[g0 + i]!) : 0);
+  for (let q = 0; 4 * q < dim; q++) {
+    const i = 4 * q;
+    const s = f(f(f(sq(i) + sq(i + 1)) + sq(i + 2)) + sq(i + 3));
+    p[q % 8] = f(p[q % 8]! + s);
+  }
+  return f(f(f(p[0]! + p[4]!) + f(p[2]! + p[6]!)) + f(f(p[1]! + p[5]!) + f(p[3]! + p[7]!)));
+}
+
 /**
  * Updates rows in place: row u of `grads` ([n, dim]) is applied to the row stored at offset
  * `rowAt(u)` of w/m (element offset = rowAt(u)·dim) and v (offset rowAt(u)). With storage 'bf16'
@@ -40,11 +54,7 @@ export function rowwiseAdamHost(
   for (let u = 0; u < n; u++) {
     const r = rowAt(u);
     const g0 = u * dim, w0 = r * dim;
-    let sumsq = 0;
-    for (let c = 0; c < dim; c++) {
-      const g = grads[g0 + c]!;
-      sumsq = f(sumsq + f(g * g));
-    }
+    const sumsq = rowSumSq(grads, g0, dim);
     const vr = f(f(k.beta2 * v[r]!) + f(oneMinusB2 * f(sumsq / fdim)));
     v[r] = vr;
     const denom = f(f(Math.sqrt(f(vr / k.bc2))) + k.eps);
