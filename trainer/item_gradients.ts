@@ -72,7 +72,7 @@ export function itemTableGradients(rec: Recorder, gpu: Gpu, inputIds: Uint32Arra
   const rows = lossOut.itemIds.length + L;
   const gradRows = gpu.empty([rows, d], 'f32', 'train:item_grad_rows');
   rec.copy(dInputRows, gradRows, L * d * 4);
-  rec.copy(lossOut.itemGrads!, gradRows, lossOut.itemIds.length * d * 4, 0, L * d * 4);
+  rec.copy(lossOut.itemGrads, gradRows, lossOut.itemIds.length * d * 4, 0, L * d * 4);
   const ids = new Uint32Array(rows);
   ids.set(inputIds, 0);
   ids.set(lossOut.itemIds, L);
