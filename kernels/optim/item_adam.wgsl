@@ -10,7 +10,9 @@
 // computed with the same operations in the same order as that path (acc over the slots in CSR
 // order and lanes over the vec4s as item_grad_sg; ê = w / n as gather_norm_sg4 writes it; Σg² in
 // optim.wgsl's row_sumsq order, which a butterfly over the 8 lanes gives), so w, m and v get the
-// same bits.
+// same bits. Measured on lavapipe: 5–15% less CPU than the unfused passes (per-item work, not the
+// saved traffic, dominates there; BENCHMARKS.md "Fifth pass"); on a GPU the saved traffic is the
+// point (unmeasured: no GPU run yet).
 // Gate: a row whose Σg² is not finite (a NaN or ±Inf gradient element, or an overflowing norm)
 // is left as it was (w, m, v unchanged); its row_sq carries the non-finite value so the
 // divergence guard reading row_sq after the step stops the run (trainer/divergence.ts).
