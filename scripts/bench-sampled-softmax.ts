@@ -7,7 +7,8 @@
 //     the gathered loss alone (forward + backward) at each catalogue size, same L and R.
 //   scale [items=10000,1000000] [rows=4096] [R=128] [d=64] [rounds=2] [steps=3]:
 //     whole HSTU training steps on synthetic batches (Zipf-ish items, B = rows/128 sequences of
-//     128) at each catalogue size, same L and R, loss path by the config's cost rule.
+//     128) at each catalogue size, same L and R, loss path by the config's cost rule; per round
+//     the ratio of mean step times, then the ratio of the median steps over all rounds.
 //   rows-variants [items=1682,10000,100000,1000000] [rows=4096] [R=128] [d=64] [reps=4]:
 //     the gathered loss's passes per kernel (CPU ms of the process, each pass submitted and
 //     waited for alone) with the rows pass forced to each variant, alternated in one process:
@@ -211,15 +212,22 @@ if (mode === 'child-loss') {
   const sizes = (rest[0] ?? '10000,1000000').split(',').map(Number);
   const [rows, R, d, rounds, steps] = [num(1, 4096), num(2, 128), num(3, 64), num(4, 2), num(5, 3)];
   const ratios: number[] = [];
+  // Every step's time per size over all rounds (a child's last step, which also waits for its
+  // device work to end, left out): on a noisy machine the medians are the steadier comparison.
+  const all = new Map<number, number[]>(sizes.map((n) => [n, []]));
   for (let r = 0; r < rounds; r++) {
     const res = sizes.map((items) => {
       const x = child(['child-scale', String(items), String(rows), String(R), String(d), String(steps)]) as unknown as { msPerStep: number; tokensPerSec: number; cpuMsPerStep: number; stepMs: number[] };
       console.log(JSON.stringify({ round: r, items, rows, R, dim: d, ms_per_step: Number(x.msPerStep.toFixed(0)), tokens_per_s: Number(x.tokensPerSec.toFixed(0)), cpu_ms_per_step: Number(x.cpuMsPerStep.toFixed(0)), step_ms: x.stepMs.map(Math.round) }));
+      all.get(items)!.push(...x.stepMs.slice(0, steps > 1 ? -1 : undefined));
       return x.msPerStep;
     });
     ratios.push(res[res.length - 1]! / res[0]!);
     console.log(`round ${r}: step time at ${sizes[sizes.length - 1]} items / at ${sizes[0]} items = ${ratios[r]!.toFixed(2)}`);
   }
+  const median = (v: number[]) => { const t = [...v].sort((a, b) => a - b); return t.length % 2 ? t[(t.length - 1) / 2]! : (t[t.length / 2 - 1]! + t[t.length / 2]!) / 2; };
+  const [lo, hi] = [all.get(sizes[0]!)!, all.get(sizes[sizes.length - 1]!)!];
+  console.log(`all rounds: median step ${median(lo).toFixed(0)} ms at ${sizes[0]} items (${lo.length} steps), ${median(hi).toFixed(0)} ms at ${sizes[sizes.length - 1]} items (${hi.length}); ratio of medians ${(median(hi) / median(lo)).toFixed(2)}`);
 } else {
   throw new Error(`bench-sampled-softmax: expected mode 'paths', 'loss-scale', 'scale' or 'rows-variants', got '${mode}'. HINT: see the usage at the top of scripts/bench-sampled-softmax.ts`);
 }
