@@ -6,6 +6,7 @@ import { createEncoder } from '../model/encoder.js';
 import { initParams } from '../model/params.js';
 import { batchTrainSequences, type Interactions } from '../trainer/data/index.js';
 import { prepareSplit, trainStep, type HostTrainBatch } from '../trainer/train.js';
+import { settleGuard, type GuardOptions } from '../trainer/divergence.js';
 import { HostTier, checkHostTierTraining, createHostItemStore, encoderInitForHostTier } from '../trainer/store/host_tier.js';
 
 export const median = (xs: number[]): number => {
@@ -109,12 +110,14 @@ async function measureSteps(gpu: Gpu, c: Config, data: Interactions, steps: numb
     try {
       // Timed steps use full batches only (B sequences), so they are alike and the fastest of them
       // is the least disturbed by other processes, not merely the smallest.
+      // As the training loop runs steps: a fused item update's verdict arrives with the next step.
+      const guard: GuardOptions = { keepPending: true };
       for (let s = 0; s <= steps; s++) {
         const tb = s === 0 ? batches[0]! : full[(s - 1) % full.length]!;
         const next = s < steps ? full[s % full.length] : undefined;
         const m0 = tier?.cache.stats.misses ?? 0, e0 = tier?.cache.stats.evictions ?? 0;
         const t0 = performance.now(), c0 = process.cpuUsage();
-        const loss = await trainStep(gpu, enc, c, tb, s, c.lr, data.numItems, undefined, tier, next);
+        const loss = await trainStep(gpu, enc, c, tb, s, c.lr, data.numItems, guard, tier, next);
         const dt = (performance.now() - t0) / 1000;
         const cpu = process.cpuUsage(c0);
         if (!Number.isFinite(loss)) throw new Error(`validate: loss ${loss} at step ${s}`);
@@ -126,7 +129,7 @@ async function measureSteps(gpu: Gpu, c: Config, data: Interactions, steps: numb
           // timed steps filled an empty cache without a write-back and, being the fastest, judged
           // the row (35 ms against 64–82 ms once full, BENCHMARKS.md "Run 5").
           for (let k = 0; tier && tier.cache.stats.evictions === 0 && k < 32; k++) {
-            await trainStep(gpu, enc, c, full[k % full.length]!, WARM_STEP0 + k, c.lr, data.numItems, undefined, tier);
+            await trainStep(gpu, enc, c, full[k % full.length]!, WARM_STEP0 + k, c.lr, data.numItems, guard, tier);
           }
           continue;
         }
@@ -139,6 +142,7 @@ async function measureSteps(gpu: Gpu, c: Config, data: Interactions, steps: numb
         }
         await between();
       }
+      await settleGuard(guard);
     } finally {
       enc.release();
     }
