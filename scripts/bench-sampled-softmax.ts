@@ -159,7 +159,8 @@ async function rowsVariantsCase(items: number, rows: number, R: number, d: numbe
 }
 
 function child(args: string[]): Record<string, number | string> {
-  const out = execFileSync('npx', ['tsx', new URL(import.meta.url).pathname, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 1 << 24 });
+  // This node with tsx (not npx: the GPU machine's kit, scripts/device-kit.sh, has no npm).
+  const out = execFileSync(process.execPath, ['--import', 'tsx', new URL(import.meta.url).pathname, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 1 << 24 });
   return JSON.parse(out.trim().split('\n').pop()!);
 }
 
