@@ -3,7 +3,7 @@
 # registry and maybe no Vulkan loader: everything the benchmarks need travels in `.device-kit/`
 # (git-ignored; name it in the tool's `carry`, with `node_modules` left out — the kit holds its own).
 #
-#   bash scripts/device-kit.sh pack        here: build .device-kit/ (≈ 40 MB): this machine's node
+#   bash scripts/device-kit.sh pack        here: build .device-kit/ (≈ 35 MB): this machine's node
 #                                          binary (xz), the production node_modules (xz; linux-x64
 #                                          dawn.node only, no plotting), the Vulkan loader's .deb
 #   bash scripts/device-kit.sh check       here: unpack the kit into a scratch folder and run each
@@ -13,7 +13,7 @@
 #                                          the NVIDIA driver, run `what` (default: all), logs to $OUT
 #
 # `what` (run): comma-separated, in this order when `all`:
-#   adapter   the adapter Dawn picks (name, limits, subgroup sizes)
+#   adapter   the adapter Dawn picks (vendor, architecture, description)
 #   tests     npm run kernels: every kernel benchmark in quick mode, each checked against its
 #             float64 reference before it is timed (correctness on the GPU first)
 #   suite     npm run bench:suite (every kernel of a training step at the models' real shapes)
@@ -42,7 +42,7 @@ pack() {
   echo "[kit] node_modules: ${#have[@]} packages"
   tar -cf - --exclude='node_modules/webgpu/dist/win32-*' --exclude='node_modules/webgpu/dist/darwin-*' \
     --exclude='node_modules/webgpu/dist/linux-arm64' "${have[@]}" | xz -T0 -6 > "$KIT/modules.tar.xz"
-  # The Vulkan loader (and GL bits Dawn may probe), amd64 .debs from this machine's apt sources.
+  # The Vulkan loader, an amd64 .deb from this machine's apt sources.
   local lists; lists=$(mktemp -d)
   local o=(-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 "-oDir::State::Lists=$lists")
   mkdir -p "$lists/partial"
