@@ -135,6 +135,7 @@ export function gatheredLoss(
       csr.set(plan.segOffsets);
       csr.set(plan.order, U + 1);
       deferred = { ...run.deferred, csr: t(gpu.upload(csr, [csr.length], 'u32', 'loss:csr')), K };
+      u0 += U;
       continue;
     }
     const run = sampledSoftmaxGathered(rec, inputs, shape, outs, { dLoss });

@@ -72,6 +72,7 @@ fn update_item(it: u32, lane: u32) {
   let K = params.k;
   var live: array<bool, C4>;
   for (var c = 0u; c < C4; c++) { live[c] = lane + 8u * c < D4; }
+  // The slot loop of sampled_softmax_gathered.wgsl item_grad_sg, kept identical (same bits).
   var acc: array<vec4<f32>, C4>;
   let k1 = csr[it + 1u];
   for (var k0 = csr[it]; k0 < k1; k0 += 8u) {

@@ -56,12 +56,23 @@ fn bf16_hi(word: u32) -> f32 { return bitcast<f32>(word & 0xffff0000u); }
 // item_adam.wgsl (whose 8 lanes each hold every 8th vec4 of a row) use, so they give the same v:
 // the row as vec4 groups q (elements 4q..4q+3, zero past dim), s_q = sq4(group q), eight
 // partials p_l = Σ s_q over q ≡ l (mod 8), q ascending, from 0, then combine8 (the result of a
-// butterfly over 8 lanes: shuffle-xor 4, 2, 1). row_sumsq (in the kernels that bind `grads`).
+// butterfly over 8 lanes: shuffle-xor 4, 2, 1).
 fn sq4(g: vec4f) -> f32 {
   return ((g.x * g.x + g.y * g.y) + g.z * g.z) + g.w * g.w;
 }
 fn combine8(p: array<f32, 8>) -> f32 {
   return ((p[0] + p[4]) + (p[2] + p[6])) + ((p[1] + p[5]) + (p[3] + p[7]));
+}
+
+// Σg² of the row at g[g0 .. g0 + dim) (f32, any dim) in that order.
+fn row_sumsq(g: ptr<storage, array<f32>, read>, g0: u32, dim: u32) -> f32 {
+  var p: array<f32, 8>;
+  for (var q = 0u; 4u * q < dim; q++) {
+    var x = vec4f(0.0);
+    for (var e = 0u; e < 4u; e++) { if (4u * q + e < dim) { x[e] = (*g)[g0 + 4u * q + e]; } }
+    p[q % 8u] += sq4(x);
+  }
+  return combine8(p);
 }
 
 // One element: returns (new m, new w) in f32 given the row's denominator sqrt(v/bc2) + eps.
@@ -78,17 +89,6 @@ fn adam_elem(w: f32, m: f32, g: f32, denom: f32) -> vec2f {
 @group(0) @binding(4) var<storage, read_write> m: array<u32>;
 @group(0) @binding(5) var<storage, read_write> v: array<f32>;
 
-// Σg² of the row at grads[g0 .. g0 + dim) (f32, any dim) in the order described at the top.
-fn row_sumsq(g0: u32, dim: u32) -> f32 {
-  var p: array<f32, 8>;
-  for (var q = 0u; 4u * q < dim; q++) {
-    var g = vec4f(0.0);
-    for (var e = 0u; e < 4u; e++) { if (4u * q + e < dim) { g[e] = grads[g0 + 4u * q + e]; } }
-    p[q % 8u] += sq4(g);
-  }
-  return combine8(p);
-}
-
 @compute @workgroup_size({{WG}})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let k = linear_id(wid, nwg, lid);
@@ -97,7 +97,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let r = unique_rows[u] - params.row_base;
   let dim = params.dim;
   let g0 = u * dim;
-  let sumsq = row_sumsq(g0, dim);
+  let sumsq = row_sumsq(&grads, g0, dim);
   let vr = params.beta2 * v[r] + (1.0 - params.beta2) * (sumsq / f32(dim));
   v[r] = vr;
   let denom = sqrt(vr / params.bc2) + params.eps;
@@ -172,17 +172,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 @group(0) @binding(2) var<storage, read> grads: array<f32>;
 @group(0) @binding(3) var<storage, read_write> v: array<f32>;
 
-// Σg² of the row at grads[g0 .. g0 + dim) (f32, any dim) in the order described at the top.
-fn row_sumsq(g0: u32, dim: u32) -> f32 {
-  var p: array<f32, 8>;
-  for (var q = 0u; 4u * q < dim; q++) {
-    var g = vec4f(0.0);
-    for (var e = 0u; e < 4u; e++) { if (4u * q + e < dim) { g[e] = grads[g0 + 4u * q + e]; } }
-    p[q % 8u] += sq4(g);
-  }
-  return combine8(p);
-}
-
 @compute @workgroup_size({{WG}})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let k = linear_id(wid, nwg, lid);
@@ -190,7 +179,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let u = params.u_begin + k;
   let r = unique_rows[u] - params.row_base;
   let dim = params.dim;
-  v[r] = params.beta2 * v[r] + (1.0 - params.beta2) * (row_sumsq(u * dim, dim) / f32(dim));
+  v[r] = params.beta2 * v[r] + (1.0 - params.beta2) * (row_sumsq(&grads, u * dim, dim) / f32(dim));
 }
 
 // ==== kernel: rowwise_w ====
